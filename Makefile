@@ -1,0 +1,47 @@
+# advdist-lab: the course's commands. See README.md.
+#   make setup    create .venv (if missing) and install the package with its notebook and dev extras
+#   make course   run every notebook headless (papermill) into build/executed/, with an HTML copy of each
+#   make test     ruff, then the pytest suite, including every notebook run with smoke parameters and nbval
+#   make lab      JupyterLab on notebooks/, the Jupytext .py notebooks opening as notebooks
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.advdist-lab-installed
+SMOKE_DIR := build/smoke
+COURSE_DIR := build/executed
+
+.PHONY: setup course smoke test lint lab constraints clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(PY) pyproject.toml constraints.txt
+	$(PY) -m pip install -c constraints.txt -e ".[notebooks,dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+course: setup
+	$(PY) -m advdist_lab.course --out $(COURSE_DIR)
+
+smoke: setup
+	$(PY) -m advdist_lab.course --smoke --out $(SMOKE_DIR)
+
+lint: setup
+	$(VENV)/bin/ruff check advdist_lab tests notebooks
+
+test: lint smoke
+	$(PY) -m pytest tests $(SMOKE_DIR) --nbval-lax --nbval-current-env
+
+lab: setup
+	mkdir -p $(VENV)/share/jupyter/lab/settings
+	cp binder/jupyterlab-overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+constraints: setup
+	{ sed -n '1,2p' constraints.txt; $(PY) -m pip freeze --exclude-editable | grep -v '^advdist-lab'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache .hypothesis
