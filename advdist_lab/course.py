@@ -1,0 +1,178 @@
+"""Run the course's notebooks headless: Jupytext ``.py`` -> ``.ipynb`` -> papermill -> HTML.
+
+``python -m advdist_lab.course --out build/executed`` runs every ``notebooks/NN_*.py`` with its default
+parameters; ``--smoke`` passes ``SMOKE=True`` (the settings CI uses). Each notebook becomes
+``OUT/NN_topic.ipynb`` (executed, with outputs) and ``OUT/NN_topic.html``. One line per notebook reports its
+wall time; the exit status is 1 if any notebook failed, and the others still run.
+
+This module needs the ``notebooks`` extra (jupytext, papermill, nbconvert); it is not imported by the core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+KERNEL = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+
+
+@dataclass(frozen=True)
+class NotebookRun:
+    """The outcome of one notebook: where it was written, how long it took, and the error if it failed."""
+
+    name: str
+    ipynb: Path
+    html: Path | None
+    seconds: float
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def line(self) -> str:
+        status = "ok" if self.ok else f"FAILED: {self.error}"
+        return f"{self.name:<28} {self.seconds:7.1f} s  {status}"
+
+
+def discover(notebooks_dir: Path = NOTEBOOKS_DIR, only: Sequence[str] = ()) -> list[Path]:
+    """The course's notebooks, ``NN_topic.py`` in order; ``only`` keeps those whose stem starts with a given prefix."""
+    notebooks_dir = Path(notebooks_dir)
+    if not notebooks_dir.is_dir():
+        raise ValueError(f"notebooks directory {str(notebooks_dir)!r} does not exist")
+    paths = sorted(p for p in notebooks_dir.glob("[0-9][0-9]_*.py"))
+    if only:
+        paths = [p for p in paths if any(p.stem.startswith(prefix) for prefix in only)]
+        if not paths:
+            raise ValueError(f"no notebook in {str(notebooks_dir)!r} matches {list(only)!r}")
+    return paths
+
+
+def to_ipynb(source: Path, target: Path) -> Path:
+    """Convert a Jupytext percent-format notebook to ``.ipynb`` with the kernelspec papermill needs."""
+    import jupytext
+
+    notebook = jupytext.read(source)
+    notebook.metadata["kernelspec"] = dict(KERNEL)
+    notebook.metadata.setdefault("language_info", {"name": "python"})
+    target.parent.mkdir(parents=True, exist_ok=True)
+    jupytext.write(notebook, target, fmt="ipynb")
+    return target
+
+
+def to_html(executed: Path) -> Path:
+    """Write an HTML copy of an executed notebook next to it (atomically) and return its path."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+    target = executed.with_suffix(".html")
+    _write_atomic(target, body)
+    return target
+
+
+def _write_atomic(target: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run_notebook(
+    source: Path,
+    out_dir: Path,
+    parameters: Mapping[str, object] | None = None,
+    html: bool = True,
+    timeout: float | None = 1800,
+) -> NotebookRun:
+    """Execute one notebook with papermill (in the notebooks directory) and write its HTML copy.
+
+    The executed notebook is written to a temporary name and renamed into place when papermill finishes, so a
+    failed run leaves the previous good copy untouched; the failed copy is kept as ``NAME.failed.ipynb``.
+    """
+    import papermill
+
+    source = Path(source)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"{source.stem}.ipynb"
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        unexecuted = to_ipynb(source, Path(tmp) / f"{source.stem}.ipynb")
+        partial = out_dir / f".{source.stem}.running.ipynb"
+        try:
+            papermill.execute_notebook(
+                str(unexecuted), str(partial), parameters=dict(parameters or {}), kernel_name=KERNEL["name"],
+                cwd=str(source.parent), progress_bar=False, execution_timeout=timeout,
+            )
+        except Exception as exc:  # noqa: BLE001 - any failure is reported per notebook
+            if partial.exists():
+                os.replace(partial, out_dir / f"{source.stem}.failed.ipynb")
+            message = str(exc).strip().splitlines()
+            return NotebookRun(source.stem, target, None, time.perf_counter() - start, _summary(exc, message))
+        os.replace(partial, target)
+    html_path = to_html(target) if html else None
+    return NotebookRun(source.stem, target, html_path, time.perf_counter() - start)
+
+
+def _summary(exc: Exception, lines: list[str]) -> str:
+    useful = [line for line in lines if line.strip() and not set(line.strip()) <= {"-"}]
+    return f"{type(exc).__name__}: {useful[-1] if useful else ''}"
+
+
+def run_course(
+    out_dir: Path,
+    smoke: bool = False,
+    only: Sequence[str] = (),
+    html: bool = True,
+    notebooks_dir: Path = NOTEBOOKS_DIR,
+    stream=sys.stdout,
+) -> list[NotebookRun]:
+    """Run every notebook (or those named by ``only``) and print one line per notebook as it finishes."""
+    parameters = {"SMOKE": True} if smoke else {}
+    parameters["INTERACTIVE"] = False
+    runs = []
+    for source in discover(notebooks_dir, only):
+        run = run_notebook(source, out_dir, parameters, html=html)
+        print(run.line(), file=stream, flush=True)
+        runs.append(run)
+    return runs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m advdist_lab.course", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("build/executed"), help="output directory")
+    parser.add_argument("--smoke", action="store_true", help="run with SMOKE=True (the CI settings)")
+    parser.add_argument("--only", action="append", default=[], help="run notebooks whose name starts with this")
+    parser.add_argument("--no-html", action="store_true", help="skip the HTML copies")
+    parser.add_argument("--notebooks-dir", type=Path, default=NOTEBOOKS_DIR)
+    args = parser.parse_args(argv)
+    try:
+        sources = discover(args.notebooks_dir, args.only)
+    except ValueError as exc:
+        parser.error(str(exc))
+    mode = "smoke" if args.smoke else "full"
+    print(f"running {len(sources)} notebook(s), {mode} parameters, into {args.out}/", flush=True)
+    start = time.perf_counter()
+    runs = run_course(args.out, args.smoke, args.only, not args.no_html, args.notebooks_dir)
+    failed = [r.name for r in runs if not r.ok]
+    total = time.perf_counter() - start
+    print(f"course: {len(runs) - len(failed)} notebook(s) ran, {len(failed)} failed, {total:.1f} s in all", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

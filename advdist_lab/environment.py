@@ -1,0 +1,90 @@
+"""The training device and a report of the software the course runs on (notebook 00's environment check)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import sys
+from importlib import metadata
+
+import torch
+
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+REPORTED_PACKAGES = (
+    "torch",
+    "torchvision",
+    "numpy",
+    "tqdm",
+    "plotly",
+    "ipywidgets",
+    "anywidget",
+    "jupyterlab",
+    "jupytext",
+    "papermill",
+    "nbval",
+)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """Turn ``"auto"`` (CUDA if present, else Apple MPS, else CPU), ``"cpu"``, ``"cuda[:N]"`` or ``"mps"`` into a device.
+
+    Raises ``ValueError`` for an unknown name or for an accelerator that is not available here.
+    """
+    if isinstance(device, torch.device):
+        device = str(device)
+    if not isinstance(device, str) or not DEVICE_PATTERN.match(device):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' (got {device!r})")
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} needs CUDA, which is not available here: use 'auto' or 'cpu'")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("device 'mps' is not available here: use 'auto' or 'cpu'")
+    return torch.device(device)
+
+
+def package_version(name: str) -> str | None:
+    """The installed version of a distribution, or ``None`` if it is not installed."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def torchvision_status() -> str:
+    """``"ok <version>"`` if torchvision imports, otherwise the import error (see DESIGN.md: a CPU-only torch
+    wheel cannot load torchvision's CUDA build)."""
+    try:
+        import torchvision
+    except Exception as exc:  # noqa: BLE001 - any import failure is reported, not raised
+        return f"fails to import: {type(exc).__name__}: {exc}"
+    return f"ok {torchvision.__version__}"
+
+
+def environment_report(device: str | torch.device = "auto") -> dict[str, object]:
+    """Versions, the resolved device and the machine's size, as a flat dict for printing."""
+    resolved = resolve_device(device)
+    report: dict[str, object] = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu_cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": str(resolved),
+        "cuda_available": torch.cuda.is_available(),
+    }
+    if resolved.type == "cuda":
+        report["gpu"] = torch.cuda.get_device_name(resolved)
+    report["torchvision_import"] = torchvision_status()
+    for name in REPORTED_PACKAGES:
+        report[name] = package_version(name) or "not installed"
+    return report

@@ -1,0 +1,203 @@
+"""Pure functions that return plotly figures; the only core-adjacent module that imports plotly.
+
+Every function takes results computed by the library (trajectories, lemma paths, dicts of numbers) and returns a
+``plotly.graph_objects.Figure``; nothing here trains or solves. :func:`use_notebook_renderer` makes figures
+render both in JupyterLab and in the HTML copies that ``make course`` writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import plotly.graph_objects as go
+import plotly.io as pio
+import torch
+
+from .game import GameTrajectory
+from .theorems import LemmaPoint
+
+COLORS = {
+    "real": "#222222",
+    "student": "#1f77b4",
+    "teacher": "#d62728",
+    "mixture": "#9467bd",
+    "kd": "#2ca02c",
+    "ngan": "#ff7f0e",
+    "adib": "#9467bd",
+    "adim": "#1f77b4",
+}
+TEMPLATE = "plotly_white"
+
+
+def use_notebook_renderer() -> None:
+    """Render figures as plotly's mimetype (JupyterLab) plus self-contained HTML (nbconvert, offline viewers).
+
+    The HTML part embeds plotly.js once per notebook, so the HTML copies of executed notebooks show their
+    figures without a network connection.
+    """
+    pio.renderers.default = "plotly_mimetype+notebook"
+
+
+def _ternary_layout(fig: go.Figure, labels: Sequence[str], title: str) -> go.Figure:
+    a, b, c = labels
+    fig.update_layout(
+        title=title,
+        template=TEMPLATE,
+        ternary={
+            "sum": 1,
+            "aaxis": {"title": {"text": a}, "min": 0},
+            "baxis": {"title": {"text": b}, "min": 0},
+            "caxis": {"title": {"text": c}, "min": 0},
+        },
+        legend={"orientation": "h", "y": -0.1},
+        margin={"l": 40, "r": 40, "t": 60, "b": 40},
+    )
+    return fig
+
+
+def _ternary_path(points: torch.Tensor, name: str, color: str, dash: str = "solid") -> list[go.Scatterternary]:
+    pts = points.detach().to(torch.float64).cpu().numpy()
+    path = go.Scatterternary(
+        a=pts[:, 0], b=pts[:, 1], c=pts[:, 2], mode="lines", name=name,
+        line={"color": color, "width": 2, "dash": dash},
+    )
+    start = go.Scatterternary(
+        a=pts[:1, 0], b=pts[:1, 1], c=pts[:1, 2], mode="markers", name=f"{name} start", showlegend=False,
+        marker={"color": color, "size": 9, "symbol": "circle-open"},
+    )
+    end = go.Scatterternary(
+        a=pts[-1:, 0], b=pts[-1:, 1], c=pts[-1:, 2], mode="markers", name=f"{name} end", showlegend=False,
+        marker={"color": color, "size": 9, "symbol": "circle"},
+    )
+    return [path, start, end]
+
+
+def _context(t: torch.Tensor, context: int, leading: int) -> torch.Tensor:
+    flat = t.reshape(*t.shape[:leading], -1, t.shape[-1])
+    if not 0 <= context < flat.shape[leading]:
+        raise ValueError(f"context must be in [0, {flat.shape[leading]}) (got {context!r})")
+    return flat.select(leading, context)
+
+
+def ternary_trajectories(
+    trajectory: GameTrajectory,
+    context: int = 0,
+    title: str | None = None,
+    labels: Sequence[str] = ("y = 1", "y = 2", "y = 3"),
+    show_mixture: bool | None = None,
+) -> go.Figure:
+    """The paths of ``p_s`` and ``p_t`` (and ADIB's mixture ``p_omega``) on the 3-label simplex, with ``p_r``.
+
+    Open circles mark the start, filled ones the end. Needs exactly 3 labels.
+    """
+    if trajectory.p_r.shape[-1] != 3:
+        raise ValueError(f"a ternary plot needs 3 labels (got {trajectory.p_r.shape[-1]})")
+    fig = go.Figure()
+    fig.add_traces(_ternary_path(_context(trajectory.p_s, context, 1), "student p_s", COLORS["student"]))
+    if trajectory.p_t is not None:
+        name = "teacher p_t (fixed)" if trajectory.method == "kd" else "teacher p_t"
+        fig.add_traces(_ternary_path(_context(trajectory.p_t, context, 1), name, COLORS["teacher"]))
+    if show_mixture is None:
+        show_mixture = trajectory.method == "adib"
+    if show_mixture:
+        hp = trajectory.hparams
+        mix = hp.omega_s * trajectory.p_s + hp.omega_t * trajectory.p_t
+        fig.add_traces(_ternary_path(_context(mix, context, 1), "mixture p_omega", COLORS["mixture"], "dot"))
+    real = _context(trajectory.p_r.unsqueeze(0), context, 1)[0].cpu().numpy()
+    fig.add_trace(
+        go.Scatterternary(
+            a=[real[0]], b=[real[1]], c=[real[2]], mode="markers", name="real p_r",
+            marker={"color": COLORS["real"], "size": 16, "symbol": "star"},
+        )
+    )
+    default = f"{trajectory.method.upper()} ({trajectory.mode}): paths on the simplex"
+    return _ternary_layout(fig, labels, title or default)
+
+
+def value_curve(trajectory: GameTrajectory, title: str | None = None) -> go.Figure:
+    """The value function against the step, with the optimal-discriminator value and the equilibrium as a line."""
+    steps = trajectory.steps.numpy()
+    fig = go.Figure()
+    if trajectory.method != "kd":
+        fig.add_trace(go.Scatter(x=steps, y=trajectory.value.numpy(), name="V (learned discriminator)", mode="lines"))
+    fig.add_trace(
+        go.Scatter(
+            x=steps, y=trajectory.optimal_value.numpy(), mode="lines",
+            name="V* (optimal discriminator)" if trajectory.method != "kd" else "L_KD (Eq. 2)",
+            line={"dash": "dash"},
+        )
+    )
+    fig.add_hline(
+        y=trajectory.equilibrium_value, line={"color": COLORS["real"], "dash": "dot"},
+        annotation_text=f"equilibrium {trajectory.equilibrium_value:.4f}", annotation_position="top right",
+    )
+    fig.update_layout(
+        title=title or f"{trajectory.method.upper()}: value against step", xaxis_title="step", yaxis_title="value",
+        template=TEMPLATE,
+    )
+    return fig
+
+
+def kl_curves(
+    trajectories: Mapping[str, GameTrajectory], player: str = "student", title: str | None = None, floor: float = 1e-16
+) -> go.Figure:
+    """``KL(p_r || p_player)`` against the step for several games, on a log axis (values below ``floor`` clipped)."""
+    fig = go.Figure()
+    for name, trajectory in trajectories.items():
+        kl = trajectory.kl_to_real(player).clamp_min(floor).numpy()
+        fig.add_trace(
+            go.Scatter(
+                x=trajectory.steps.numpy(), y=kl, mode="lines", name=name,
+                line={"color": COLORS.get(trajectory.method)} if len(trajectories) <= 1 else {},
+            )
+        )
+    fig.update_layout(
+        title=title or f"KL(p_r || p_{player[0]}) against step",
+        xaxis_title="step", yaxis_title=f"KL(p_r || {player})", yaxis_type="log", template=TEMPLATE,
+    )
+    return fig
+
+
+def distribution_bars(distributions: Mapping[str, torch.Tensor], title: str = "", labels: Sequence[str] | None = None) -> go.Figure:
+    """Grouped bars of one distribution per name (1-D tensors over the same labels)."""
+    fig = go.Figure()
+    for name, p in distributions.items():
+        values = torch.as_tensor(p).reshape(-1).cpu().numpy()
+        x = list(labels) if labels is not None else [f"y = {k + 1}" for k in range(len(values))]
+        fig.add_trace(go.Bar(x=x, y=values, name=name, marker={"color": COLORS.get(name.split()[0].lower())}))
+    fig.update_layout(title=title, barmode="group", yaxis_title="probability", template=TEMPLATE)
+    return fig
+
+
+def lemma_path_figure(points: Sequence[LemmaPoint], title: str) -> go.Figure:
+    """Lemmas 4.6 / 4.7: ``|scaled divergence - limit|`` against epsilon (log-log), with the literal ratio beside it."""
+    eps = [p.epsilon for p in points]
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(x=eps, y=[p.error for p in points], mode="lines+markers",
+                   name="|(V* - sum omega log omega) / omega_k - L_KD|")
+    )
+    fig.add_trace(
+        go.Scatter(x=eps, y=[abs(p.naive_ratio - p.limit) for p in points], mode="lines+markers",
+                   name="|V* / omega_k - L_KD| (the lemma read literally)", line={"dash": "dash"})
+    )
+    fig.update_layout(
+        title=title, xaxis_title="epsilon = 1 - omega (log)", yaxis_title="absolute error (log)",
+        xaxis_type="log", yaxis_type="log", template=TEMPLATE, legend={"orientation": "h", "y": -0.25},
+    )
+    return fig
+
+
+def line_figure(
+    x: Sequence[float], series: Mapping[str, Sequence[float]], title: str, x_title: str, y_title: str,
+    log_x: bool = False, log_y: bool = False,
+) -> go.Figure:
+    """Several named lines over a shared x axis."""
+    fig = go.Figure()
+    for name, y in series.items():
+        fig.add_trace(go.Scatter(x=list(x), y=list(y), mode="lines+markers", name=name))
+    fig.update_layout(
+        title=title, xaxis_title=x_title, yaxis_title=y_title, template=TEMPLATE,
+        xaxis_type="log" if log_x else "linear", yaxis_type="log" if log_y else "linear",
+    )
+    return fig
