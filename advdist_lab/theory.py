@@ -128,7 +128,8 @@ def random_distributions(
 
 
 def _kl(p: Tensor, q: Tensor) -> Tensor:
-    return (torch.xlogy(p, p) - torch.xlogy(p, q)).sum(-1)
+    # KL >= 0; the clamp removes rounding negatives of order 1e-16 when q equals p.
+    return (torch.xlogy(p, p) - torch.xlogy(p, q)).sum(-1).clamp_min(0)
 
 
 def kl(p: object, q: object, reduction: str = "mean") -> Tensor:

@@ -329,8 +329,10 @@ def test_lemma_literal_value_diverges_but_divergence_converges():
     p_r = torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64)
     p_s = torch.tensor([0.2, 0.5, 0.3], dtype=torch.float64)
     p_t = torch.tensor([0.3, 0.3, 0.4], dtype=torch.float64)
-    literal = [abs(T.adim_optimal_value(p_r, p_s, p_t, T.lemma_omega("student", e, 1.0)).item()) /
-               T.lemma_omega("student", e, 1.0)[2] for e in (1e-2, 1e-4, 1e-6)]
+    literal = []
+    for eps in (1e-2, 1e-4, 1e-6):
+        omega = T.lemma_omega("student", eps, 1.0)
+        literal.append(abs(T.adim_optimal_value(p_r, p_s, p_t, omega).item()) / omega[2])
     assert literal[0] < literal[1] < literal[2]
     assert literal[2] > 10.0
 

@@ -1,0 +1,155 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["parameters"]
+# Parameters (papermill overrides these; `make test` sets SMOKE = True).
+SMOKE = False
+DEVICE = "auto"  # exact games run on the CPU in float64 whatever this says
+INTERACTIVE = False
+SEED = 0
+N_CONTEXTS = 32  # contexts x of the random distributions used by the checks
+N_LABELS = 4
+STEPS = 2000  # gradient steps per game
+LR = 0.5
+OMEGA_S = 0.4  # weight of the student in the fake terms of Eq. 4 (the teacher gets 1 - OMEGA_S)
+NU = 1.0  # weight of L_KD(p_t || p_s), which trains the student
+MU = 1.0  # weight of L_KD(p_s || p_t), which trains the teacher
+UPSILON = 0.5  # weight of KL(p_r || .) inside L_KD (Eq. 2)
+N_INITS = 6  # random starts for the experiment without distillation terms
+
+# %%
+if SMOKE:
+    N_CONTEXTS, N_INITS = 4, 3
+OMEGA_T = 1.0 - OMEGA_S
+
+# %% [markdown]
+# # 02 · ADIB: a binary discriminator, a teacher, and their equilibrium
+#
+# ADIB (TPAMI Section 4.1; it is KDGAN of the NeurIPS paper) lets the student **and** the teacher generate
+# labels against one binary discriminator, and ties them together with distillation losses:
+# $$\min_{\theta_s,\theta_t}\max_{\theta_d} V_{ADIB} = \mathbb{E}_{p_r}[\log D] + \omega_s\,\mathbb{E}_{p_s}[\log(1-D)]
+#   + \omega_t\,\mathbb{E}_{p_t}[\log(1-D)] + \nu\, L_{KD}(p_t\|p_s) + \mu\, L_{KD}(p_s\|p_t), \qquad (4)$$
+# with $\omega_s + \omega_t = 1$ and $L_{KD}$ from Eq. 2. The two fake terms only ever see the **mixture**
+# $p_\omega = \omega_s p_s + \omega_t p_t$.
+#
+# * **Lemma 4.1.** For fixed players the best discriminator is $D^*(x,y) = \dfrac{p_r(y\mid x)}{p_r(y\mid x) + p_\omega(y\mid x)}$.
+# * **Theorem 4.2.** At $D^*$, $V_{ADIB} = 2\,JS(p_r\|p_\omega) - \log 4 + \nu L_{KD}(p_t\|p_s) + \mu L_{KD}(p_s\|p_t)$,
+#   so the equilibrium is $p_s = p_t = p_r$ with value $-\log 4$.
+#
+# Below, each statement is checked numerically: the optimal discriminator is found by maximising Eq. 4 with
+# L-BFGS (no closed form on that side), the equilibrium by descending the value. Every check prints its largest
+# error; the tests of this course assert it is below the tolerance.
+
+# %%
+import torch
+
+from advdist_lab import game, theory, theorems, viz
+
+viz.use_notebook_renderer()
+torch.manual_seed(SEED)
+
+p_r = theory.random_distributions(N_CONTEXTS, N_LABELS, seed=SEED)
+p_s = theory.random_distributions(N_CONTEXTS, N_LABELS, seed=SEED + 1)
+p_t = theory.random_distributions(N_CONTEXTS, N_LABELS, seed=SEED + 2)
+print(f"{N_CONTEXTS} contexts x {N_LABELS} labels; omega = ({OMEGA_S}, {OMEGA_T}), nu = {NU}, mu = {MU}, upsilon = {UPSILON}")
+
+# %% [markdown]
+# ## Lemma 4.1: the optimal binary discriminator
+
+# %%
+check = theorems.lemma_4_1(p_r, p_s, p_t, OMEGA_S, OMEGA_T)
+print(check)
+assert check.passed
+
+# %% [markdown]
+# ## Theorem 4.2: the value at $D^*$ and the equilibrium
+#
+# Three checks: the closed form of the value at $D^*$ at our random players; the value $-\log 4$ at
+# $p_s = p_t = p_r$; and that minimising the value over both players (L-BFGS on their logits, starting from the
+# random players, with $\nu, \mu > 0$) arrives there.
+
+# %%
+checks = theorems.theorem_4_2(p_r, p_s, p_t, OMEGA_S, OMEGA_T, NU, MU, UPSILON)
+for check in checks:
+    print(check)
+assert all(check.passed for check in checks)
+
+# %% [markdown]
+# ## KDGAN's version: Eq. 4 and Eq. 5
+#
+# The NeurIPS paper writes the same game with a classifier $p_c$ (our student), $\alpha = \omega_s$,
+# $\beta = \nu$, $\gamma = \mu$ and true distribution $p_u = p_r$. Its Eq. 4 merges the two fake terms into one
+# expectation under $p_\alpha = \alpha p_c + (1-\alpha) p_t$; Eq. 5 is the value at the optimal discriminator.
+# KDGAN's experiments used an L2 loss on logits as the distillation loss, TPAMI's a KL divergence: both are
+# zero exactly when $p_c = p_t$, which is all the theorem needs, and both are checked.
+
+# %%
+d = torch.rand(p_r.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(SEED))
+kdgan_checks = [
+    theorems.kdgan_eq_4(p_s, p_t, d, OMEGA_S),
+    theorems.kdgan_eq_5(p_r, p_s, p_t, OMEGA_S, NU, MU, "kl"),
+    theorems.kdgan_eq_5(p_r, p_s, p_t, OMEGA_S, NU, MU, "l2"),
+]
+for check in kdgan_checks:
+    print(check)
+assert all(check.passed for check in kdgan_checks)
+
+# %% [markdown]
+# ## Paths on the simplex
+#
+# Now one context with three labels, so the distributions are points of a triangle. The discriminator is
+# *learned* (alternating gradient ascent on its logits, as in Algorithm 1), not set to $D^*$.
+
+# %%
+p_r3 = torch.tensor([0.6, 0.3, 0.1], dtype=torch.float64)
+p_s3 = torch.tensor([0.1, 0.2, 0.7], dtype=torch.float64)
+p_t3 = torch.tensor([0.2, 0.7, 0.1], dtype=torch.float64)
+common = dict(omega=(OMEGA_S, OMEGA_T), steps=STEPS, lr=LR, p_s0=p_s3, p_t0=p_t3, upsilon=UPSILON)
+with_distillation = game.solve_game(p_r3, "adib", nu=NU, mu=MU, **common)
+adversarial_only = game.solve_game(p_r3, "adib", nu=0.0, mu=0.0, **common)
+for name, run in (("nu = mu = %g" % NU, with_distillation), ("nu = mu = 0", adversarial_only)):
+    print(f"{name:>12}: KL(p_r||p_s) = {run.kl_to_real('student')[-1].item():.2e}, "
+          f"KL(p_r||p_t) = {run.kl_to_real('teacher')[-1].item():.2e}, "
+          f"KL(p_r||p_omega) = {run.kl_to_real('mixture')[-1].item():.2e}, final value {run.value[-1].item():.6f}")
+
+# %%
+viz.ternary_trajectories(with_distillation, title=f"ADIB with nu = mu = {NU:g}: student and teacher meet at p_r")
+
+# %%
+viz.ternary_trajectories(adversarial_only, title="ADIB with nu = mu = 0: only the mixture reaches p_r")
+
+# %%
+viz.value_curve(with_distillation, title="ADIB's value approaches -log 4 (Theorem 4.2)")
+
+# %% [markdown]
+# ## Why $\nu = \mu = 0$ is not enough
+#
+# Without the distillation terms ADIB's value at $D^*$ is $2\,JS(p_r\|p_\omega) - \log 4$: every pair with
+# $\omega_s p_s + \omega_t p_t = p_r$ is an equilibrium. Where the game ends depends on where it starts. Starting
+# from several random initialisations:
+
+# %%
+endpoints = []
+for k in range(N_INITS):
+    run = game.solve_game(p_r3, "adib", omega=(OMEGA_S, OMEGA_T), steps=STEPS, lr=LR, seed=SEED + k)
+    endpoints.append(run)
+    print(f"init {k}: p_s -> {[round(v, 3) for v in run.p_s[-1].tolist()]}, p_t -> {[round(v, 3) for v in run.p_t[-1].tolist()]}, "
+          f"KL(p_r||p_omega) = {run.kl_to_real('mixture')[-1].item():.1e}")
+spread = max((a.p_s[-1] - b.p_s[-1]).abs().max().item() for a in endpoints for b in endpoints)
+print(f"largest difference between two final students: {spread:.3f}")
+
+# %% [markdown]
+# The mixture lands on $p_r$ every time, while the student itself ends wherever its initialisation sends it.
+# This is the limitation TPAMI states at the start of Section 4.2: a binary discriminator cannot tell the
+# student's labels from the teacher's, so it cannot push each of them to $p_r$. Notebook 03 gives the
+# discriminator three classes (ADIM) and shows that the adversarial losses alone then suffice.
