@@ -115,8 +115,13 @@ def run_notebook(
         partial = out_dir / f".{source.stem}.running.ipynb"
         try:
             papermill.execute_notebook(
-                str(unexecuted), str(partial), parameters=dict(parameters or {}), kernel_name=KERNEL["name"],
-                cwd=str(source.parent), progress_bar=False, execution_timeout=timeout,
+                str(unexecuted),
+                str(partial),
+                parameters=dict(parameters or {}),
+                kernel_name=KERNEL["name"],
+                cwd=str(source.parent),
+                progress_bar=False,
+                execution_timeout=timeout,
             )
         except Exception as exc:  # noqa: BLE001 - any failure is reported per notebook
             if partial.exists():
@@ -139,7 +144,7 @@ def run_course(
     only: Sequence[str] = (),
     html: bool = True,
     notebooks_dir: Path = NOTEBOOKS_DIR,
-    stream=sys.stdout,
+    stream=None,
 ) -> list[NotebookRun]:
     """Run every notebook (or those named by ``only``) and print one line per notebook as it finishes."""
     parameters = {"SMOKE": True} if smoke else {}
@@ -147,7 +152,7 @@ def run_course(
     runs = []
     for source in discover(notebooks_dir, only):
         run = run_notebook(source, out_dir, parameters, html=html)
-        print(run.line(), file=stream, flush=True)
+        print(run.line(), file=stream or sys.stdout, flush=True)
         runs.append(run)
     return runs
 

@@ -28,7 +28,7 @@ REPORTED_PACKAGES = (
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """Turn ``"auto"`` (CUDA if present, else Apple MPS, else CPU), ``"cpu"``, ``"cuda[:N]"`` or ``"mps"`` into a device.
+    """Resolve ``"auto"`` (CUDA if present, else Apple MPS, else CPU), ``"cpu"``, ``"cuda[:N]"`` or ``"mps"``.
 
     Raises ``ValueError`` for an unknown name or for an accelerator that is not available here.
     """
@@ -47,7 +47,9 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             raise ValueError(f"device {device!r} needs CUDA, which is not available here: use 'auto' or 'cpu'")
         index = int(device.split(":")[1]) if ":" in device else 0
         if index >= torch.cuda.device_count():
-            raise ValueError(f"device {device!r} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)")
+            raise ValueError(
+                f"device {device!r} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)"
+            )
     if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ValueError("device 'mps' is not available here: use 'auto' or 'cpu'")
     return torch.device(device)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
 from . import theory
 from .hparams import GameHParams, check_choice, check_positive, check_positive_int
 from .small_ops import log_softmax, logsigmoid, softmax
@@ -106,7 +107,7 @@ class GameTrajectory:
         return self._first_step_staying(self.kl_to_real(player) < tolerance)
 
     def steps_to_approach(self, target: object, tolerance: float, player: str = "student") -> int | None:
-        """The first recorded step from which ``max |p_player - target| < tolerance`` holds to the end; ``None`` if never.
+        """The first recorded step from which ``max |p_player - target| < tolerance`` holds; ``None`` if never.
 
         Use it for games whose fixed point is not ``p_r``, such as KD's ``kd_optimal_student``.
         """
@@ -281,7 +282,9 @@ def _logits(p: object, name: str, shape: tuple[int, ...], dtype: torch.dtype) ->
     if tuple(t.shape) != shape:
         raise ValueError(f"{name} must have the shape of p_r {shape} (got {tuple(t.shape)})")
     if (t <= 0).any():
-        raise ValueError(f"{name} must be strictly positive: a player's logits are log-probabilities (got a zero entry)")
+        raise ValueError(
+            f"{name} must be strictly positive: a player's logits are log-probabilities (got a zero entry)"
+        )
     return torch.log(t)
 
 

@@ -69,9 +69,7 @@ def maximise(
     return logits.detach()
 
 
-def minimise_players(
-    objective: Callable[[Tensor, Tensor], Tensor], p_s: object, p_t: object
-) -> tuple[Tensor, Tensor]:
+def minimise_players(objective: Callable[[Tensor, Tensor], Tensor], p_s: object, p_t: object) -> tuple[Tensor, Tensor]:
     """Minimise ``objective(p_s, p_t)`` over both players' logits with L-BFGS, from the given (positive) start."""
     p_s = theory.as_distribution(p_s, "p_s").to(torch.float64)
     p_t = theory.as_distribution(p_t, "p_t").to(torch.float64)
@@ -150,9 +148,15 @@ def theorem_4_2(
         _max_abs(best_t, theory.as_distribution(p_r)),
     )
     return [
-        Check("Theorem 4.2: V_ADIB(D*) vs 2 JS(p_r || p_omega) - log 4 + distillation", _max_abs(at_d_star, closed), tolerance),
+        Check(
+            "Theorem 4.2: V_ADIB(D*) vs 2 JS(p_r || p_omega) - log 4 + distillation",
+            _max_abs(at_d_star, closed),
+            tolerance,
+        ),
         Check("Theorem 4.2: value at p_s = p_t = p_r vs -log 4", abs(float(equilibrium) + theory.LOG4), tolerance),
-        Check("Theorem 4.2: minimising V_ADIB(D*) over p_s, p_t reaches p_s = p_t = p_r and -log 4", reached, tolerance),
+        Check(
+            "Theorem 4.2: minimising V_ADIB(D*) over p_s, p_t reaches p_s = p_t = p_r and -log 4", reached, tolerance
+        ),
     ]
 
 
@@ -165,14 +169,24 @@ def kdgan_eq_4(p_c: object, p_t: object, d: object, alpha: float, tolerance: flo
 
 
 def kdgan_eq_5(
-    p_u: object, p_c: object, p_t: object, alpha: float, beta: float, gamma: float, distillation: str = "kl",
+    p_u: object,
+    p_c: object,
+    p_t: object,
+    alpha: float,
+    beta: float,
+    gamma: float,
+    distillation: str = "kl",
     tolerance: float = 1e-6,
 ) -> Check:
     """KDGAN Eq. 5 and Lemma 4.1: Eq. 3 at the numerically optimal discriminator equals ``2 JS - log 4 + L_MD``."""
     d = numerical_discriminator(p_u, p_c, p_t, method="adib", omega=(alpha, 1 - alpha))
     numerical = theory.kdgan_value(p_u, p_c, p_t, d, alpha, beta, gamma, distillation)
     closed = theory.kdgan_optimal_value(p_u, p_c, p_t, alpha, beta, gamma, distillation)
-    return Check(f"KDGAN Eq. 5 ({distillation} distillation): max_d U vs 2 JS - log 4 + L_MD", _max_abs(numerical, closed), tolerance)
+    return Check(
+        f"KDGAN Eq. 5 ({distillation} distillation): max_d U vs 2 JS - log 4 + L_MD",
+        _max_abs(numerical, closed),
+        tolerance,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -216,11 +230,21 @@ def theorem_4_4(
         _max_abs(best_t, theory.as_distribution(p_r)),
     )
     return [
-        Check("Theorem 4.4: V_ADIM(D*) vs sum omega log omega + sum omega_i KL(p_i || p_bar) + distillation",
-              _max_abs(at_d_star, closed), tolerance),
-        Check("Theorem 4.4: value at p_s = p_t = p_r vs sum_i omega_i log omega_i", abs(float(equilibrium) - target), tolerance),
-        Check("Theorem 4.4: minimising V_ADIM(D*) over p_s, p_t reaches p_s = p_t = p_r and sum omega log omega",
-              reached, tolerance),
+        Check(
+            "Theorem 4.4: V_ADIM(D*) vs sum omega log omega + sum omega_i KL(p_i || p_bar) + distillation",
+            _max_abs(at_d_star, closed),
+            tolerance,
+        ),
+        Check(
+            "Theorem 4.4: value at p_s = p_t = p_r vs sum_i omega_i log omega_i",
+            abs(float(equilibrium) - target),
+            tolerance,
+        ),
+        Check(
+            "Theorem 4.4: minimising V_ADIM(D*) over p_s, p_t reaches p_s = p_t = p_r and sum omega log omega",
+            reached,
+            tolerance,
+        ),
     ]
 
 
@@ -262,4 +286,6 @@ def lemma_4_6_4_7(
     """Lemma 4.6 / 4.7 at a small ``epsilon``: the scaled divergence against the distillation loss of Eq. 2."""
     point = lemma_path(player, p_r, p_s, p_t, upsilon, [epsilon])[0]
     name = "Lemma 4.6 (omega_s -> 1)" if player == "student" else "Lemma 4.7 (omega_t -> 1)"
-    return Check(f"{name} at epsilon = {epsilon:g}: scaled divergence vs Eq. 2 distillation loss", point.error, tolerance)
+    return Check(
+        f"{name} at epsilon = {epsilon:g}: scaled divergence vs Eq. 2 distillation loss", point.error, tolerance
+    )

@@ -51,7 +51,9 @@ def _as_tensor(x: object, name: str) -> Tensor:
         except (TypeError, ValueError, RuntimeError) as exc:
             raise ValueError(f"{name} must be an array of numbers ({exc})") from None
     if t.dim() < 1 or t.shape[-1] < 1:
-        raise ValueError(f"{name} must have a last dimension of labels with at least one entry (got shape {tuple(t.shape)})")
+        raise ValueError(
+            f"{name} must have a last dimension of labels with at least one entry (got shape {tuple(t.shape)})"
+        )
     if not torch.isfinite(t).all():
         raise ValueError(f"{name} must be finite (got non-finite entries)")
     return t
@@ -94,7 +96,9 @@ def _discriminator(d: object, shape: tuple[int, ...], name: str = "d") -> Tensor
     if tuple(t.shape) != shape:
         raise ValueError(f"{name} must have shape {shape} (got {tuple(t.shape)})")
     if (t < 0).any() or (t > 1).any():
-        raise ValueError(f"{name} must be a probability: entries in [0, 1] (got range [{t.min().item():.3g}, {t.max().item():.3g}])")
+        raise ValueError(
+            f"{name} must be a probability: entries in [0, 1] (got range [{t.min().item():.3g}, {t.max().item():.3g}])"
+        )
     return t
 
 
@@ -192,7 +196,9 @@ def _kd_loss(target: Tensor, learner: Tensor, p_r: Tensor, upsilon: float) -> Te
 
 
 def kd_loss(target: object, learner: object, p_r: object, upsilon: float = 0.0, reduction: str = "mean") -> Tensor:
-    """The distillation loss of TPAMI Eq. 2: ``L_KD(target || learner) = KL(target || learner) + upsilon KL(p_r || learner)``.
+    """The distillation loss of TPAMI Eq. 2.
+
+    ``L_KD(target || learner) = KL(target || learner) + upsilon KL(p_r || learner)``.
 
     ``kd_loss(p_t, p_s, p_r, upsilon)`` trains the student (weight ``nu`` in Eq. 4, 6);
     ``kd_loss(p_s, p_t, p_r, upsilon)`` trains the teacher (weight ``mu``).
@@ -345,7 +351,9 @@ def _check_d3(d: object, shape: tuple[int, ...]) -> Tensor:
     t = _discriminator(d, (3, *shape))
     err = (t.sum(0) - 1).abs().max().item()
     if err > DIST_ATOL:
-        raise ValueError(f"d must satisfy sum_i D_i(x, y) = 1 (Eq. 6 constraint) within {DIST_ATOL:g} (got off by {err:.3g})")
+        raise ValueError(
+            f"d must satisfy sum_i D_i(x, y) = 1 (Eq. 6 constraint) within {DIST_ATOL:g} (got off by {err:.3g})"
+        )
     return t
 
 

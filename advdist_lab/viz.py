@@ -58,15 +58,29 @@ def _ternary_layout(fig: go.Figure, labels: Sequence[str], title: str) -> go.Fig
 def _ternary_path(points: torch.Tensor, name: str, color: str, dash: str = "solid") -> list[go.Scatterternary]:
     pts = points.detach().to(torch.float64).cpu().numpy()
     path = go.Scatterternary(
-        a=pts[:, 0], b=pts[:, 1], c=pts[:, 2], mode="lines", name=name,
+        a=pts[:, 0],
+        b=pts[:, 1],
+        c=pts[:, 2],
+        mode="lines",
+        name=name,
         line={"color": color, "width": 2, "dash": dash},
     )
     start = go.Scatterternary(
-        a=pts[:1, 0], b=pts[:1, 1], c=pts[:1, 2], mode="markers", name=f"{name} start", showlegend=False,
+        a=pts[:1, 0],
+        b=pts[:1, 1],
+        c=pts[:1, 2],
+        mode="markers",
+        name=f"{name} start",
+        showlegend=False,
         marker={"color": color, "size": 9, "symbol": "circle-open"},
     )
     end = go.Scatterternary(
-        a=pts[-1:, 0], b=pts[-1:, 1], c=pts[-1:, 2], mode="markers", name=f"{name} end", showlegend=False,
+        a=pts[-1:, 0],
+        b=pts[-1:, 1],
+        c=pts[-1:, 2],
+        mode="markers",
+        name=f"{name} end",
+        showlegend=False,
         marker={"color": color, "size": 9, "symbol": "circle"},
     )
     return [path, start, end]
@@ -106,7 +120,11 @@ def ternary_trajectories(
     real = _context(trajectory.p_r.unsqueeze(0), context, 1)[0].cpu().numpy()
     fig.add_trace(
         go.Scatterternary(
-            a=[real[0]], b=[real[1]], c=[real[2]], mode="markers", name="real p_r",
+            a=[real[0]],
+            b=[real[1]],
+            c=[real[2]],
+            mode="markers",
+            name="real p_r",
             marker={"color": COLORS["real"], "size": 16, "symbol": "star"},
         )
     )
@@ -122,17 +140,23 @@ def value_curve(trajectory: GameTrajectory, title: str | None = None) -> go.Figu
         fig.add_trace(go.Scatter(x=steps, y=trajectory.value.numpy(), name="V (learned discriminator)", mode="lines"))
     fig.add_trace(
         go.Scatter(
-            x=steps, y=trajectory.optimal_value.numpy(), mode="lines",
+            x=steps,
+            y=trajectory.optimal_value.numpy(),
+            mode="lines",
             name="V* (optimal discriminator)" if trajectory.method != "kd" else "L_KD (Eq. 2)",
             line={"dash": "dash"},
         )
     )
     fig.add_hline(
-        y=trajectory.equilibrium_value, line={"color": COLORS["real"], "dash": "dot"},
-        annotation_text=f"equilibrium {trajectory.equilibrium_value:.4f}", annotation_position="top right",
+        y=trajectory.equilibrium_value,
+        line={"color": COLORS["real"], "dash": "dot"},
+        annotation_text=f"equilibrium {trajectory.equilibrium_value:.4f}",
+        annotation_position="top right",
     )
     fig.update_layout(
-        title=title or f"{trajectory.method.upper()}: value against step", xaxis_title="step", yaxis_title="value",
+        title=title or f"{trajectory.method.upper()}: value against step",
+        xaxis_title="step",
+        yaxis_title="value",
         template=TEMPLATE,
     )
     return fig
@@ -147,18 +171,26 @@ def kl_curves(
         kl = trajectory.kl_to_real(player).clamp_min(floor).numpy()
         fig.add_trace(
             go.Scatter(
-                x=trajectory.steps.numpy(), y=kl, mode="lines", name=name,
+                x=trajectory.steps.numpy(),
+                y=kl,
+                mode="lines",
+                name=name,
                 line={"color": COLORS.get(trajectory.method)} if len(trajectories) <= 1 else {},
             )
         )
     fig.update_layout(
         title=title or f"KL(p_r || p_{player[0]}) against step",
-        xaxis_title="step", yaxis_title=f"KL(p_r || {player})", yaxis_type="log", template=TEMPLATE,
+        xaxis_title="step",
+        yaxis_title=f"KL(p_r || {player})",
+        yaxis_type="log",
+        template=TEMPLATE,
     )
     return fig
 
 
-def distribution_bars(distributions: Mapping[str, torch.Tensor], title: str = "", labels: Sequence[str] | None = None) -> go.Figure:
+def distribution_bars(
+    distributions: Mapping[str, torch.Tensor], title: str = "", labels: Sequence[str] | None = None
+) -> go.Figure:
     """Grouped bars of one distribution per name (1-D tensors over the same labels)."""
     fig = go.Figure()
     for name, p in distributions.items():
@@ -174,30 +206,53 @@ def lemma_path_figure(points: Sequence[LemmaPoint], title: str) -> go.Figure:
     eps = [p.epsilon for p in points]
     fig = go.Figure()
     fig.add_trace(
-        go.Scatter(x=eps, y=[p.error for p in points], mode="lines+markers",
-                   name="|(V* - sum omega log omega) / omega_k - L_KD|")
+        go.Scatter(
+            x=eps,
+            y=[p.error for p in points],
+            mode="lines+markers",
+            name="|(V* - sum omega log omega) / omega_k - L_KD|",
+        )
     )
     fig.add_trace(
-        go.Scatter(x=eps, y=[abs(p.naive_ratio - p.limit) for p in points], mode="lines+markers",
-                   name="|V* / omega_k - L_KD| (the lemma read literally)", line={"dash": "dash"})
+        go.Scatter(
+            x=eps,
+            y=[abs(p.naive_ratio - p.limit) for p in points],
+            mode="lines+markers",
+            name="|V* / omega_k - L_KD| (the lemma read literally)",
+            line={"dash": "dash"},
+        )
     )
     fig.update_layout(
-        title=title, xaxis_title="epsilon = 1 - omega (log)", yaxis_title="absolute error (log)",
-        xaxis_type="log", yaxis_type="log", template=TEMPLATE, legend={"orientation": "h", "y": -0.25},
+        title=title,
+        xaxis_title="epsilon = 1 - omega (log)",
+        yaxis_title="absolute error (log)",
+        xaxis_type="log",
+        yaxis_type="log",
+        template=TEMPLATE,
+        legend={"orientation": "h", "y": -0.25},
     )
     return fig
 
 
 def line_figure(
-    x: Sequence[float], series: Mapping[str, Sequence[float]], title: str, x_title: str, y_title: str,
-    log_x: bool = False, log_y: bool = False,
+    x: Sequence[float],
+    series: Mapping[str, Sequence[float]],
+    title: str,
+    x_title: str,
+    y_title: str,
+    log_x: bool = False,
+    log_y: bool = False,
 ) -> go.Figure:
     """Several named lines over a shared x axis."""
     fig = go.Figure()
     for name, y in series.items():
         fig.add_trace(go.Scatter(x=list(x), y=list(y), mode="lines+markers", name=name))
     fig.update_layout(
-        title=title, xaxis_title=x_title, yaxis_title=y_title, template=TEMPLATE,
-        xaxis_type="log" if log_x else "linear", yaxis_type="log" if log_y else "linear",
+        title=title,
+        xaxis_title=x_title,
+        yaxis_title=y_title,
+        template=TEMPLATE,
+        xaxis_type="log" if log_x else "linear",
+        yaxis_type="log" if log_y else "linear",
     )
     return fig

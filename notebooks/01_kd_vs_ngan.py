@@ -46,7 +46,7 @@ if SMOKE:
 # %%
 import torch
 
-from advdist_lab import game, theory, theorems, viz
+from advdist_lab import game, theorems, theory, viz
 
 viz.use_notebook_renderer()
 torch.manual_seed(SEED)
@@ -94,7 +94,9 @@ viz.line_figure(
     [max(u, 0.01) for u in upsilons],
     {"KD student": kd_errors, "teacher": [teacher_error] * len(upsilons)},
     "The KD student's error against upsilon (upsilon = 0 drawn at 0.01)",
-    "upsilon (log)", "KL(p_r || p)", log_x=True,
+    "upsilon (log)",
+    "KL(p_r || p)",
+    log_x=True,
 )
 
 # %% [markdown]
@@ -112,12 +114,16 @@ ngan_alt = game.solve_game(p_r, "ngan", p_s0=p_s0, steps=STEPS, lr=LR, mode="alt
 
 kd_settled = kd.steps_to_approach(theory.kd_optimal_student(p_r, p_t, UPSILON), 1e-4)
 
-print(f"KD settles (|p_s - its optimum| < 1e-4) after {kd_settled} steps, "
-      f"at KL(p_r || p_s) = {kd.kl_to_real()[-1].item():.4f}")
+print(
+    f"KD settles (|p_s - its optimum| < 1e-4) after {kd_settled} steps, "
+    f"at KL(p_r || p_s) = {kd.kl_to_real()[-1].item():.4f}"
+)
 for name, run in (("NGAN simultaneous", ngan_sim), ("NGAN alternating", ngan_alt)):
     reach = run.steps_to_reach(1e-4)
-    print(f"{name}: KL(p_r || p_s) < 1e-4 from step {reach}; final KL {run.kl_to_real()[-1].item():.1e}; "
-          f"value crosses -log 4 {run.equilibrium_crossings()} times")
+    print(
+        f"{name}: KL(p_r || p_s) < 1e-4 from step {reach}; final KL {run.kl_to_real()[-1].item():.1e}; "
+        f"value crosses -log 4 {run.equilibrium_crossings()} times"
+    )
 
 # %%
 viz.kl_curves(

@@ -53,7 +53,7 @@ OMEGA_T = 1.0 - OMEGA_S
 # %%
 import torch
 
-from advdist_lab import game, theory, theorems, viz
+from advdist_lab import game, theorems, theory, viz
 
 viz.use_notebook_renderer()
 torch.manual_seed(SEED)
@@ -61,7 +61,9 @@ torch.manual_seed(SEED)
 p_r = theory.random_distributions(N_CONTEXTS, N_LABELS, seed=SEED)
 p_s = theory.random_distributions(N_CONTEXTS, N_LABELS, seed=SEED + 1)
 p_t = theory.random_distributions(N_CONTEXTS, N_LABELS, seed=SEED + 2)
-print(f"{N_CONTEXTS} contexts x {N_LABELS} labels; omega = ({OMEGA_S}, {OMEGA_T}), nu = {NU}, mu = {MU}, upsilon = {UPSILON}")
+print(
+    f"{N_CONTEXTS} contexts x {N_LABELS} labels; omega = ({OMEGA_S}, {OMEGA_T}), nu = {NU}, mu = {MU}, upsilon = {UPSILON}"
+)
 
 # %% [markdown]
 # ## Lemma 4.1: the optimal binary discriminator
@@ -117,10 +119,12 @@ p_t3 = torch.tensor([0.2, 0.7, 0.1], dtype=torch.float64)
 common = dict(omega=(OMEGA_S, OMEGA_T), steps=STEPS, lr=LR, p_s0=p_s3, p_t0=p_t3, upsilon=UPSILON)
 with_distillation = game.solve_game(p_r3, "adib", nu=NU, mu=MU, **common)
 adversarial_only = game.solve_game(p_r3, "adib", nu=0.0, mu=0.0, **common)
-for name, run in (("nu = mu = %g" % NU, with_distillation), ("nu = mu = 0", adversarial_only)):
-    print(f"{name:>12}: KL(p_r||p_s) = {run.kl_to_real('student')[-1].item():.2e}, "
-          f"KL(p_r||p_t) = {run.kl_to_real('teacher')[-1].item():.2e}, "
-          f"KL(p_r||p_omega) = {run.kl_to_real('mixture')[-1].item():.2e}, final value {run.value[-1].item():.6f}")
+for name, run in ((f"nu = mu = {NU:g}", with_distillation), ("nu = mu = 0", adversarial_only)):
+    print(
+        f"{name:>12}: KL(p_r||p_s) = {run.kl_to_real('student')[-1].item():.2e}, "
+        f"KL(p_r||p_t) = {run.kl_to_real('teacher')[-1].item():.2e}, "
+        f"KL(p_r||p_omega) = {run.kl_to_real('mixture')[-1].item():.2e}, final value {run.value[-1].item():.6f}"
+    )
 
 # %%
 viz.ternary_trajectories(with_distillation, title=f"ADIB with nu = mu = {NU:g}: student and teacher meet at p_r")
@@ -143,8 +147,10 @@ endpoints = []
 for k in range(N_INITS):
     run = game.solve_game(p_r3, "adib", omega=(OMEGA_S, OMEGA_T), steps=STEPS, lr=LR, seed=SEED + k)
     endpoints.append(run)
-    print(f"init {k}: p_s -> {[round(v, 3) for v in run.p_s[-1].tolist()]}, p_t -> {[round(v, 3) for v in run.p_t[-1].tolist()]}, "
-          f"KL(p_r||p_omega) = {run.kl_to_real('mixture')[-1].item():.1e}")
+    print(
+        f"init {k}: p_s -> {[round(v, 3) for v in run.p_s[-1].tolist()]}, p_t -> {[round(v, 3) for v in run.p_t[-1].tolist()]}, "
+        f"KL(p_r||p_omega) = {run.kl_to_real('mixture')[-1].item():.1e}"
+    )
 spread = max((a.p_s[-1] - b.p_s[-1]).abs().max().item() for a in endpoints for b in endpoints)
 print(f"largest difference between two final students: {spread:.3f}")
 

@@ -51,7 +51,7 @@ if SMOKE:
 # %%
 import torch
 
-from advdist_lab import game, theory, theorems, viz
+from advdist_lab import game, theorems, theory, viz
 
 viz.use_notebook_renderer()
 torch.manual_seed(SEED)
@@ -92,8 +92,10 @@ assert all(check.passed for check in all_checks)
 # %%
 for omega in ((1 / 3, 1 / 3, 1 / 3), (0.2, 0.5, 0.3), (0.6, 0.2, 0.2), (0.05, 0.9, 0.05)):
     value = theory.adim_optimal_value(p_r, p_r, p_r, omega).item()
-    print(f"omega = ({omega[0]:.3f}, {omega[1]:.3f}, {omega[2]:.3f}): value {value:+.6f}, "
-          f"sum omega log omega {theory.adim_equilibrium_value(omega):+.6f}")
+    print(
+        f"omega = ({omega[0]:.3f}, {omega[1]:.3f}, {omega[2]:.3f}): value {value:+.6f}, "
+        f"sum omega log omega {theory.adim_equilibrium_value(omega):+.6f}"
+    )
 
 # %% [markdown]
 # ## ADIM vs ADIB without distillation, on the simplex
@@ -106,12 +108,21 @@ p_r3 = torch.tensor([0.6, 0.3, 0.1], dtype=torch.float64)
 p_s3 = torch.tensor([0.1, 0.2, 0.7], dtype=torch.float64)
 p_t3 = torch.tensor([0.2, 0.7, 0.1], dtype=torch.float64)
 adim = game.solve_game(p_r3, "adim", omega=OMEGA, steps=STEPS, lr=LR, p_s0=p_s3, p_t0=p_t3)
-adib = game.solve_game(p_r3, "adib", omega=(OMEGA[1] / (OMEGA[1] + OMEGA[2]), OMEGA[2] / (OMEGA[1] + OMEGA[2])),
-                       steps=STEPS, lr=LR, p_s0=p_s3, p_t0=p_t3)
+adib = game.solve_game(
+    p_r3,
+    "adib",
+    omega=(OMEGA[1] / (OMEGA[1] + OMEGA[2]), OMEGA[2] / (OMEGA[1] + OMEGA[2])),
+    steps=STEPS,
+    lr=LR,
+    p_s0=p_s3,
+    p_t0=p_t3,
+)
 for name, run in (("ADIM", adim), ("ADIB", adib)):
-    print(f"{name}: KL(p_r||p_s) = {run.kl_to_real('student')[-1].item():.2e}, "
-          f"KL(p_r||p_t) = {run.kl_to_real('teacher')[-1].item():.2e}, "
-          f"final value {run.value[-1].item():+.6f} (equilibrium {run.equilibrium_value:+.6f})")
+    print(
+        f"{name}: KL(p_r||p_s) = {run.kl_to_real('student')[-1].item():.2e}, "
+        f"KL(p_r||p_t) = {run.kl_to_real('teacher')[-1].item():.2e}, "
+        f"final value {run.value[-1].item():+.6f} (equilibrium {run.equilibrium_value:+.6f})"
+    )
 assert adim.kl_to_real("student")[-1] < 1e-6 and adim.kl_to_real("teacher")[-1] < 1e-6
 
 # %%
@@ -143,7 +154,9 @@ for player, lemma in (("student", "Lemma 4.6"), ("teacher", "Lemma 4.7")):
     print(f"{lemma} ({player}): limit L_KD = {paths[player][0].limit:.6f}")
     print(f"{'epsilon':>10} {'scaled divergence':>18} {'error':>10} {'V*/omega literal':>17}")
     for point in paths[player]:
-        print(f"{point.epsilon:>10.0e} {point.scaled_divergence:>18.8f} {point.error:>10.2e} {point.naive_ratio:>17.4f}")
+        print(
+            f"{point.epsilon:>10.0e} {point.scaled_divergence:>18.8f} {point.error:>10.2e} {point.naive_ratio:>17.4f}"
+        )
 
 # %%
 lemma_checks = [theorems.lemma_4_6_4_7(player, p_r, p_s, p_t, UPSILON, epsilon=min(EPSILONS)) for player in paths]
@@ -152,7 +165,9 @@ for check in lemma_checks:
 assert all(check.passed for check in lemma_checks)
 
 # %%
-viz.lemma_path_figure(paths["student"], "Lemma 4.6: the scaled divergence converges (error ~ epsilon); the literal ratio does not")
+viz.lemma_path_figure(
+    paths["student"], "Lemma 4.6: the scaled divergence converges (error ~ epsilon); the literal ratio does not"
+)
 
 # %%
 viz.lemma_path_figure(paths["teacher"], "Lemma 4.7: the same as omega_t -> 1")

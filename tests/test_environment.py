@@ -1,0 +1,40 @@
+"""Device resolution and the environment report of notebook 00."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from advdist_lab.environment import environment_report, package_version, resolve_device
+
+
+def test_auto_resolves_to_an_available_device():
+    device = resolve_device("auto")
+    expected = "cuda" if torch.cuda.is_available() else device.type
+    assert device.type == expected
+    assert torch.zeros(1, device=device).device.type == device.type
+
+
+def test_cpu_and_torch_device_are_accepted():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device(torch.device("cpu")) == torch.device("cpu")
+
+
+@pytest.mark.parametrize("bad", ["gpu", "cuda:x", "", "CPU", 3, None])
+def test_unknown_device_names_raise(bad):
+    with pytest.raises(ValueError, match="device must be"):
+        resolve_device(bad)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised when CUDA is missing")
+def test_cuda_without_a_gpu_raises_a_clear_error():
+    with pytest.raises(ValueError, match="not available"):
+        resolve_device("cuda")
+
+
+def test_report_names_versions_and_the_device():
+    report = environment_report("cpu")
+    assert report["device"] == "cpu"
+    assert report["torch"] == package_version("torch")
+    assert str(report["torchvision_import"]).startswith("ok ")
+    assert package_version("no-such-package-advdist") is None

@@ -1,0 +1,62 @@
+"""The figure builders return plotly figures with the data they were given."""
+
+from __future__ import annotations
+
+import plotly.io as pio
+import pytest
+import torch
+
+from advdist_lab import game, theorems, theory, viz
+
+P_R = torch.tensor([0.6, 0.3, 0.1], dtype=torch.float64)
+
+
+@pytest.fixture(scope="module")
+def adib():
+    return game.solve_game(P_R, "adib", omega=(0.5, 0.5), steps=50, lr=0.5, seed=1)
+
+
+def test_ternary_plot_draws_each_player_and_the_real_distribution(adib):
+    fig = viz.ternary_trajectories(adib)
+    names = [t.name for t in fig.data]
+    assert {"student p_s", "teacher p_t", "mixture p_omega", "real p_r"} <= set(names)
+    student = next(t for t in fig.data if t.name == "student p_s")
+    assert len(student.a) == len(adib.steps)
+    assert student.a[-1] == pytest.approx(adib.p_s[-1, 0].item())
+    star = next(t for t in fig.data if t.name == "real p_r")
+    assert (star.a[0], star.b[0], star.c[0]) == pytest.approx(tuple(P_R.tolist()))
+
+
+def test_ternary_plot_needs_three_labels():
+    run = game.solve_game(theory.random_distributions(1, 4), "ngan", steps=5)
+    with pytest.raises(ValueError, match="3 labels"):
+        viz.ternary_trajectories(run)
+
+
+def test_value_curve_marks_the_equilibrium(adib):
+    fig = viz.value_curve(adib)
+    assert list(fig.data[0].y) == pytest.approx(adib.value.tolist())
+    assert fig.layout.shapes[0].y0 == pytest.approx(adib.equilibrium_value)
+
+
+def test_kl_curves_are_on_a_log_axis(adib):
+    fig = viz.kl_curves({"a": adib, "b": adib}, player="teacher")
+    assert fig.layout.yaxis.type == "log" and len(fig.data) == 2
+    assert min(fig.data[0].y) >= 1e-16
+
+
+def test_lemma_path_figure_plots_both_readings():
+    p = theory.random_distributions(2, 3, seed=0)
+    points = theorems.lemma_path("student", p, p.flip(-1), p.roll(1, -1), 0.5, [1e-1, 1e-2])
+    fig = viz.lemma_path_figure(points, "t")
+    assert list(fig.data[0].y) == pytest.approx([pt.error for pt in points])
+    assert fig.layout.xaxis.type == "log"
+
+
+def test_bars_and_lines_and_renderer():
+    bars = viz.distribution_bars({"real p_r": P_R, "student": P_R.flip(0)})
+    assert [list(t.y) for t in bars.data] == [P_R.tolist(), P_R.flip(0).tolist()]
+    lines = viz.line_figure([1, 2], {"a": [3, 4]}, "t", "x", "y", log_x=True)
+    assert lines.layout.xaxis.type == "log"
+    viz.use_notebook_renderer()
+    assert "notebook" in pio.renderers.default
