@@ -132,21 +132,21 @@ def ternary_trajectories(
     return _ternary_layout(fig, labels, title or default)
 
 
-def value_curve(trajectory: GameTrajectory, title: str | None = None) -> go.Figure:
-    """The value function against the step, with the optimal-discriminator value and the equilibrium as a line."""
+def value_curve(trajectory: GameTrajectory, title: str | None = None, zoom: bool = True) -> go.Figure:
+    """The value function against the step, with the optimal-discriminator value and the equilibrium as a line.
+
+    With ``zoom`` the y axis spans the values after the first 2% of the steps (and the equilibrium), so the
+    approach to the equilibrium is visible rather than dwarfed by the first steps; plotly's zoom-out shows all.
+    """
     steps = trajectory.steps.numpy()
-    fig = go.Figure()
+    curves = []
     if trajectory.method != "kd":
-        fig.add_trace(go.Scatter(x=steps, y=trajectory.value.numpy(), name="V (learned discriminator)", mode="lines"))
-    fig.add_trace(
-        go.Scatter(
-            x=steps,
-            y=trajectory.optimal_value.numpy(),
-            mode="lines",
-            name="V* (optimal discriminator)" if trajectory.method != "kd" else "L_KD (Eq. 2)",
-            line={"dash": "dash"},
-        )
-    )
+        curves.append(("V (learned discriminator)", trajectory.value, "solid"))
+    star = "V* (optimal discriminator)" if trajectory.method != "kd" else "L_KD (Eq. 2)"
+    curves.append((star, trajectory.optimal_value, "dash"))
+    fig = go.Figure()
+    for name, values, dash in curves:
+        fig.add_trace(go.Scatter(x=steps, y=values.numpy(), name=name, mode="lines", line={"dash": dash}))
     fig.add_hline(
         y=trajectory.equilibrium_value,
         line={"color": COLORS["real"], "dash": "dot"},
@@ -159,6 +159,12 @@ def value_curve(trajectory: GameTrajectory, title: str | None = None) -> go.Figu
         yaxis_title="value",
         template=TEMPLATE,
     )
+    if zoom and len(steps) > 2:
+        tail = torch.cat([values[len(values) // 50 :] for _, values, _ in curves])
+        low = min(float(tail.min()), trajectory.equilibrium_value)
+        high = max(float(tail.max()), trajectory.equilibrium_value)
+        pad = 0.1 * (high - low) or 1e-3
+        fig.update_yaxes(range=[low - pad, high + pad])
     return fig
 
 

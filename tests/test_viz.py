@@ -60,3 +60,13 @@ def test_bars_and_lines_and_renderer():
     assert lines.layout.xaxis.type == "log"
     viz.use_notebook_renderer()
     assert "notebook" in pio.renderers.default
+
+
+def test_value_curve_zooms_on_the_approach_but_keeps_every_point():
+    run = game.solve_game(P_R, "adib", omega=(0.5, 0.5), nu=1.0, mu=1.0, steps=400, lr=0.5, seed=3)
+    fig = viz.value_curve(run)
+    low, high = fig.layout.yaxis.range
+    tail = run.value[len(run.value) // 50 :]
+    assert low <= min(float(tail.min()), run.equilibrium_value) and high >= float(tail.max())
+    assert len(fig.data[0].y) == len(run.steps)
+    assert viz.value_curve(run, zoom=False).layout.yaxis.range is None
