@@ -29,7 +29,7 @@ smoke: setup
 	$(PY) -m advdist_lab.course --smoke --out $(SMOKE_DIR)
 
 lint: setup
-	$(VENV)/bin/ruff check advdist_lab tests notebooks
+	$(VENV)/bin/ruff check advdist_lab tests notebooks benchmarks
 
 test: lint smoke
 	$(PY) -m pytest tests $(SMOKE_DIR) --nbval-lax --nbval-current-env
@@ -37,7 +37,7 @@ test: lint smoke
 lab: setup
 	mkdir -p $(VENV)/share/jupyter/lab/settings
 	cp binder/jupyterlab-overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks
 
 constraints: setup
 	{ sed -n '1,2p' constraints.txt; $(PY) -m pip freeze --exclude-editable | grep -v '^advdist-lab'; } > constraints.txt.new

@@ -129,6 +129,7 @@ def run_notebook(
             message = str(exc).strip().splitlines()
             return NotebookRun(source.stem, target, None, time.perf_counter() - start, _summary(exc, message))
         os.replace(partial, target)
+    (out_dir / f"{source.stem}.failed.ipynb").unlink(missing_ok=True)
     html_path = to_html(target) if html else None
     return NotebookRun(source.stem, target, html_path, time.perf_counter() - start)
 

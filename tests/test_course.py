@@ -68,3 +68,9 @@ def test_run_course_executes_with_parameters_and_keeps_failures_apart(tmp_path: 
     assert (out / "02_bad.ipynb").read_text() == "previous good copy"
     assert (out / "02_bad.failed.ipynb").exists()
     assert not (out / "02_bad.html").exists()
+
+    # once the notebook is mended, its run replaces the copy and clears the failed one
+    (notebooks / "02_bad.py").write_text(GOOD)
+    assert course.main(["--out", str(out), "--notebooks-dir", str(notebooks), "--only", "02", "--no-html"]) == 0
+    assert "value is 2 full" in (out / "02_bad.ipynb").read_text()
+    assert not (out / "02_bad.failed.ipynb").exists()
