@@ -32,6 +32,7 @@ smoke: setup
 
 lint: setup
 	$(VENV)/bin/ruff check advdist_lab tests notebooks benchmarks
+	$(VENV)/bin/ruff format --check advdist_lab tests notebooks benchmarks
 
 test: lint smoke
 	$(PY) -m pytest tests $(SMOKE_DIR) --nbval-lax --nbval-current-env

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from . import theory
-from .hparams import GameHParams, check_choice, check_positive, check_positive_int
+from .hparams import GameHParams, Omega, check_choice, check_positive, check_positive_int
 from .small_ops import log_softmax, logsigmoid, softmax
 
 MODES = ("simultaneous", "alternating")
@@ -290,15 +290,17 @@ def _logits(p: object, name: str, shape: tuple[int, ...], dtype: torch.dtype) ->
 
 def _hparams(method: str, omega: object, nu: float, mu: float, upsilon: float) -> GameHParams:
     check_choice("method", method, ("kd", "ngan", "adib", "adim"))
+    if isinstance(omega, Omega):
+        omega = omega.as_tuple()
     if omega is None:
         return GameHParams(method, nu=nu, mu=mu, upsilon=upsilon)
     if method == "adim":
-        if isinstance(omega, (int, float)) or len(omega) != 3:  # type: ignore[arg-type]
+        if not hasattr(omega, "__len__") or len(omega) != 3:  # type: ignore[arg-type]
             raise ValueError(f"ADIM's omega must be (omega_r, omega_s, omega_t) (got {omega!r})")
         r, s, t = omega  # type: ignore[misc]
         return GameHParams(method, r, s, t, nu=nu, mu=mu, upsilon=upsilon)
     if method == "adib":
-        if isinstance(omega, (int, float)) or len(omega) != 2:  # type: ignore[arg-type]
+        if not hasattr(omega, "__len__") or len(omega) != 2:  # type: ignore[arg-type]
             raise ValueError(f"ADIB's omega must be (omega_s, omega_t) with omega_s + omega_t = 1 (got {omega!r})")
         s, t = omega  # type: ignore[misc]
         return GameHParams(method, None, s, t, nu=nu, mu=mu, upsilon=upsilon)
@@ -325,6 +327,8 @@ def game_gradients(
     """
     p_r = theory.as_distribution(p_r, "p_r")
     hp = _hparams(method, omega, nu, mu, upsilon)
+    if method == "kd" and p_teacher is None:
+        raise ValueError("method='kd' distils from a fixed teacher: pass p_teacher (the teacher's distribution)")
     teacher = None if p_teacher is None else theory.as_distribution(p_teacher, "p_teacher").to(p_r.dtype)
     players = ("student", "teacher", "discriminator")
     return _Game(hp, p_r, teacher).gradients(theta_s, theta_t, phi, players)

@@ -34,7 +34,15 @@ SCHEDULE_KINDS = ("constant", "exponential", "linear", "step")
 
 
 def check_real(name: str, value: object) -> float:
-    """Return ``value`` as a float, or raise ``ValueError`` if it is not a finite real number."""
+    """Return ``value`` as a float, or raise ``ValueError`` if it is not a finite real number.
+
+    One-element tensors and arrays (anything with ``.item()`` and one element) are accepted as their value.
+    """
+    if not isinstance(value, (bool, Real)) and callable(getattr(value, "item", None)):
+        try:
+            value = value.item()  # raises for tensors and arrays of more than one element
+        except (ValueError, RuntimeError, TypeError):
+            raise ValueError(f"{name} must be a finite real number (got {value!r})") from None
     if isinstance(value, bool) or not isinstance(value, Real):
         raise ValueError(f"{name} must be a finite real number (got {value!r})")
     value = float(value)
@@ -157,6 +165,8 @@ class TemperatureSchedule:
     Kinds, with ``progress = step / (total - 1)`` in [0, 1]:
 
     * ``constant``: ``tau = start`` throughout (``end`` must equal ``start``).
+
+    A run of a single step uses ``start`` (``progress = 0``).
     * ``exponential``: ``tau = start * (end / start) ** progress``, geometric from ``start`` to ``end``.
     * ``linear``: ``tau = start + (end - start) * progress``.
     * ``step``: KDGAN's original code, ``tau = max(end, start * factor ** (step // every))``.
@@ -191,7 +201,7 @@ class TemperatureSchedule:
         check_positive_int("total", total)
         if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step < total:
             raise ValueError(f"step must be an integer in [0, total) = [0, {total}) (got {step!r})")
-        progress = step / (total - 1) if total > 1 else 1.0
+        progress = step / (total - 1) if total > 1 else 0.0
         if self.kind == "constant":
             return self.start
         if self.kind == "exponential":
@@ -202,7 +212,8 @@ class TemperatureSchedule:
 
     def values(self, total: int) -> list[float]:
         """The temperature at every step of a run of ``total`` steps."""
-        return [self.at(k, check_positive_int("total", total)) for k in range(total)]
+        total = check_positive_int("total", total)
+        return [self.at(k, total) for k in range(total)]
 
 
 @dataclass(frozen=True)
@@ -216,7 +227,8 @@ class GameHParams:
     * ``adib`` (Eq. 4): ``omega_s + omega_t = 1`` (``omega_r`` must stay ``None``), ``nu``, ``mu``, ``upsilon``.
     * ``adim`` (Eq. 6): ``omega_r + omega_s + omega_t = 1``, ``nu``, ``mu``, ``upsilon``.
 
-    Unset weights take the paper-neutral defaults: equal omegas, ``nu = mu = upsilon = 0``.
+    Unset weights are completed on the simplex: missing omegas share what the given ones leave (equal weights
+    when none is given; for ADIB ``omega_t = 1 - omega_s`` and vice versa); ``nu = mu = upsilon = 0``.
     """
 
     method: str = "adim"
@@ -237,13 +249,20 @@ class GameHParams:
             raise ValueError(f"tau must be a TemperatureSchedule (got {self.tau!r})")
         omegas = (self.omega_r, self.omega_s, self.omega_t)
         if self.method == "adim":
-            third = 1 / 3
-            values = check_omega(tuple(third if v is None else v for v in omegas))
+            given = [check_real(n, v) for n, v in zip(("omega_r", "omega_s", "omega_t"), omegas) if v is not None]
+            missing = 3 - len(given)
+            share = (1.0 - sum(given)) / missing if missing else 0.0
+            values = check_omega(tuple(share if v is None else v for v in omegas))
         elif self.method == "adib":
             if self.omega_r is not None:
                 raise ValueError(f"ADIB has no real-data weight: omega_r must be None (got {self.omega_r!r})")
-            s = 0.5 if self.omega_s is None else self.omega_s
-            t = 1.0 - check_real("omega_s", s) if self.omega_t is None else self.omega_t
+            s, t = self.omega_s, self.omega_t
+            if s is None and t is None:
+                s, t = 0.5, 0.5
+            elif t is None:
+                t = 1.0 - check_real("omega_s", s)
+            elif s is None:
+                s = 1.0 - check_real("omega_t", t)
             values = (None, *check_binary_omega(s, t))
         else:
             given = [n for n, v in zip(("omega_r", "omega_s", "omega_t"), omegas) if v is not None]

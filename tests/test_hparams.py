@@ -201,10 +201,9 @@ def test_schedule_step_factor_one_is_constant():
 
 
 def test_schedule_single_step_run():
-    # With total = 1, progress is defined as 1: the interpolating kinds return ``end`` at step 0.
-    assert TemperatureSchedule(10.0, 0.1, "exponential").at(0, 1) == pytest.approx(0.1)
-    assert TemperatureSchedule(10.0, 0.1, "linear").at(0, 1) == pytest.approx(0.1)
-    assert TemperatureSchedule(10.0, 0.1, "step").at(0, 1) == 10.0
+    # A run of one step starts where every kind starts: tau = start.
+    for kind in ("exponential", "linear", "step"):
+        assert TemperatureSchedule(10.0, 0.1, kind).at(0, 1) == pytest.approx(10.0)
 
 
 @pytest.mark.parametrize(
@@ -259,11 +258,6 @@ def test_schedule_at_rejects_out_of_range(step, total, match):
         TemperatureSchedule().at(step, total)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: values() checks total inside the loop over range(total), so total <= 0 returns [] "
-    "and a float total raises TypeError instead of ValueError",
-)
 @pytest.mark.parametrize("total", [0, -1, 1.5])
 def test_schedule_values_rejects_bad_total(total):
     with pytest.raises(ValueError, match=r"total must be an integer >= 1"):
@@ -363,3 +357,25 @@ def test_game_hparams_custom_schedule():
 def test_game_hparams_rejects_bad_values(kwargs, match):
     with pytest.raises(ValueError, match=match):
         GameHParams(**kwargs)
+
+
+def test_partly_given_omegas_are_completed_on_the_simplex():
+    adib = GameHParams("adib", omega_t=0.3)
+    assert (adib.omega_s, adib.omega_t) == pytest.approx((0.7, 0.3))
+    adim = GameHParams("adim", omega_r=0.5)
+    assert adim.omega == pytest.approx((0.5, 0.25, 0.25))
+    adim2 = GameHParams("adim", omega_s=0.2, omega_t=0.3)
+    assert adim2.omega == pytest.approx((0.5, 0.2, 0.3))
+    with pytest.raises(ValueError, match="open simplex"):
+        GameHParams("adim", omega_r=0.7, omega_s=0.4)
+
+
+def test_one_element_tensors_and_arrays_count_as_numbers():
+    import numpy as np
+    import torch
+
+    assert Omega(torch.tensor(0.2), np.float64(0.3), np.array([0.5])).as_tuple() == pytest.approx((0.2, 0.3, 0.5))
+    with pytest.raises(ValueError, match="finite real number"):
+        Omega(torch.tensor([0.2, 0.1]), 0.3, 0.5)
+    with pytest.raises(ValueError, match="finite real number"):
+        Omega(torch.tensor(float("nan")), 0.3, 0.5)

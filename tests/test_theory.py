@@ -420,6 +420,12 @@ def test_kdgan_distillation_losses_vanish_only_at_equality(ps):
         assert T.kdgan_distillation_loss(p, q, kind).item() >= -1e-15
     # learner first, target second: KL(target || learner)
     assert T.kdgan_distillation_loss(p, q, "kl").item() == pytest.approx(T.kl(q, p).item(), abs=1e-14)
+    # L2 between logits defined up to a constant: half the squared distance of the centred log-probabilities
+    a, b = p.log(), q.log()
+    diff = (a - a.mean(-1, keepdim=True)) - (b - b.mean(-1, keepdim=True))
+    l2 = T.kdgan_distillation_loss(p, q, "l2", reduction="none")
+    assert torch.allclose(l2, 0.5 * (diff**2).sum(-1), atol=1e-12, rtol=0)
+    assert torch.allclose(l2, T.kdgan_distillation_loss(q, p, "l2", reduction="none"), atol=1e-14, rtol=0)
 
 
 # ------------------------------------------------------------------------------------------------------
