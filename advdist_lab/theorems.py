@@ -101,6 +101,33 @@ def numerical_discriminator(
     return softmax(logits, 0)
 
 
+def _equilibrium_checks(
+    theorem: str,
+    at_d_star: Tensor,
+    closed_form: str,
+    optimal_value: Callable[[Tensor, Tensor], Tensor],
+    target: float,
+    target_name: str,
+    players: tuple[object, object, object],
+    tolerance: float,
+) -> list[Check]:
+    """The three checks shared by Theorems 4.2 and 4.4 (see :func:`theorem_4_2`)."""
+    p_r, p_s, p_t = (theory.as_distribution(p, n) for p, n in zip(players, ("p_r", "p_s", "p_t")))
+    best_s, best_t = minimise_players(optimal_value, p_s, p_t)
+    reached = max(abs(float(optimal_value(best_s, best_t)) - target), _max_abs(best_s, p_r), _max_abs(best_t, p_r))
+    return [
+        Check(f"{theorem}: V(D*) vs {closed_form}", _max_abs(at_d_star, optimal_value(p_s, p_t)), tolerance),
+        Check(
+            f"{theorem}: value at p_s = p_t = p_r vs {target_name}",
+            abs(float(optimal_value(p_r, p_r)) - target),
+            tolerance,
+        ),
+        Check(
+            f"{theorem}: minimising V(D*) over p_s, p_t reaches p_s = p_t = p_r and {target_name}", reached, tolerance
+        ),
+    ]
+
+
 # ---------------------------------------------------------------------------------------------------------
 # ADIB (Lemma 4.1, Theorem 4.2) and KDGAN (Eq. 4, 5)
 # ---------------------------------------------------------------------------------------------------------
@@ -135,29 +162,16 @@ def theorem_4_2(
        :func:`~advdist_lab.game.solve_game` in the notebooks.)
     """
     d_star = theory.optimal_discriminator_binary(p_r, theory.mixture(p_s, p_t, omega_s, omega_t))
-    at_d_star = theory.adib_value(p_r, p_s, p_t, d_star, omega_s, omega_t, nu, mu, upsilon)
-    closed = theory.adib_optimal_value(p_r, p_s, p_t, omega_s, omega_t, nu, mu, upsilon)
-    equilibrium = theory.adib_optimal_value(p_r, p_r, p_r, omega_s, omega_t, nu, mu, upsilon)
-    best_s, best_t = minimise_players(
-        lambda a, b: theory.adib_optimal_value(p_r, a, b, omega_s, omega_t, nu, mu, upsilon), p_s, p_t
+    return _equilibrium_checks(
+        "Theorem 4.2",
+        at_d_star=theory.adib_value(p_r, p_s, p_t, d_star, omega_s, omega_t, nu, mu, upsilon),
+        closed_form="2 JS(p_r || p_omega) - log 4 + distillation",
+        optimal_value=lambda a, b: theory.adib_optimal_value(p_r, a, b, omega_s, omega_t, nu, mu, upsilon),
+        target=theory.adib_equilibrium_value(),
+        target_name="-log 4",
+        players=(p_r, p_s, p_t),
+        tolerance=tolerance,
     )
-    minimum = theory.adib_optimal_value(p_r, best_s, best_t, omega_s, omega_t, nu, mu, upsilon)
-    reached = max(
-        abs(float(minimum) - theory.adib_equilibrium_value()),
-        _max_abs(best_s, theory.as_distribution(p_r)),
-        _max_abs(best_t, theory.as_distribution(p_r)),
-    )
-    return [
-        Check(
-            "Theorem 4.2: V_ADIB(D*) vs 2 JS(p_r || p_omega) - log 4 + distillation",
-            _max_abs(at_d_star, closed),
-            tolerance,
-        ),
-        Check("Theorem 4.2: value at p_s = p_t = p_r vs -log 4", abs(float(equilibrium) + theory.LOG4), tolerance),
-        Check(
-            "Theorem 4.2: minimising V_ADIB(D*) over p_s, p_t reaches p_s = p_t = p_r and -log 4", reached, tolerance
-        ),
-    ]
 
 
 def kdgan_eq_4(p_c: object, p_t: object, d: object, alpha: float, tolerance: float = 1e-12) -> Check:
@@ -217,35 +231,16 @@ def theorem_4_4(
     ``p_s`` and ``p_t`` to ``p_r``.
     """
     d_star = theory.optimal_discriminator_multiclass(p_r, p_s, p_t, omega)
-    at_d_star = theory.adim_value(p_r, p_s, p_t, d_star, omega, nu, mu, upsilon)
-    closed = theory.adim_optimal_value(p_r, p_s, p_t, omega, nu, mu, upsilon)
-    target = theory.adim_equilibrium_value(omega)
-    equilibrium = theory.adim_optimal_value(p_r, p_r, p_r, omega, nu, mu, upsilon)
-    best_s, best_t = minimise_players(
-        lambda a, b: theory.adim_optimal_value(p_r, a, b, omega, nu, mu, upsilon), p_s, p_t
+    return _equilibrium_checks(
+        "Theorem 4.4",
+        at_d_star=theory.adim_value(p_r, p_s, p_t, d_star, omega, nu, mu, upsilon),
+        closed_form="sum omega log omega + sum omega_i KL(p_i || p_bar) + distillation",
+        optimal_value=lambda a, b: theory.adim_optimal_value(p_r, a, b, omega, nu, mu, upsilon),
+        target=theory.adim_equilibrium_value(omega),
+        target_name="sum omega log omega",
+        players=(p_r, p_s, p_t),
+        tolerance=tolerance,
     )
-    reached = max(
-        abs(float(theory.adim_optimal_value(p_r, best_s, best_t, omega, nu, mu, upsilon)) - target),
-        _max_abs(best_s, theory.as_distribution(p_r)),
-        _max_abs(best_t, theory.as_distribution(p_r)),
-    )
-    return [
-        Check(
-            "Theorem 4.4: V_ADIM(D*) vs sum omega log omega + sum omega_i KL(p_i || p_bar) + distillation",
-            _max_abs(at_d_star, closed),
-            tolerance,
-        ),
-        Check(
-            "Theorem 4.4: value at p_s = p_t = p_r vs sum_i omega_i log omega_i",
-            abs(float(equilibrium) - target),
-            tolerance,
-        ),
-        Check(
-            "Theorem 4.4: minimising V_ADIM(D*) over p_s, p_t reaches p_s = p_t = p_r and sum omega log omega",
-            reached,
-            tolerance,
-        ),
-    ]
 
 
 @dataclass(frozen=True)

@@ -132,14 +132,15 @@ viz.kl_curves(
 )
 
 # %% [markdown]
-# The student's path on the simplex: KD goes straight to a point between teacher and truth; NGAN circles in
-# towards $p_r$, pushed around by a discriminator that over- and under-shoots.
+# The student's path on the simplex: KD goes straight to a point between teacher and truth; NGAN overshoots
+# $p_r$ and curls back, pushed around by a discriminator that lags behind it. The decaying ripples of the KL
+# curve above are the same chase seen from closer.
 
 # %%
 viz.ternary_trajectories(kd, title="KD: straight to the wrong point")
 
 # %%
-viz.ternary_trajectories(ngan_sim, title="NGAN (simultaneous): a spiral into p_r")
+viz.ternary_trajectories(ngan_sim, title="NGAN (simultaneous): overshoots p_r, then settles on it")
 
 # %%
 viz.value_curve(ngan_sim, title="NGAN's value oscillates around its equilibrium -log 4")
