@@ -126,6 +126,26 @@ def random_distributions(
     return (gamma / gamma.sum(-1, keepdim=True)).to(dtype)
 
 
+def empirical_distribution(p_r: object, n: int, *, seed: int = 0, pseudocount: float = 0.0) -> Tensor:
+    """The minimiser of TPAMI Eq. 1 on ``n`` labels sampled from ``p_r`` in each context: their frequencies.
+
+    A teacher of unlimited capacity trained by ``min KL(p_hat || p_t)`` on a finite sample learns the
+    empirical distribution ``p_hat``, not ``p_r``: this is where a teacher's error comes from. With
+    ``pseudocount > 0`` the counts are smoothed, ``(count + pseudocount) / (n + K pseudocount)``, so that no
+    label gets probability 0 (which would make ``KL(p_r || p_t)`` infinite). Deterministic in ``seed``.
+    """
+    p_r = as_distribution(p_r, "p_r")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be an integer >= 1 (got {n!r})")
+    pseudocount = check_nonnegative("pseudocount", pseudocount)
+    g = torch.Generator().manual_seed(seed)
+    flat = p_r.reshape(-1, p_r.shape[-1]).to(torch.float64)
+    samples = torch.multinomial(flat, n, replacement=True, generator=g)
+    counts = torch.zeros_like(flat).scatter_add_(1, samples, torch.ones_like(samples, dtype=flat.dtype))
+    p_hat = (counts + pseudocount) / (n + pseudocount * flat.shape[-1])
+    return p_hat.reshape(p_r.shape).to(p_r.dtype)
+
+
 # --------------------------------------------------------------------------------------------------------
 # Divergences
 # --------------------------------------------------------------------------------------------------------

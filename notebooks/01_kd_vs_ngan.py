@@ -21,10 +21,11 @@ STEPS = 3000  # gradient steps per game
 LR = 0.2  # step size of every player
 UPSILON = 0.5  # weight of KL(p_r || p_s) inside the KD loss (TPAMI Eq. 2)
 N_CONTEXTS = 64  # random contexts x for the closed-form checks
+N_SAMPLES = 400  # independent training samples per size in the teacher-error experiment
 
 # %%
 if SMOKE:
-    STEPS, N_CONTEXTS = 1000, 8
+    STEPS, N_CONTEXTS, N_SAMPLES = 1000, 8, 50
 
 # %% [markdown]
 # # 01 · Knowledge distillation vs a naive GAN, on exact distributions
@@ -54,6 +55,36 @@ torch.manual_seed(SEED)
 p_r = torch.tensor([0.6, 0.3, 0.1], dtype=torch.float64)  # the real distribution at one input x
 p_t = torch.tensor([0.35, 0.5, 0.15], dtype=torch.float64)  # an imperfect teacher
 p_s0 = torch.tensor([0.1, 0.2, 0.7], dtype=torch.float64)  # where the student starts
+
+# %% [markdown]
+# ## 0. Where a teacher's error comes from (Eq. 1)
+#
+# Trained by Eq. 1 on $n$ labelled examples, even a teacher of unlimited capacity learns the **empirical**
+# distribution of its sample, not $p_r$. With a little smoothing (a pseudocount of 1/2 per label, so that no
+# label gets probability zero) its expected error shrinks roughly like $(K-1)/(2n)$ for $K$ labels. Averaged over
+# many independent samples:
+
+# %%
+sizes = [10, 30, 100, 300, 1000]
+replicas = p_r.expand(N_SAMPLES, -1)  # independent draws of the teacher's training sample
+teacher_errors = [
+    theory.kl(replicas, theory.empirical_distribution(replicas, n, seed=SEED, pseudocount=0.5)).item() for n in sizes
+]
+for n, error in zip(sizes, teacher_errors):
+    print(f"n = {n:5d}: mean KL(p_r || p_t) = {error:.4f}   (K - 1) / (2n) = {(len(p_r) - 1) / (2 * n):.4f}")
+print(f"the imperfect teacher used below: KL(p_r || p_t) = {theory.kl(p_r, p_t).item():.4f}")
+viz.line_figure(
+    sizes,
+    {
+        "teacher trained on n samples (Eq. 1)": teacher_errors,
+        "(K - 1) / (2n)": [(len(p_r) - 1) / (2 * n) for n in sizes],
+    },
+    "A teacher's error against the size of its training sample",
+    "n (log)",
+    "KL(p_r || p_t) (log)",
+    log_x=True,
+    log_y=True,
+)
 
 # %% [markdown]
 # ## 1. A KD student inherits its teacher's error

@@ -582,3 +582,23 @@ def test_random_distributions_deterministic_and_valid():
     assert not torch.equal(a, c)
     assert tuple(a.shape) == (3, 5)
     assert torch.allclose(a.sum(-1), torch.ones(3, dtype=torch.float64), atol=1e-12, rtol=0)
+
+
+def test_empirical_distribution_is_the_sample_frequency_and_converges():
+    p_r = torch.tensor([0.6, 0.3, 0.1], dtype=torch.float64).expand(500, 3)
+    small = T.empirical_distribution(p_r, 10, seed=1)
+    assert small.shape == p_r.shape
+    assert torch.allclose(small.sum(-1), torch.ones(500, dtype=torch.float64))
+    assert torch.allclose(small * 10, (small * 10).round())  # frequencies of 10 draws
+    assert torch.equal(small, T.empirical_distribution(p_r, 10, seed=1))
+    assert not torch.equal(small, T.empirical_distribution(p_r, 10, seed=2))
+    smoothed = [T.kl(p_r, T.empirical_distribution(p_r, n, seed=0, pseudocount=0.5)).item() for n in (10, 100, 1000)]
+    assert smoothed[0] > smoothed[1] > smoothed[2] > 0
+    assert smoothed[2] == pytest.approx(2 / 2000, rel=0.3)  # (K - 1) / (2n)
+    assert (T.empirical_distribution(p_r, 3, pseudocount=0.5) > 0).all()
+
+
+@pytest.mark.parametrize(("n", "pseudocount"), [(0, 0.0), (2.5, 0.0), (True, 0.0), (5, -1.0)])
+def test_empirical_distribution_rejects_bad_arguments(n, pseudocount):
+    with pytest.raises(ValueError):
+        T.empirical_distribution([0.5, 0.5], n, pseudocount=pseudocount)
