@@ -63,7 +63,7 @@ SEED = 0
 # | notebook | what it shows |
 # |---|---|
 # | `00_welcome` | this page: the problem, the players, an environment check |
-# | `01_kd_vs_ngan` | TPAMI Eq. 1-3 on exact distributions: a KD student inherits its teacher's error; NGAN reaches $p_r$ but slowly, oscillating |
+# | `01_kd_vs_ngan` | TPAMI Eq. 1-3 on exact distributions: where a teacher's error comes from; a KD student inherits it; NGAN reaches $p_r$ but slowly, oscillating |
 # | `02_adib_equilibrium` | Lemma 4.1, Theorem 4.2 and KDGAN Eq. 4-5 checked numerically; ADIB's paths on the simplex, and why $\nu=\mu=0$ is not enough |
 # | `03_adim_equilibrium` | Lemma 4.3, Theorem 4.4, Lemmas 4.6-4.7 (stated precisely); ADIM drives both players to $p_r$ on its own |
 #

@@ -87,6 +87,8 @@ viz.line_figure(
 )
 
 # %% [markdown]
+# The teacher below, $p_t = (0.35, 0.5, 0.15)$, is about as wrong as one trained on ten examples.
+#
 # ## 1. A KD student inherits its teacher's error
 #
 # Setting the gradient of $KL(p_t\|q) + \upsilon KL(p_r\|q) + \lambda(\sum_y q(y) - 1)$ to zero gives the
