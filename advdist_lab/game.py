@@ -386,6 +386,12 @@ def solve_game(
     init_scale = check_positive("init_scale", init_scale)
     if method == "kd" and p_t0 is None:
         raise ValueError("method='kd' distils from a fixed teacher: pass p_t0 (the teacher's distribution)")
+    if method == "ngan" and p_t0 is not None:
+        raise ValueError("NGAN has no teacher: p_t0 must be None for method='ngan'")
+    if method == "kd" and discriminator != "learned":
+        raise ValueError(f"KD has no discriminator: discriminator must stay 'learned' (got {discriminator!r})")
+    if mode == "simultaneous" and d_steps != 1:
+        raise ValueError(f"d_steps > 1 needs mode='alternating' (got d_steps={d_steps} with mode='simultaneous')")
 
     g = torch.Generator().manual_seed(int(seed))
 

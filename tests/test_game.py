@@ -453,3 +453,16 @@ def test_solve_game_accepts_the_library_omega_and_tensor_weights():
 def test_game_gradients_for_kd_needs_the_teacher():
     with pytest.raises(ValueError, match="p_teacher"):
         game_gradients(torch.tensor([0.5, 0.5]), "kd", torch.zeros(2, dtype=torch.float64))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"method": "ngan", "p_t0": [0.5, 0.3, 0.2]}, "NGAN has no teacher"),
+        ({"method": "kd", "p_t0": [0.5, 0.3, 0.2], "discriminator": "optimal"}, "KD has no discriminator"),
+        ({"method": "adim", "mode": "simultaneous", "d_steps": 3}, "needs mode='alternating'"),
+    ],
+)
+def test_arguments_that_a_method_would_ignore_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        solve_game(torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64), steps=5, **kwargs)
