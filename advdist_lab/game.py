@@ -427,30 +427,28 @@ def solve_game(
         recorded["optimal_value"].append(game.optimal_value(th_s, th_t).mean())
 
     generators = ("student",) if th_t is None else ("student", "teacher")
+
+    def descend(grads: dict[str, Tensor]) -> None:
+        nonlocal th_s, th_t
+        th_s = th_s - lr * grads["student"]
+        if th_t is not None:
+            th_t = th_t - lr * grads["teacher"]
+
     record(0)
     with flush_denormals():
         for step in range(1, steps + 1):
             if method == "kd":
-                th_s = th_s - lr * game.gradients(th_s, None, None, generators)["student"]
+                descend(game.gradients(th_s, None, None, generators))
             elif discriminator == "optimal":
-                phi = game.optimal_phi(th_s, th_t)
-                grads = game.gradients(th_s, th_t, phi, generators)
-                th_s = th_s - lr * grads["student"]
-                if th_t is not None:
-                    th_t = th_t - lr * grads["teacher"]
+                descend(game.gradients(th_s, th_t, game.optimal_phi(th_s, th_t), generators))
                 phi = game.optimal_phi(th_s, th_t)
             elif mode == "alternating":
                 for _ in range(d_steps):
                     phi = phi + lr_d * game.gradients(th_s, th_t, phi, ("discriminator",))["discriminator"]
-                grads = game.gradients(th_s, th_t, phi, generators)
-                th_s = th_s - lr * grads["student"]
-                if th_t is not None:
-                    th_t = th_t - lr * grads["teacher"]
+                descend(game.gradients(th_s, th_t, phi, generators))
             else:
                 grads = game.gradients(th_s, th_t, phi, (*generators, "discriminator"))
-                th_s = th_s - lr * grads["student"]
-                if th_t is not None:
-                    th_t = th_t - lr * grads["teacher"]
+                descend(grads)
                 phi = phi + lr_d * grads["discriminator"]
             if step % record_every == 0 or step == steps:
                 record(step)

@@ -165,11 +165,11 @@ class TemperatureSchedule:
     Kinds, with ``progress = step / (total - 1)`` in [0, 1]:
 
     * ``constant``: ``tau = start`` throughout (``end`` must equal ``start``).
-
-    A run of a single step uses ``start`` (``progress = 0``).
     * ``exponential``: ``tau = start * (end / start) ** progress``, geometric from ``start`` to ``end``.
     * ``linear``: ``tau = start + (end - start) * progress``.
     * ``step``: KDGAN's original code, ``tau = max(end, start * factor ** (step // every))``.
+
+    A run of a single step uses ``start`` (``progress = 0``).
     """
 
     start: float = 10.0
