@@ -38,7 +38,7 @@ def test_core_dependencies_and_extras_are_as_documented():
     project = _pyproject()["project"]
     assert project["name"] == "advdist-lab"
     assert project["requires-python"] == ">=3.10"
-    assert {_name(r) for r in project["dependencies"]} == {"torch", "torchvision", "numpy", "tqdm"}
+    assert {_name(r) for r in project["dependencies"]} == {"torch", "torchvision", "numpy", "tqdm", "scikit-learn"}
     notebooks = {_name(r) for r in project["optional-dependencies"]["notebooks"]}
     assert {
         "jupyterlab",

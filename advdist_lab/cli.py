@@ -1,0 +1,169 @@
+"""The ``advdist-lab`` command.
+
+::
+
+    advdist-lab train --method adim --dataset digits --n-train 100 --epochs 50 --seed 0 --device auto --out runs/x
+    advdist-lab train ... --out runs/x --resume        # continue an interrupted run (or print a finished one)
+    advdist-lab table1 --dataset digits --seeds 5 --out runs/t1
+
+Every field of :class:`advdist_lab.methods.TrainConfig` is an option (``--omega-r``, ``--nu``, ``--tau-start``,
+``--k-d``...). Bad values fail before training with one line naming the constraint (exit status 2); a run that
+fails while training (a non-finite loss, data that cannot be downloaded) exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from . import __version__
+from .methods.config import METHODS, TrainConfig
+
+HELP = {
+    "method": f"one of {', '.join(METHODS)}",
+    "dataset": "digits (offline default), mnist, cifar10 (torchvision, needs a network once) or synthetic",
+    "view": "the student's input: full (model compression) or lowres (privileged features)",
+    "n_train": "number of labelled training examples (a stratified subset)",
+    "subset_seed": "seed of the stratified subset (fixed across the seeds of a table, as the paper)",
+    "epochs": "epochs of the main loop",
+    "seed": "seed of the players' initialisation and of all sampling",
+    "device": "auto, cpu, cuda, cuda:N or mps",
+    "precision": "auto (bf16 autocast on CUDA, fp32 elsewhere), fp32 or bf16",
+    "batch_size": "minibatch size (default by n as the original code: 10, 50 or 100)",
+    "k_d": "discriminator passes per epoch (Algorithm 1)",
+    "k_t": "teacher passes per epoch",
+    "k_s": "student passes per epoch",
+    "teacher_pretrain_epochs": "supervised epochs of the teacher before the main loop",
+    "student_pretrain_epochs": "supervised epochs of the student before the main loop (default 10 for NGAN/ADIB/ADIM)",
+    "omega_r": "ADIM's weight of the real-data term (Eq. 6)",
+    "omega_s": "weight of the student's adversarial term (Eq. 4, 6)",
+    "omega_t": "weight of the teacher's adversarial term (Eq. 4, 6)",
+    "nu": "weight of the student's distillation loss L_KD(p_t || p_s)",
+    "mu": "weight of the teacher's distillation loss L_KD(p_s || p_t)",
+    "upsilon": "weight of KL(p_r || p) inside L_KD (Eq. 2)",
+    "tau_schedule": "Gumbel-Softmax temperature schedule: constant, exponential, linear or step",
+    "estimator": "gradient estimator of the adversarial term: score, pathwise or straight_through",
+    "baseline": "score-function baseline: none or mean (leave-one-out batch mean)",
+}
+
+
+def _type_of(field: dataclasses.Field):
+    annotation = str(field.type)
+    if "int" in annotation:
+        return int
+    if "float" in annotation:
+        return float
+    return str
+
+
+def _add_config_options(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    defaults = TrainConfig()
+    for field in dataclasses.fields(TrainConfig):
+        if field.name == "extra" or field.name in skip:
+            continue
+        default = getattr(defaults, field.name)
+        text = HELP.get(field.name, field.name.replace("_", " "))
+        suffix = "method default" if default is None else repr(default)
+        parser.add_argument(
+            "--" + field.name.replace("_", "-"),
+            dest=field.name,
+            type=_type_of(field),
+            default=argparse.SUPPRESS,
+            help=f"{text} (default: {suffix})",
+        )
+
+
+def _config_values(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> dict:
+    names = {f.name for f in dataclasses.fields(TrainConfig)} - {"extra"} - set(skip)
+    return {k: v for k, v in vars(args).items() if k in names}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="advdist-lab", description="Adversarial distillation: train and reproduce.")
+    parser.add_argument("--version", action="version", version=f"advdist-lab {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train one method and write OUT/result.json")
+    _add_config_options(train)
+    train.add_argument("--out", default=None, help="run folder (default: runs/<method>-<dataset>-n<n>-seed<seed>)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    train.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    table = commands.add_parser("table1", help="TPAMI Table 1: every method at every n over several seeds")
+    table.add_argument("--seeds", type=int, default=5, help="seeds per method and n (default: 5)")
+    table.add_argument("--methods", default=None, help="comma-separated methods (default: the seven of Table 1)")
+    table.add_argument("--sizes", default=None, help="comma-separated training-set sizes (default: the dataset's)")
+    table.add_argument("--out", default=None, help="folder of the runs and tables (default: runs/table1-<dataset>)")
+    table.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_config_options(table, skip=("method", "n_train", "seed"))
+    return parser
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"advdist-lab: error: {message}", file=sys.stderr)
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .data import DatasetUnavailableError
+    from .methods.loop import NonFiniteLossError
+
+    try:
+        if args.command == "train":
+            return _train(args)
+        return _table1(args)
+    except (DatasetUnavailableError, NonFiniteLossError) as error:
+        return _fail(str(error), 1)
+    except ValueError as error:
+        return _fail(str(error), 2)
+    except KeyboardInterrupt:
+        return _fail("interrupted; the last checkpoint is kept (rerun with --resume)", 130)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .runs import train
+
+    config = TrainConfig.from_dict(_config_values(args))
+    config.resolved()
+    out = args.out or f"runs/{config.method}-{config.dataset}-n{config.n_train}-seed{config.seed}"
+    result = train(config, out, resume=args.resume, progress=not args.no_progress)
+    teacher = result.get("teacher_test_accuracy")
+    teacher_text = f", teacher {teacher:.4f}" if teacher is not None else ""
+    print(
+        f"{config.method} on {config.dataset} (n = {config.n_train}, seed {config.seed}): student test accuracy "
+        f"{result['test_accuracy']:.4f}{teacher_text} after {len(result['history'])} epochs, "
+        f"{result['wall_seconds']:.1f} s on {result['device']}; {Path(out) / 'result.json'}"
+    )
+    return 0
+
+
+def _split(text: str | None, kind=str) -> tuple | None:
+    if text is None:
+        return None
+    try:
+        return tuple(kind(part.strip()) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ValueError(f"expected a comma-separated list of {kind.__name__} (got {text!r})") from None
+
+
+def _table1(args: argparse.Namespace) -> int:
+    from .table1 import run_table1
+    from .tables import TABLE1_METHODS
+
+    overrides = _config_values(args, skip=("method", "n_train", "seed"))
+    dataset = overrides.pop("dataset", "digits")
+    out = args.out or f"runs/table1-{dataset}"
+    methods = _split(args.methods) or TABLE1_METHODS
+    outcome = run_table1(
+        dataset, args.seeds, out, methods=methods, sizes=_split(args.sizes, int), progress=not args.no_progress, **overrides
+    )
+    print(outcome["markdown"])
+    print(f"written: {Path(out) / 'table1.csv'}, {Path(out) / 'table1.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""Datasets for adversarial distillation, held as tensors on the training device.
+
+:func:`load_data` returns a :class:`TaskData`: a stratified training subset of ``n`` examples (the sizes ``n`` of
+TPAMI ``000_...``, Sec. 5.1, Table 1, are in :data:`TABLE1_SIZES`) and a fixed test split. Datasets:
+
+* ``digits``: scikit-learn's 1,797 real 8x8 digits, bundled, the offline default (:mod:`.digits`);
+* ``mnist``, ``cifar10``: through torchvision, preprocessed as in TPAMI Sec. 5.1 (:mod:`.torchvision_sets`);
+* ``synthetic``: a Gaussian mixture whose true posterior ``p_r(y|x)`` is known (:mod:`.synthetic`).
+
+Views (:data:`VIEWS`) say what the student sees, ``x_student``, while the teacher and the discriminator see ``x``:
+
+* ``full``: ``x_student`` is ``x`` (the same tensor). Model compression: the privilege is the teacher's capacity.
+* ``lowres``: learning with privileged information, the privilege is extra input. Images: the student sees the
+  2x2 average pooling of ``x`` (8 -> 4, 28 -> 14, 32 -> 16 pixels). Synthetic: the first ``d // 2`` features.
+
+Every argument is checked before anything is loaded or downloaded; a bad one raises ``ValueError`` naming the
+constraint. torchvision and scikit-learn are imported only when a dataset needs them.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from advdist_lab.data.base import (
+    DATA_ENV_VAR,
+    DATASETS,
+    NUM_CLASSES,
+    TABLE1_SIZES,
+    TEST_SIZES,
+    TRAIN_POOL_SIZES,
+    VIEWS,
+    DatasetUnavailableError,
+    Split,
+    TaskData,
+    check_device,
+    check_seed,
+    data_root,
+    stratified_subset,
+)
+from advdist_lab.data.digits import load_digits_task
+from advdist_lab.data.synthetic import load_synthetic_task
+from advdist_lab.data.torchvision_sets import load_torchvision_task
+from advdist_lab.hparams import check_choice, check_positive_int
+
+__all__ = [
+    "DATASETS",
+    "DATA_ENV_VAR",
+    "NUM_CLASSES",
+    "TABLE1_SIZES",
+    "TEST_SIZES",
+    "VIEWS",
+    "DatasetUnavailableError",
+    "Split",
+    "TaskData",
+    "data_root",
+    "load_data",
+    "max_train_size",
+    "stratified_subset",
+]
+
+
+def max_train_size(name: str) -> int:
+    """The size of ``name``'s training pool, the largest ``n_train``: digits 1,297 (1,797 minus the 500 test
+    images), MNIST 60,000, CIFAR-10 50,000, synthetic 20,000."""
+    return TRAIN_POOL_SIZES[check_choice("dataset", name, DATASETS)]
+
+
+def load_data(
+    name: str,
+    n_train: int,
+    *,
+    view: str = "full",
+    device: str | torch.device = "cpu",
+    subset_seed: int = 0,
+    root: str | os.PathLike | None = None,
+    download: bool = True,
+    test_size: int | None = None,
+) -> TaskData:
+    """Load dataset ``name`` with a stratified training subset of ``n_train`` examples, on ``device``.
+
+    ``subset_seed`` picks the subset (the test split never changes); ``test_size`` keeps the first
+    ``test_size`` test examples (all when ``None``); ``root`` and ``download`` concern MNIST and CIFAR-10 only
+    (see :func:`data_root`). ``device`` must be concrete ("cpu", "cuda", "cuda:0"; resolve "auto" first).
+
+    Raises ``ValueError`` for a bad argument, before anything is loaded, and :class:`DatasetUnavailableError`
+    when MNIST or CIFAR-10 is neither present nor downloadable.
+    """
+    name = check_choice("dataset", name, DATASETS)
+    view = check_choice("view", view, VIEWS)
+    n_train = check_positive_int("n_train", n_train)
+    pool, classes = TRAIN_POOL_SIZES[name], NUM_CLASSES[name]
+    if n_train > pool:
+        raise ValueError(f"n_train must be <= {pool}, the size of the {name} training pool (got {n_train})")
+    if n_train < classes:
+        raise ValueError(
+            f"n_train must be >= {classes}, the number of {name} classes, so that every class is seen (got {n_train})"
+        )
+    subset_seed = check_seed("subset_seed", subset_seed)
+    if test_size is not None:
+        test_size = check_positive_int("test_size", test_size)
+        if test_size > TEST_SIZES[name]:
+            raise ValueError(
+                f"test_size must be <= {TEST_SIZES[name]}, the size of the {name} test split (got {test_size})"
+            )
+    device = check_device(device)
+    common = {"view": view, "device": device, "subset_seed": subset_seed, "test_size": test_size}
+    if name == "digits":
+        return load_digits_task(n_train, **common)
+    if name == "synthetic":
+        return load_synthetic_task(n_train, **common)
+    return load_torchvision_task(name, n_train, root=str(data_root(root)), download=bool(download), **common)

@@ -1,0 +1,384 @@
+"""The concrete (Gumbel-Softmax) distribution, temperature schedules and gradient estimators for discrete labels.
+
+The generators of NGAN, ADIB and ADIM (TPAMI paper ``000_...``, Eq. 3, 4, 6) are categorical distributions
+``p_theta(y | x)`` over labels, and their adversarial term is an expectation ``E_{y ~ p_theta}[f(x, y)]`` of a
+reward that a discriminator computes, for example ``f = log(1 - D(x, y))`` or ``f = log D_s(x, y)``. The samples
+``y`` are discrete, so the gradient w.r.t. ``theta`` needs an estimator. This module gives three
+(:data:`ESTIMATORS`), behind one function, :func:`adversarial_surrogate`:
+
+* ``"score"``: the score-function (REINFORCE, Williams 1992) estimator of TPAMI Eq. 8 / 11 (first line) with
+  hard samples from ``p_theta``: ``grad E[f] = E[f(y) grad log p_theta(y)]``. Unbiased for any reward; high
+  variance, reduced by a baseline.
+* ``"pathwise"``: the Gumbel-Softmax / concrete relaxation (Jang et al. 2017; Maddison et al. 2017) of TPAMI
+  Eq. 10 / KDGAN Eq. 9, ``y = softmax((log p_theta + g) / tau)`` with ``g ~ Gumbel(0, 1)``, differentiated
+  through the sample (the reparameterisation trick). Low variance; biased for ``tau > 0``, the bias shrinking as
+  ``tau -> 0`` for rewards that are smooth in ``y`` (like the linear ``<y, g(x)>`` form), while the variance grows.
+  Hence the annealed temperature (:data:`PAPER_SCHEDULE`, :data:`KDGAN_SCHEDULE`).
+* ``"straight_through"``: the straight-through Gumbel-Softmax: the one-hot label of the relaxed sample forward,
+  the gradient of the relaxed sample backward.
+
+Two notes that the papers leave implicit (see ``papers/README.md``):
+
+* **Eq. 11 writes the Gumbel-Softmax gradient in score-function form**,
+  ``E_{y ~ q_s}[grad log q_s(y | x) log D_s(x, y)]``, with ``q_s`` the concrete density. The common reading of
+  the Gumbel-Softmax trick is the pathwise (reparameterised) gradient through the relaxed sample, which is what
+  ``"pathwise"`` computes. Eq. 11 taken literally needs the density of the concrete distribution, which
+  :func:`concrete_log_density` provides (Maddison et al. 2017, Eq. in Sec. 3.2), so the literal form can be
+  built and compared too.
+* **A discriminator that sees one-hot real labels and relaxed (soft) fake ones can tell them apart by softness
+  alone**, and the generators then learn nothing useful; the original KDGAN code fed the discriminator discrete
+  samples. ``"straight_through"`` avoids this: the discriminator sees one-hot labels for real and fake alike,
+  while the gradient still flows through the relaxed sample.
+
+Conventions: label distributions are tensors whose **last dimension is the label space**; ``logits`` are
+unnormalised log-probabilities (only ``log_softmax(logits) = log p_theta`` matters). Every sampler takes an
+optional ``torch.Generator`` for reproducibility; it must live on the device of the tensors. Bad arguments raise
+``ValueError`` naming the constraint. The checks in the hot path inspect shapes, dtypes and Python numbers only,
+never tensor values, so they cause no host-device synchronisation on a GPU.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .hparams import TemperatureSchedule, check_choice, check_positive, check_positive_int
+
+__all__ = [
+    "BASELINES",
+    "ESTIMATORS",
+    "KDGAN_SCHEDULE",
+    "PAPER_SCHEDULE",
+    "Surrogate",
+    "TemperatureSchedule",
+    "adversarial_surrogate",
+    "categorical_sample",
+    "concrete_log_density",
+    "concrete_sample",
+    "exact_gradient",
+    "expected_reward",
+    "one_hot",
+    "sample_gumbel",
+    "straight_through_sample",
+    "temperature_schedule",
+]
+
+ESTIMATORS = ("score", "pathwise", "straight_through")
+"""Gradient estimators of :func:`adversarial_surrogate`: REINFORCE (Eq. 8/11), Gumbel-Softmax, straight-through."""
+
+BASELINES = ("none", "mean")
+"""Baselines of the score-function estimator: none, or the leave-one-out batch mean."""
+
+EULER_GAMMA = 0.5772156649015329
+"""The Euler-Mascheroni constant, the mean of the standard Gumbel distribution (its variance is pi^2 / 6)."""
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def _is_integer(dtype: torch.dtype) -> bool:
+    return not (dtype.is_floating_point or dtype.is_complex)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Temperature schedules
+# --------------------------------------------------------------------------------------------------------
+
+
+def temperature_schedule(
+    kind: str = "exponential",
+    start: float = 10.0,
+    end: float | None = None,
+    factor: float = 0.88,
+    every: int = 1,
+) -> TemperatureSchedule:
+    """A :class:`~advdist_lab.hparams.TemperatureSchedule` for the temperature ``tau`` of Eq. 10.
+
+    A thin constructor: ``end`` defaults to ``0.1`` (the paper's final temperature) for the annealing kinds and
+    to ``start`` for ``kind="constant"``. Kinds: ``constant``, ``exponential``, ``linear``, ``step`` (see
+    :class:`~advdist_lab.hparams.TemperatureSchedule`); invalid values raise ``ValueError``.
+    """
+    if end is None:
+        end = start if kind == "constant" else 0.1
+    return TemperatureSchedule(start=start, end=end, kind=kind, factor=factor, every=every)
+
+
+KDGAN_SCHEDULE = TemperatureSchedule(start=10.0, end=0.1, kind="step", factor=0.88, every=1)
+"""The original KDGAN code's schedule: ``tau`` starts at 10 and is multiplied by 0.88 per step (epoch),
+``tau_k = max(0.1, 10 * 0.88 ** k)``. (The code multiplied "every few epochs"; ``every=1`` here.) The KDGAN
+paper's text instead says "start with a large value (1.0) and exponentially decay it to a small value (0.1)"."""
+
+PAPER_SCHEDULE = TemperatureSchedule(start=10.0, end=0.1, kind="exponential")
+"""TPAMI Sec. 5: the temperature is annealed from 10 exponentially (geometrically) to 0.1 over the run."""
+
+
+# --------------------------------------------------------------------------------------------------------
+# Input checks (shapes, dtypes and Python numbers only: no host-device synchronisation)
+# --------------------------------------------------------------------------------------------------------
+
+
+def _check_logits(logits: object, name: str = "logits") -> Tensor:
+    if not isinstance(logits, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor (got {type(logits).__name__})")
+    if not logits.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor (got dtype {logits.dtype})")
+    if logits.dim() < 1 or logits.shape[-1] < 2:
+        raise ValueError(f"{name} must have a last (label) dimension of size >= 2 (got shape {tuple(logits.shape)})")
+    return logits
+
+
+def _check_tau(tau: object) -> float:
+    return check_positive("tau", tau)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Samplers
+# --------------------------------------------------------------------------------------------------------
+
+
+def sample_gumbel(
+    shape: int | tuple[int, ...] | torch.Size,
+    *,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
+    """Standard Gumbel(0, 1) noise ``g = -log(-log u)`` with ``u ~ Uniform(0, 1)`` (TPAMI footnote 1, KDGAN fn. 2).
+
+    ``u`` is clamped to ``[tiny, 1 - eps]`` of its dtype so that ``g`` is always finite (in float32 ``g`` lies in
+    about ``[-4.5, 16.6]``). Half-precision noise is drawn in float32 and then cast. ``device`` defaults to the
+    generator's device (or the default device without a generator).
+    """
+    if isinstance(shape, int):
+        shape = (shape,)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating-point torch.dtype (got {dtype!r})")
+    if device is None and generator is not None:
+        device = generator.device
+    work = torch.float32 if dtype in _LOW_PRECISION else dtype
+    finfo = torch.finfo(work)
+    u = torch.rand(shape, generator=generator, device=device, dtype=work)
+    u = u.clamp_(min=finfo.tiny, max=1.0 - finfo.eps)
+    g = -torch.log(-torch.log(u))
+    return g.to(dtype)
+
+
+def concrete_sample(logits: Tensor, tau: float, *, generator: torch.Generator | None = None) -> Tensor:
+    """A sample of the concrete distribution, TPAMI Eq. 10 / KDGAN Eq. 9: ``softmax((log p + g) / tau)``.
+
+    ``log p = log_softmax(logits)`` over the last dimension and ``g ~ Gumbel(0, 1)`` i.i.d. per entry. The result
+    lies on the simplex (each row sums to 1), is differentiable in ``logits`` (the reparameterisation trick), and
+    its ``argmax`` is distributed exactly as ``softmax(logits)`` for every ``tau`` (the Gumbel-max trick). As
+    ``tau -> 0`` samples become one-hot; as ``tau -> inf`` they tend to the uniform point.
+    """
+    logits = _check_logits(logits)
+    tau = _check_tau(tau)
+    g = sample_gumbel(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
+    return torch.softmax((torch.log_softmax(logits, dim=-1) + g) / tau, dim=-1)
+
+
+def one_hot(labels: Tensor, num_classes: int, dtype: torch.dtype = torch.float32) -> Tensor:
+    """One-hot rows of shape ``(*labels.shape, num_classes)`` for integer ``labels`` in ``[0, num_classes)``.
+
+    Built with ``scatter`` (no value check, so no host-device synchronisation; an out-of-range label raises on
+    CPU and triggers a device-side assertion on CUDA).
+    """
+    if not isinstance(labels, Tensor) or labels.dtype == torch.bool or not _is_integer(labels.dtype):
+        raise ValueError(f"labels must be an integer tensor (got {getattr(labels, 'dtype', type(labels).__name__)})")
+    num_classes = check_positive_int("num_classes", num_classes)
+    out = torch.zeros(*labels.shape, num_classes, dtype=dtype, device=labels.device)
+    return out.scatter_(-1, labels.long().unsqueeze(-1), 1.0)
+
+
+def straight_through_sample(logits: Tensor, tau: float, *, generator: torch.Generator | None = None) -> Tensor:
+    """Straight-through Gumbel-Softmax: the one-hot ``argmax`` of a concrete sample (Eq. 10) forward, the gradient
+    of the relaxed sample backward.
+
+    Computed as ``y_hard + (y_soft - y_soft.detach())``: the same gradient as the usual
+    ``y_hard - y_soft.detach() + y_soft``, and a forward value that is exactly one-hot by construction (the
+    bracket is exactly zero), so the discriminator sees the same kind of labels for fake and real data.
+    """
+    y_soft = concrete_sample(logits, tau, generator=generator)
+    y_hard = one_hot(y_soft.detach().argmax(dim=-1), y_soft.shape[-1], dtype=y_soft.dtype)
+    return y_hard + (y_soft - y_soft.detach())
+
+
+def categorical_sample(logits: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+    """Integer (int64) labels ``y ~ softmax(logits)`` by the Gumbel-max trick, ``argmax(log p + g)``; no gradient.
+
+    The shape is ``logits.shape[:-1]``.
+    """
+    logits = _check_logits(logits)
+    with torch.no_grad():
+        g = sample_gumbel(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
+        return (torch.log_softmax(logits, dim=-1) + g).argmax(dim=-1)
+
+
+def concrete_log_density(y: Tensor, logits: Tensor, tau: float) -> Tensor:
+    """The log density of the concrete distribution of Eq. 10 at a point ``y`` of the open simplex.
+
+    Maddison, Mnih and Teh (2017), Sec. 3.2, with ``alpha = p = softmax(logits)``, ``lambda = tau``, ``n = K``::
+
+        p(y) = (n - 1)! tau^(n - 1) prod_k (alpha_k y_k^(-tau - 1)) / (sum_i alpha_i y_i^(-tau))^n
+
+    a density w.r.t. the Lebesgue measure on ``(y_1, ..., y_{n-1})`` (``y_n = 1 - sum``). Computed in log space;
+    differentiable in ``logits`` and ``y``. Shapes broadcast over leading dimensions; the result has the
+    broadcast shape without the label dimension. ``y`` must be strictly inside the simplex (entries > 0): a
+    relaxed sample at a small ``tau`` can underflow to exact zeros, where the log density is not finite.
+
+    This is the ``q_s(y | x)`` of Eq. 11 taken literally: ``grad log q_s(y | x)`` at a detached sample ``y``
+    gives the score-function form of the Gumbel-Softmax gradient.
+    """
+    logits = _check_logits(logits)
+    y = _check_logits(y, "y")
+    tau = _check_tau(tau)
+    if y.shape[-1] != logits.shape[-1]:
+        raise ValueError(f"y and logits must have the same number of labels (got {y.shape[-1]} and {logits.shape[-1]})")
+    n = y.shape[-1]
+    log_alpha = torch.log_softmax(logits, dim=-1)
+    log_y = torch.log(y)
+    log_norm = math.lgamma(n) + (n - 1) * math.log(tau)
+    numerator = (log_alpha - (tau + 1.0) * log_y).sum(dim=-1)
+    denominator = n * torch.logsumexp(log_alpha - tau * log_y, dim=-1)
+    return log_norm + numerator - denominator
+
+
+# --------------------------------------------------------------------------------------------------------
+# Exact expectations (for tests and gradient-variance studies)
+# --------------------------------------------------------------------------------------------------------
+
+
+def expected_reward(logits: Tensor, rewards_per_label: Tensor) -> Tensor:
+    """Exact ``E_{y ~ softmax(logits)}[f(y)] = sum_k p_k f_k`` when ``rewards_per_label[..., k] = f(one_hot(k))``.
+
+    Shapes ``(B, K)`` (or any matching shapes with the label dimension last); returns ``(B,)``.
+    Differentiable in ``logits`` (and in the rewards).
+    """
+    logits = _check_logits(logits)
+    if not isinstance(rewards_per_label, Tensor) or rewards_per_label.shape != logits.shape:
+        raise ValueError(
+            "rewards_per_label must be a tensor of the shape of logits "
+            f"(got {tuple(getattr(rewards_per_label, 'shape', ()))} for logits {tuple(logits.shape)})"
+        )
+    return (torch.softmax(logits, dim=-1) * rewards_per_label.to(logits.dtype)).sum(dim=-1)
+
+
+def exact_gradient(logits: Tensor, rewards_per_label: Tensor) -> Tensor:
+    """The exact gradient of :func:`expected_reward` w.r.t. ``logits``, row by row, by autograd; shape of logits.
+
+    Row ``b`` is ``grad_{logits_b} E_{y ~ p_b}[f_b(y)] = p_b * (f_b - <p_b, f_b>)``. The rewards are held fixed
+    (detached). The result is detached.
+    """
+    logits = _check_logits(logits)
+    with torch.enable_grad():
+        leaf = logits.detach().requires_grad_(True)
+        total = expected_reward(leaf, rewards_per_label.detach() if isinstance(rewards_per_label, Tensor) else None)
+        (grad,) = torch.autograd.grad(total.sum(), leaf)
+    return grad
+
+
+# --------------------------------------------------------------------------------------------------------
+# The adversarial surrogate
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Surrogate:
+    """What :func:`adversarial_surrogate` returns.
+
+    * ``loss``: a scalar whose gradient w.r.t. ``logits`` is the chosen estimator of
+      ``grad E_{y ~ softmax(logits)}[f(y)]``, averaged over the batch (so row ``b`` of ``d loss / d logits`` is
+      ``1/B`` times the estimate for row ``b``). Minimise it to decrease ``E[f]`` (e.g. ``f = log(1 - D)``),
+      negate it to increase ``E[f]`` (e.g. ``f = log D``). For ``"score"`` its value is not the mean reward
+      (use ``value``).
+    * ``value``: a detached scalar, the batch mean of the rewards observed (for logging).
+    * ``sample``: the detached labels used, ``(B, K)`` (or ``(K,)`` for 1-D logits): one-hot for ``"score"`` and
+      ``"straight_through"``, relaxed for ``"pathwise"``.
+    """
+
+    loss: Tensor
+    value: Tensor
+    sample: Tensor
+
+
+def adversarial_surrogate(
+    logits: Tensor,
+    reward_fn: Callable[[Tensor], Tensor],
+    *,
+    estimator: str,
+    tau: float = 1.0,
+    generator: torch.Generator | None = None,
+    baseline: str = "none",
+) -> Surrogate:
+    """A surrogate loss for the generator's adversarial term ``E_{y ~ p_theta}[f(x, y)]`` (TPAMI Eq. 3, 4, 6).
+
+    ``logits``: ``(B, K)`` of ``p_theta(y | x_b)``, or ``(K,)`` as ``B = 1`` (then ``sample`` is ``(K,)`` too).
+    ``reward_fn(y)`` takes float ``(B, K)`` labels (one-hot or relaxed; always 2-D) and returns the ``(B,)``
+    rewards ``f(x_b, y_b)``, for example ``log(1 - D(x, y))``; it may be differentiable in ``y``. For 1-D
+    logits a reward of shape ``()`` is accepted as well as ``(1,)``.
+
+    Estimators (:data:`ESTIMATORS`):
+
+    * ``"score"``: REINFORCE, TPAMI Eq. 8 / 11 (first line) with hard samples ``y ~ p_theta``:
+      ``loss = mean_b log p_theta(y_b) (r_b - b_b)`` with ``r = reward_fn(y).detach()``. With ``baseline="none"``
+      ``b = 0``; with ``baseline="mean"`` ``b_b`` is the **leave-one-out** mean of the other rows' rewards
+      (``B > 1``), which does not depend on ``y_b`` and so keeps the estimator unbiased (the plain batch mean
+      would include ``r_b`` and bias it by a factor ``(B - 1) / B``); with ``B = 1`` there is no other row and
+      ``b = 0``. The gradient is unbiased for any reward.
+    * ``"pathwise"``: Gumbel-Softmax, TPAMI Eq. 10 / KDGAN Eq. 9: ``y = concrete_sample(logits, tau)`` and
+      ``loss = mean(reward_fn(y))`` with gradients through ``y``. Biased for ``tau > 0``; the bias vanishes as
+      ``tau -> 0`` for rewards smooth in ``y``.
+    * ``"straight_through"``: ``y = straight_through_sample(logits, tau)`` (one-hot forward), same loss.
+
+    For ``"pathwise"`` and ``"straight_through"`` the loss also carries gradients into whatever parameters
+    ``reward_fn`` uses (a discriminator's); zero them or step only the generator's optimiser. ``tau`` is unused by
+    ``"score"`` but still checked.
+
+    Raises ``ValueError`` for an unknown estimator or baseline, ``tau`` not finite and > 0, logits that are not a
+    floating tensor of shape ``(B, K)`` or ``(K,)`` with ``K >= 2``, or a reward that is not a floating tensor of
+    shape ``(B,)``. Tensor values are not inspected (that would synchronise a GPU).
+    """
+    check_choice("estimator", estimator, ESTIMATORS)
+    check_choice("baseline", baseline, BASELINES)
+    tau = _check_tau(tau)
+    logits = _check_logits(logits)
+    if logits.dim() > 2:
+        raise ValueError(f"logits must have shape (B, K) or (K,) (got shape {tuple(logits.shape)})")
+    squeeze = logits.dim() == 1
+    batch = logits.unsqueeze(0) if squeeze else logits
+    b, k = batch.shape
+    if b < 1:
+        raise ValueError(f"logits must have at least one row (got shape {tuple(logits.shape)})")
+
+    if estimator == "score":
+        labels = categorical_sample(batch, generator=generator)
+        y = one_hot(labels, k, dtype=batch.dtype)
+    elif estimator == "pathwise":
+        y = concrete_sample(batch, tau, generator=generator)
+    else:
+        y = straight_through_sample(batch, tau, generator=generator)
+
+    reward = reward_fn(y)
+    if not isinstance(reward, Tensor) or not reward.is_floating_point():
+        raise ValueError(f"reward_fn must return a floating-point tensor of shape (B,) = ({b},) (got {reward!r:.80})")
+    if squeeze and reward.dim() == 0:
+        reward = reward.reshape(1)
+    if tuple(reward.shape) != (b,):
+        raise ValueError(
+            f"reward_fn must return one reward per row, shape (B,) = ({b},) (got shape {tuple(reward.shape)})"
+        )
+
+    if estimator == "score":
+        r = reward.detach()
+        if baseline == "mean" and b > 1:
+            r = r - (r.sum() - r) / (b - 1)  # leave-one-out mean: independent of y_b, so unbiased
+        log_p = torch.log_softmax(batch, dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+        loss = (log_p * r).mean()
+    else:
+        loss = reward.mean()
+
+    sample = y.detach()
+    return Surrogate(loss=loss, value=reward.detach().mean(), sample=sample.squeeze(0) if squeeze else sample)

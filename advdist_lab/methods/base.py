@@ -1,0 +1,136 @@
+"""What every method shares: the players, a minibatch, the step context and the losses a step returns.
+
+A method (:class:`Method`) says how to compute three losses on a minibatch, one per player:
+
+* ``discriminator_loss``: the negated value function that the discriminator ascends (Algorithm 1, line 5);
+* ``teacher_loss`` and ``student_loss``: the value function that each generator descends (lines 8 and 11),
+  returned as :class:`Terms` so that the adversarial and the distillation parts stay separate (the gradient
+  probes of the course take their gradients one at a time).
+
+The shared training loop (:mod:`advdist_lab.methods.loop`) decides when each is called.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..gumbel import categorical_sample, one_hot
+
+
+@dataclass
+class Players:
+    """The student ``S``, the teacher ``T`` and the discriminator ``D`` of a run (``None`` where a method has none)."""
+
+    student: nn.Module
+    teacher: nn.Module | None = None
+    discriminator: nn.Module | None = None
+
+    def items(self) -> list[tuple[str, nn.Module]]:
+        return [(n, m) for n, m in (("student", self.student), ("teacher", self.teacher), ("discriminator", self.discriminator)) if m is not None]
+
+
+@dataclass
+class Batch:
+    """A minibatch: ``x`` the privileged view (teacher, discriminator), ``xs`` the student's view, labels ``y``."""
+
+    x: torch.Tensor
+    xs: torch.Tensor
+    y: torch.Tensor
+
+
+@dataclass
+class StepContext:
+    """What a loss needs besides the batch: the epoch's temperature, the run's random generator and config."""
+
+    tau: float
+    generator: torch.Generator
+    config: object  # the resolved TrainConfig
+    num_classes: int
+
+
+@dataclass
+class Terms:
+    """A generator's loss in parts, each already multiplied by its weight; ``None`` where a method has no such part."""
+
+    adversarial: torch.Tensor | None = None
+    distillation: torch.Tensor | None = None
+    supervised: torch.Tensor | None = None
+
+    @property
+    def total(self) -> torch.Tensor:
+        parts = [t for t in (self.adversarial, self.distillation, self.supervised) if t is not None]
+        if not parts:
+            raise ValueError("a generator's loss needs at least one term")
+        total = parts[0]
+        for part in parts[1:]:
+            total = total + part
+        return total
+
+    def logged(self) -> dict[str, torch.Tensor]:
+        out = {"loss": self.total.detach()}
+        for name in ("adversarial", "distillation", "supervised"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value.detach()
+        return out
+
+
+def label_score(head_logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``<y, g(x)>`` for int labels ``y`` (a gather) or one-hot / relaxed float labels ``(B, K)``."""
+    if y.dtype in (torch.int64, torch.int32):
+        return head_logits.gather(-1, y.long().unsqueeze(-1)).squeeze(-1)
+    return (head_logits * y).sum(-1)
+
+
+def multiclass_log_probs(real_fake: torch.Tensor, student_teacher: torch.Tensor) -> torch.Tensor:
+    """``(log D_r, log D_s, log D_t)`` from the two heads' logits (B,): real vs fake, then student vs teacher."""
+    fake = F.logsigmoid(-real_fake)
+    return torch.stack(
+        (F.logsigmoid(real_fake), fake + F.logsigmoid(student_teacher), fake + F.logsigmoid(-student_teacher)), dim=-1
+    )
+
+
+def hard_sample(logits: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+    """A discrete label drawn from ``softmax(logits)``, as the discriminator sees the generators' labels.
+
+    The original KDGAN code fed the discriminator discrete samples; a relaxed sample would let it tell fake from
+    real by softness alone (``shared/papers/README.md``).
+    """
+    return categorical_sample(logits.detach(), generator=ctx.generator)
+
+
+def one_hot_labels(y: torch.Tensor, num_classes: int) -> torch.Tensor:
+    return one_hot(y, num_classes)
+
+
+class Method:
+    """A method of TPAMI Table 1: which players it has and the loss each of them minimises."""
+
+    name: ClassVar[str] = ""
+    discriminator_kind: ClassVar[str | None] = None  # None, "binary" or "multiclass"
+    teacher_pretrained: ClassVar[bool] = True  # the teacher starts from supervised pretraining
+    student_adversarial: ClassVar[bool] = False
+
+    def discriminator_loss(self, players: Players, batch: Batch, ctx: StepContext) -> torch.Tensor:
+        raise NotImplementedError(f"{self.name} has no discriminator")
+
+    def teacher_loss(self, players: Players, batch: Batch, ctx: StepContext) -> Terms:
+        raise NotImplementedError(f"{self.name} does not train its teacher in the main loop")
+
+    def student_loss(self, players: Players, batch: Batch, ctx: StepContext) -> Terms:
+        raise NotImplementedError
+
+
+def binary_head(discriminator: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The binary discriminator's logit for every label, ``g(x)`` of ``D(x, y) = sigmoid(<y, g(x)>)`` (Eq. 16)."""
+    return discriminator.label_logits(x)
+
+
+def multiclass_heads(discriminator: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The multi-class discriminator's two heads for every label: real vs fake, then student vs teacher."""
+    return discriminator.head_label_logits(x)

@@ -1,0 +1,235 @@
+"""Every hyperparameter of a training run, validated in one place before any training starts.
+
+:class:`TrainConfig` holds what ``advdist-lab train`` accepts. ``None`` means "the method's default", filled in by
+:meth:`TrainConfig.resolved`; the resolved config is what a run records in ``result.json``.
+
+Defaults come from the original KDGAN code (``shared/papers/README.md``) and the papers:
+
+* Adam with learning rate ``1e-3`` for the discriminator and ``5e-4`` for the student and the teacher.
+* Batch size by training-set size as the original code: ``n <= 100 -> 10``, ``<= 1,000 -> 50``, otherwise 100.
+* Per epoch ``k_d`` discriminator, ``k_t`` teacher and ``k_s`` student passes (Algorithm 1's inner loops). One
+  pass is a shuffled sweep over the ``n`` training examples in minibatches. The original code used 20/10/10
+  passes on MNIST; our CPU default is 1/1/1, which keeps an epoch of every method comparable to one epoch of
+  supervised training.
+* Gumbel-Softmax temperature annealed exponentially from 10 to 0.1 over the run (TPAMI Sec. 5).
+* ADIM's weights on the simplex, ``omega = (1/3, 1/3, 1/3)``; ADIB's ``omega_s = omega_t = 1/2`` (Eq. 4);
+  ``nu = 1``, ``mu = 0.01``, ``upsilon = 1`` (Eq. 2, 4, 6). TPAMI searches ``0.001 < nu < 1000`` and
+  ``0.0001 < mu < 100`` and finds a large ``mu`` hurts (Fig. 6); the teacher's best is near ``mu = 0.001``.
+* The players that a method trains adversarially (NGAN, ADIB, ADIM) start pretrained (KDGAN Algorithm 1,
+  line 1): the teacher for ``teacher_pretrain_epochs`` and the student for ``student_pretrain_epochs`` epochs of
+  supervised training. The KD baselines MIMIC, DISTN and NOISY distil from the same pretrained teacher; CODIS
+  trains both from scratch, online.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+
+from ..hparams import (
+    SCHEDULE_KINDS,
+    TemperatureSchedule,
+    check_binary_omega,
+    check_choice,
+    check_nonnegative,
+    check_omega,
+    check_positive,
+    check_positive_int,
+    check_real,
+)
+
+METHODS = ("mimic", "distn", "noisy", "codis", "ngan", "adib", "adim", "adim-ngs")
+"""The methods of TPAMI Table 1, plus ADIM without the Gumbel-Softmax trick (ADIM-NGS, Fig. 4)."""
+
+KD_BASELINES = ("mimic", "distn", "noisy", "codis")
+ADVERSARIAL = ("ngan", "adib", "adim", "adim-ngs")
+WITH_TEACHER = ("mimic", "distn", "noisy", "codis", "adib", "adim", "adim-ngs")
+ESTIMATORS = ("score", "pathwise", "straight_through")
+BASELINES = ("none", "mean")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def default_batch_size(n_train: int) -> int:
+    """The original code's batch size for ``n`` training examples: 10, 50 or 100 (never more than ``n``)."""
+    size = 10 if n_train <= 100 else 50 if n_train <= 1000 else 100
+    return min(size, n_train)
+
+
+def _check_nonnegative_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0 (got {value!r})")
+    return value
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run: data, method, players' optimisation and the method's weights.
+
+    Construction validates everything that does not depend on the method; :meth:`resolved` fills the method's
+    defaults and checks what does (for example ``omega`` on the simplex for ADIM, ``omega_r`` refused for ADIB).
+    """
+
+    method: str = "adim"
+    dataset: str = "digits"
+    view: str = "full"
+    n_train: int = 100
+    subset_seed: int = 0
+    epochs: int = 50
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    batch_size: int | None = None
+    lr_student: float = 5e-4
+    lr_teacher: float = 5e-4
+    lr_discriminator: float = 1e-3
+    k_d: int | None = None
+    k_t: int | None = None
+    k_s: int | None = None
+    teacher_pretrain_epochs: int = 30
+    student_pretrain_epochs: int | None = None
+    omega_r: float | None = None
+    omega_s: float | None = None
+    omega_t: float | None = None
+    nu: float = 1.0
+    mu: float = 0.01
+    upsilon: float = 1.0
+    tau_schedule: str = "exponential"
+    tau_start: float = 10.0
+    tau_end: float = 0.1
+    tau_factor: float = 0.88
+    tau_every: int = 1
+    estimator: str | None = None
+    baseline: str = "mean"
+    distn_temperature: float = 3.0
+    distn_alpha: float = 0.5
+    noisy_sigma: float = 0.1
+    codis_weight: float = 1.0
+    extra: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.extra:
+            raise ValueError(f"unknown hyperparameters: {', '.join(sorted(self.extra))}")
+        check_choice("method", self.method, METHODS)
+        from ..data import DATASETS, VIEWS, max_train_size
+
+        check_choice("dataset", self.dataset, DATASETS)
+        check_choice("view", self.view, VIEWS)
+        check_positive_int("n_train", self.n_train)
+        limit = max_train_size(self.dataset)
+        if self.n_train > limit:
+            raise ValueError(
+                f"n_train must be <= {limit}, the size of the {self.dataset} training pool (got {self.n_train})"
+            )
+        _check_nonnegative_int("subset_seed", self.subset_seed)
+        check_positive_int("epochs", self.epochs)
+        _check_nonnegative_int("seed", self.seed)
+        from ..environment import DEVICE_PATTERN
+
+        if not isinstance(self.device, str) or not DEVICE_PATTERN.match(self.device):
+            raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' (got {self.device!r})")
+        check_choice("precision", self.precision, PRECISIONS)
+        if self.batch_size is not None:
+            check_positive_int("batch_size", self.batch_size)
+            if self.batch_size > self.n_train:
+                raise ValueError(f"batch_size must be <= n_train = {self.n_train} (got {self.batch_size})")
+        for name in ("lr_student", "lr_teacher", "lr_discriminator", "distn_temperature"):
+            object.__setattr__(self, name, check_positive(name, getattr(self, name)))
+        for name in ("k_d", "k_t", "k_s", "student_pretrain_epochs"):
+            if getattr(self, name) is not None:
+                _check_nonnegative_int(name, getattr(self, name))
+        _check_nonnegative_int("teacher_pretrain_epochs", self.teacher_pretrain_epochs)
+        for name in ("nu", "mu", "upsilon", "noisy_sigma", "codis_weight"):
+            object.__setattr__(self, name, check_nonnegative(name, getattr(self, name)))
+        alpha = check_real("distn_alpha", self.distn_alpha)
+        if not 0 <= alpha <= 1:
+            raise ValueError(f"distn_alpha must be in [0, 1] (got {alpha!r})")
+        object.__setattr__(self, "distn_alpha", alpha)
+        for name in ("omega_r", "omega_s", "omega_t"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, check_real(name, getattr(self, name)))
+        check_choice("tau_schedule", self.tau_schedule, SCHEDULE_KINDS)
+        self.schedule  # validates start, end, factor, every  # noqa: B018
+        if self.estimator is not None:
+            check_choice("estimator", self.estimator, ESTIMATORS)
+        check_choice("baseline", self.baseline, BASELINES)
+
+    @property
+    def schedule(self) -> TemperatureSchedule:
+        """The Gumbel-Softmax temperature schedule (TPAMI Eq. 10, Sec. 5), by epoch."""
+        end = self.tau_start if self.tau_schedule == "constant" else self.tau_end
+        return TemperatureSchedule(
+            start=self.tau_start, end=end, kind=self.tau_schedule, factor=self.tau_factor, every=self.tau_every
+        )
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        """Build from a dict (a CLI namespace or a ``result.json`` config); unknown keys raise ``ValueError``."""
+        names = {f.name for f in fields(cls)} - {"extra"}
+        known = {k: v for k, v in values.items() if k in names}
+        unknown = {k: v for k, v in values.items() if k not in names}
+        return cls(**known, extra=unknown)
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+
+    def replace(self, **changes) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    def resolved(self) -> TrainConfig:
+        """The config with every ``None`` replaced by the method's default, and method-specific checks done."""
+        method = self.method
+        changes: dict = {}
+        if self.batch_size is None:
+            changes["batch_size"] = default_batch_size(self.n_train)
+        adversarial = method in ADVERSARIAL
+        changes["k_d"] = self.k_d if self.k_d is not None else (1 if adversarial else 0)
+        changes["k_t"] = self.k_t if self.k_t is not None else (1 if method in ("codis", "adib", "adim", "adim-ngs") else 0)
+        changes["k_s"] = self.k_s if self.k_s is not None else 1
+        if changes["k_s"] < 1:
+            raise ValueError(f"k_s must be >= 1: every method trains the student (got {changes['k_s']})")
+        if adversarial and changes["k_d"] < 1:
+            raise ValueError(f"{method} trains a discriminator: k_d must be >= 1 (got {changes['k_d']})")
+        if method in ("mimic", "distn", "noisy", "ngan") and changes["k_t"] > 0:
+            raise ValueError(f"{method} does not train a teacher in its main loop: k_t must be 0 (got {changes['k_t']})")
+        if not adversarial and changes["k_d"] > 0:
+            raise ValueError(f"{method} has no discriminator: k_d must be 0 (got {changes['k_d']})")
+        if self.student_pretrain_epochs is None:
+            changes["student_pretrain_epochs"] = 10 if adversarial else 0
+        if method == "adim-ngs":
+            if self.estimator not in (None, "score"):
+                raise ValueError(f"adim-ngs is ADIM without the Gumbel-Softmax trick: estimator must be 'score' (got {self.estimator!r})")
+            changes["estimator"] = "score"
+        elif self.estimator is None:
+            changes["estimator"] = "straight_through" if adversarial else None
+        omegas = (self.omega_r, self.omega_s, self.omega_t)
+        if method in ("adim", "adim-ngs"):
+            given = [v for v in omegas if v is not None]
+            missing = 3 - len(given)
+            share = (1.0 - sum(given)) / missing if missing else 0.0
+            values = check_omega(tuple(share if v is None else v for v in omegas))
+            changes.update(omega_r=values[0], omega_s=values[1], omega_t=values[2])
+        elif method == "adib":
+            if self.omega_r is not None:
+                raise ValueError(f"ADIB has no real-data weight: omega_r must not be set (got {self.omega_r!r})")
+            s, t = self.omega_s, self.omega_t
+            if s is None and t is None:
+                s, t = 0.5, 0.5
+            elif t is None:
+                t = 1.0 - s
+            elif s is None:
+                s = 1.0 - t
+            s, t = check_binary_omega(s, t)
+            changes.update(omega_s=s, omega_t=t)
+        else:
+            given = [n for n, v in zip(("omega_r", "omega_s", "omega_t"), omegas) if v is not None]
+            if given:
+                raise ValueError(f"{method} takes no omega weights (got {', '.join(given)})")
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def has_teacher(self) -> bool:
+        return self.method in WITH_TEACHER
+
+    @property
+    def has_discriminator(self) -> bool:
+        return self.method in ADVERSARIAL

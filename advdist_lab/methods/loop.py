@@ -1,0 +1,241 @@
+"""The one training loop that every method shares (TPAMI Algorithm 1; KDGAN Algorithm 1).
+
+Per epoch: ``k_d`` passes of discriminator steps, then ``k_t`` passes of teacher steps, then ``k_s`` passes of
+student steps; a pass is a shuffled sweep over the training set in minibatches. Before the first epoch, the
+players may be pretrained by supervised learning (KDGAN Algorithm 1, line 1).
+
+Reproducibility: every player is initialised from its own seed derived from the run's seed, and every epoch
+(and every pretraining epoch) reseeds torch and a generator on the training device from ``(seed, stage, epoch)``.
+So an epoch's randomness (minibatch order, label samples, Gumbel noise, dropout) does not depend on what ran
+before it, and a run resumed from the checkpoint of epoch ``k`` repeats epochs ``k+1, ...`` exactly.
+
+Speed: the training data already live on the device as tensors; losses are accumulated on the device and read
+once per epoch, so the step loop has no host-device synchronisation. On CUDA the forward passes run under bf16
+autocast (``precision="auto"``); softmax, log-sigmoid and the losses are computed in fp32 by autocast's rules.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import nn
+
+from ..data import TaskData
+from ..models import BinaryDiscriminator, MulticlassDiscriminator, build_players
+from ..losses import cross_entropy, kl_loss
+from . import get_method
+from .base import Batch, Players, StepContext
+from .config import TrainConfig
+
+STAGES = {"init-student": 1, "init-teacher": 2, "init-discriminator": 3, "pretrain-teacher": 4, "pretrain-student": 5, "train": 6}
+PLAYERS = ("discriminator", "teacher", "student")
+
+
+class NonFiniteLossError(RuntimeError):
+    """A player's loss became NaN or infinite; the run stops and its last good checkpoint is kept."""
+
+    def __init__(self, player: str, epoch: int, stage: str = "training"):
+        self.player, self.epoch, self.stage = player, epoch, stage
+        super().__init__(
+            f"the {player}'s loss is not finite in {stage} epoch {epoch}: the run stopped and the checkpoint of the "
+            "last good epoch was kept (try a smaller learning rate)"
+        )
+
+
+def derive_seed(seed: int, stage: str, epoch: int = 0) -> int:
+    """A seed for one stage and epoch of a run, independent of every other stage and epoch."""
+    return (seed * 1_000_003 + STAGES[stage] * 7_919_111 + epoch * 104_729) % (2**62)
+
+
+def _seeded(seed: int, device: torch.device) -> torch.Generator:
+    torch.manual_seed(seed)
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed)
+    return generator
+
+
+class Trainer:
+    """The players, their optimisers and the shared loop of one run. ``config`` must be resolved."""
+
+    def __init__(self, config: TrainConfig, data: TaskData, device: torch.device | str):
+        if config.k_d is None or config.batch_size is None:
+            raise ValueError("Trainer needs a resolved config: call config.resolved() first")
+        self.config = config
+        self.data = data
+        self.device = torch.device(device)
+        self.method = get_method(config.method)
+        self.num_classes = data.num_classes
+        arch = build_players(
+            config.dataset, num_classes=data.num_classes, input_shape=data.input_shape, student_shape=data.student_shape
+        )
+        torch.manual_seed(derive_seed(config.seed, "init-student"))
+        student = arch.student()
+        teacher = None
+        if config.has_teacher:
+            torch.manual_seed(derive_seed(config.seed, "init-teacher"))
+            teacher = arch.teacher()
+        discriminator = None
+        if self.method.discriminator_kind is not None:
+            torch.manual_seed(derive_seed(config.seed, "init-discriminator"))
+            if self.method.discriminator_kind == "binary":
+                discriminator = BinaryDiscriminator(arch.discriminator_backbone())
+            else:
+                discriminator = MulticlassDiscriminator(arch.discriminator_backbone(), arch.discriminator_backbone())
+        self.players = Players(student, teacher, discriminator)
+        for _, module in self.players.items():
+            module.to(self.device)
+        lrs = {"student": config.lr_student, "teacher": config.lr_teacher, "discriminator": config.lr_discriminator}
+        self.optimizers = {name: torch.optim.Adam(m.parameters(), lr=lrs[name]) for name, m in self.players.items()}
+        precision = config.precision
+        self.autocast = precision == "bf16" or (precision == "auto" and self.device.type == "cuda")
+        self.schedule = config.schedule
+        self.step_hook: Callable[[str, StepContext, Batch], None] | None = None
+
+    # -- minibatches -------------------------------------------------------------------------------------------
+    def _passes(self, count: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+        n = len(self.data.train)
+        for _ in range(count):
+            order = torch.randperm(n, generator=generator, device=self.device)
+            yield from order.split(self.config.batch_size)
+
+    def _batch(self, index: torch.Tensor, generator: torch.Generator) -> Batch:
+        split = self.data.train
+        x, xs, y = split.x[index], split.x_student[index], split.y[index]
+        if self.data.augment is not None:
+            aliased = split.x_student is split.x
+            state = generator.get_state()
+            x = self.data.augment_batch(x, generator)
+            if aliased:
+                xs = x
+            else:
+                generator.set_state(state)
+                xs = self.data.augment_batch(xs, generator)
+        return Batch(x=x, xs=xs, y=y)
+
+    def _autocast(self):
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.autocast)
+
+    def _step(self, player: str, loss: torch.Tensor) -> None:
+        optimizer = self.optimizers[player]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    # -- pretraining (KDGAN Algorithm 1, line 1) ---------------------------------------------------------------
+    def pretrain(self, player: str, epochs: int, progress: Callable[[], None] | None = None) -> list[float]:
+        """Supervised training of the teacher (on ``x``) or the student (on its view) by Eq. 1; mean losses per epoch."""
+        module = getattr(self.players, player)
+        if module is None:
+            raise ValueError(f"{self.config.method} has no {player} to pretrain")
+        losses = []
+        module.train()
+        for epoch in range(epochs):
+            generator = _seeded(derive_seed(self.config.seed, f"pretrain-{player}", epoch), self.device)
+            total, count = torch.zeros((), device=self.device), 0
+            for index in self._passes(1, generator):
+                batch = self._batch(index, generator)
+                with self._autocast():
+                    logits = module(batch.x if player == "teacher" else batch.xs)
+                loss = cross_entropy(logits.float(), batch.y)
+                self._step(player, loss)
+                total += loss.detach()
+                count += 1
+            mean = (total / count).item()
+            if not math.isfinite(mean):
+                raise NonFiniteLossError(player, epoch + 1, stage="pretraining")
+            losses.append(mean)
+            if progress is not None:
+                progress()
+        return losses
+
+    # -- one epoch of Algorithm 1 ------------------------------------------------------------------------------
+    def tau(self, epoch: int) -> float:
+        return self.schedule.at(epoch, self.config.epochs)
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        """Epoch ``epoch`` (0-based) of the main loop; returns each player's mean losses, keyed ``player_part``."""
+        cfg = self.config
+        generator = _seeded(derive_seed(cfg.seed, "train", epoch), self.device)
+        ctx = StepContext(tau=self.tau(epoch), generator=generator, config=cfg, num_classes=self.num_classes)
+        sums: dict[str, torch.Tensor] = {}
+        counts: dict[str, int] = {}
+        for _, module in self.players.items():
+            module.train()
+
+        def record(player: str, values: dict[str, torch.Tensor]) -> None:
+            for part, value in values.items():
+                key = f"{player}_{part}"
+                sums[key] = sums[key] + value if key in sums else value.float()
+            counts[player] = counts.get(player, 0) + 1
+
+        for player, count in (("discriminator", cfg.k_d), ("teacher", cfg.k_t), ("student", cfg.k_s)):
+            for index in self._passes(count, generator):
+                batch = self._batch(index, generator)
+                if self.step_hook is not None:
+                    self.step_hook(player, ctx, batch)
+                with self._autocast():
+                    if player == "discriminator":
+                        loss = self.method.discriminator_loss(self.players, batch, ctx)
+                        logged = {"loss": loss.detach()}
+                    else:
+                        terms = getattr(self.method, f"{player}_loss")(self.players, batch, ctx)
+                        loss = terms.total
+                        logged = terms.logged()
+                self._step(player, loss)
+                record(player, logged)
+        means = {}
+        for key, value in sums.items():
+            player = next(p for p in PLAYERS if key.startswith(p + "_"))
+            means[key] = (value / counts[player]).item()
+        for player in PLAYERS:
+            value = means.get(f"{player}_loss")
+            if value is not None and not math.isfinite(value):
+                raise NonFiniteLossError(player, epoch + 1)
+        return means
+
+    # -- evaluation --------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def _logits(self, module: nn.Module, x: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+        was_training = module.training
+        module.eval()
+        with self._autocast():
+            out = torch.cat([module(part).float() for part in x.split(chunk)])
+        module.train(was_training)
+        return out
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Test accuracy of the student (and teacher); on synthetic data also the student's ``KL(p_r || p_s)``."""
+        test = self.data.test
+        student = self._logits(self.players.student, test.x_student)
+        out = {"student_test_accuracy": (student.argmax(-1) == test.y).float().mean()}
+        if self.players.teacher is not None:
+            teacher = self._logits(self.players.teacher, test.x)
+            out["teacher_test_accuracy"] = (teacher.argmax(-1) == test.y).float().mean()
+        if test.p_r is not None:
+            out["student_kl_to_real"] = kl_loss(test.p_r.clamp_min(1e-30).log(), student)
+        return {k: float(v) for k, v in out.items()}
+
+    # -- checkpoints -------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "players": {name: module.state_dict() for name, module in self.players.items()},
+            "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        names = {name for name, _ in self.players.items()}
+        if set(state["players"]) != names:
+            raise ValueError(f"checkpoint holds players {sorted(state['players'])}, this run has {sorted(names)}")
+        for name, module in self.players.items():
+            module.load_state_dict(state["players"][name])
+            self.optimizers[name].load_state_dict(state["optimizers"][name])
+
+    def player_state(self, player: str) -> dict:
+        return {"model": getattr(self.players, player).state_dict(), "optimizer": self.optimizers[player].state_dict()}
+
+    def load_player_state(self, player: str, state: dict) -> None:
+        getattr(self.players, player).load_state_dict(state["model"])
+        self.optimizers[player].load_state_dict(state["optimizer"])

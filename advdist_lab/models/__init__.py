@@ -1,0 +1,46 @@
+"""Players of adversarial distillation: students, teachers and discriminators, and the paper's architectures.
+
+* :class:`MLP`, :class:`LeNet`, :class:`DenseNet`: backbones that return one logit per label.
+* :class:`BinaryDiscriminator` (NGAN, ADIB; TPAMI Eq. 16) and :class:`MulticlassDiscriminator` (ADIM, two
+  binary heads as in Sec. 5), both scoring ``<y, g(x)>`` for integer, one-hot or relaxed labels ``y``.
+* :func:`build_players`: the preset student, teacher and discriminator backbone of each dataset, with the
+  parameter counts of TPAMI Tables 2 and 3 (:data:`TABLE2_PARAMETERS`, :data:`TABLE3_PARAMETERS`).
+"""
+
+from advdist_lab.models.densenet import DenseNet
+from advdist_lab.models.discriminators import BinaryDiscriminator, MulticlassDiscriminator, label_score
+from advdist_lab.models.lenet import LeNet
+from advdist_lab.models.mlp import MLP
+from advdist_lab.models.presets import (
+    CIFAR10_STUDENT_HIDDEN,
+    CIFAR10_TEACHER_DENSENET,
+    DATASETS,
+    MNIST_TEACHER_HIDDEN,
+    PRIVILEGED_DROPOUT,
+    STUDENT_DROPOUT,
+    TABLE2_PARAMETERS,
+    TABLE3_PARAMETERS,
+    Architecture,
+    build_players,
+    count_parameters,
+)
+
+__all__ = [
+    "CIFAR10_STUDENT_HIDDEN",
+    "CIFAR10_TEACHER_DENSENET",
+    "DATASETS",
+    "MNIST_TEACHER_HIDDEN",
+    "PRIVILEGED_DROPOUT",
+    "STUDENT_DROPOUT",
+    "TABLE2_PARAMETERS",
+    "TABLE3_PARAMETERS",
+    "Architecture",
+    "BinaryDiscriminator",
+    "DenseNet",
+    "LeNet",
+    "MLP",
+    "MulticlassDiscriminator",
+    "build_players",
+    "count_parameters",
+    "label_score",
+]

@@ -1,0 +1,78 @@
+"""The deep-model-compression experiment of TPAMI Table 1: every method, every ``n``, several seeds.
+
+``run_table1`` trains each (method, n, seed) into ``out/<method>/n<n>/seed<seed>/`` (a run folder of
+:mod:`advdist_lab.runs`), reusing finished runs and resuming interrupted ones, so an interrupted table resumes
+where it stopped. Pretrained teachers are shared between the methods of one (n, seed) through ``out/teachers/``.
+It writes ``table1.csv`` and ``table1.md`` and returns the aggregated table.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from .data import TABLE1_SIZES, max_train_size
+from .hparams import check_positive_int
+from .methods.config import METHODS, TrainConfig
+from .runs import CHECKPOINT, RESULT, atomic_write_bytes, train
+from .tables import TABLE1_METHODS, aggregate, to_csv, to_markdown
+
+
+def plan(dataset: str, methods: Sequence[str], sizes: Sequence[int], seeds: int, **overrides) -> list[TrainConfig]:
+    """The configs of a Table 1 run, all validated before any training starts."""
+    check_positive_int("seeds", seeds)
+    for method in methods:
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)} (got {method!r})")
+    limit = max_train_size(dataset) if dataset in TABLE1_SIZES else None
+    for n in sizes:
+        check_positive_int("n_train", n)
+        if limit is not None and n > limit:
+            raise ValueError(f"n_train must be <= {limit}, the size of the {dataset} training pool (got {n})")
+    configs = [
+        TrainConfig(method=m, dataset=dataset, n_train=n, seed=s, **overrides)
+        for n in sizes
+        for s in range(seeds)
+        for m in methods
+    ]
+    for config in configs:
+        config.resolved()
+    return configs
+
+
+def run_folder(out: str | os.PathLike, config: TrainConfig) -> Path:
+    return Path(out) / config.method / f"n{config.n_train}" / f"seed{config.seed}"
+
+
+def run_table1(
+    dataset: str = "digits",
+    seeds: int = 5,
+    out: str | os.PathLike = "runs/table1",
+    *,
+    methods: Sequence[str] = TABLE1_METHODS,
+    sizes: Sequence[int] | None = None,
+    progress: bool = True,
+    **overrides,
+) -> dict:
+    """Train (or reuse) every run of the table and write ``table1.csv`` and ``table1.md`` under ``out``.
+
+    ``overrides`` are :class:`TrainConfig` fields applied to every run (``epochs``, ``device``...).
+    """
+    sizes = tuple(TABLE1_SIZES[dataset]) if sizes is None else tuple(sizes)
+    configs = plan(dataset, methods, sizes, seeds, **overrides)
+    out = Path(out)
+    from tqdm.auto import tqdm
+
+    results = []
+    for config in tqdm(configs, desc=f"table 1 on {dataset}", disable=not progress, dynamic_ncols=True):
+        folder = run_folder(out, config)
+        exists = (folder / RESULT).exists() or (folder / CHECKPOINT).exists()
+        results.append(
+            train(config, folder, resume=exists, progress=False, teacher_cache=out / "teachers")
+        )
+    table = aggregate(results)
+    title = f"Student test accuracy (%) on {dataset}, mean ± std over {seeds} seed(s)"
+    atomic_write_bytes(out / "table1.csv", to_csv(table).encode())
+    atomic_write_bytes(out / "table1.md", to_markdown(table, sizes, title).encode())
+    return {"table": table, "sizes": sizes, "results": results, "markdown": to_markdown(table, sizes, title)}
