@@ -158,7 +158,13 @@ def _table1(args: argparse.Namespace) -> int:
     out = args.out or f"runs/table1-{dataset}"
     methods = _split(args.methods) or TABLE1_METHODS
     outcome = run_table1(
-        dataset, args.seeds, out, methods=methods, sizes=_split(args.sizes, int), progress=not args.no_progress, **overrides
+        dataset,
+        args.seeds,
+        out,
+        methods=methods,
+        sizes=_split(args.sizes, int),
+        progress=not args.no_progress,
+        **overrides,
     )
     print(outcome["markdown"])
     print(f"written: {Path(out) / 'table1.csv'}, {Path(out) / 'table1.md'}")

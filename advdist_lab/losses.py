@@ -56,7 +56,9 @@ def _check_pair(a: torch.Tensor, b: torch.Tensor, names: tuple[str, str]) -> Non
     _check_logits(names[0], a)
     _check_logits(names[1], b)
     if a.shape != b.shape:
-        raise ValueError(f"{names[0]} and {names[1]} must have the same shape (got {tuple(a.shape)} and {tuple(b.shape)})")
+        raise ValueError(
+            f"{names[0]} and {names[1]} must have the same shape (got {tuple(a.shape)} and {tuple(b.shape)})"
+        )
 
 
 def _target_log_probs(target: torch.Tensor, num_classes: int) -> torch.Tensor | None:
@@ -64,7 +66,9 @@ def _target_log_probs(target: torch.Tensor, num_classes: int) -> torch.Tensor | 
     if target.dtype in (torch.int64, torch.int32):
         return None
     if target.dim() != 2 or target.shape[-1] != num_classes:
-        raise ValueError(f"p_r must be int labels (B,) or a (B, {num_classes}) distribution (got {tuple(target.shape)})")
+        raise ValueError(
+            f"p_r must be int labels (B,) or a (B, {num_classes}) distribution (got {tuple(target.shape)})"
+        )
     return target
 
 
@@ -114,7 +118,11 @@ def l2_logit_loss(logits: torch.Tensor, target_logits: torch.Tensor) -> torch.Te
 
 
 def hinton_kd_loss(
-    logits: torch.Tensor, target_logits: torch.Tensor, labels: torch.Tensor, temperature: float = 3.0, alpha: float = 0.5
+    logits: torch.Tensor,
+    target_logits: torch.Tensor,
+    labels: torch.Tensor,
+    temperature: float = 3.0,
+    alpha: float = 0.5,
 ) -> torch.Tensor:
     """DISTN (Hinton et al., 2015): ``alpha * T^2 * CE(softmax(z_t / T), softmax(z_s / T)) + (1 - alpha) * CE(y, z_s)``.
 

@@ -149,7 +149,8 @@ def train(
         if result_path.exists():
             if not resume:
                 raise RunExistsError(
-                    f"{out_dir} already holds a finished run ({RESULT}); choose another --out, or pass --resume to read it"
+                    f"{out_dir} already holds a finished run ({RESULT}); choose another --out, "
+                    "or pass --resume to read it"
                 )
             finished = load_result(result_path)
             if _comparable(finished["config"]) != _comparable(config.to_dict()):
@@ -164,9 +165,7 @@ def train(
             state = torch.load(checkpoint_path, map_location=device, weights_only=False)
             if _comparable(state["config"]) != _comparable(config.to_dict()):
                 raise RunExistsError(_config_mismatch(out_dir, state["config"], config.to_dict()))
-    data = load_data(
-        config.dataset, config.n_train, view=config.view, device=device, subset_seed=config.subset_seed
-    )
+    data = load_data(config.dataset, config.n_train, view=config.view, device=device, subset_seed=config.subset_seed)
     trainer = Trainer(config, data, device)
     if trainer_hook is not None:
         trainer_hook(trainer)
@@ -252,7 +251,7 @@ def _pretrain(trainer: Trainer, config: TrainConfig, cache: str | os.PathLike | 
                 done["teacher"] = stored["summary"]
                 continue
         bar = _progress_bar(epochs, f"pretrain {player}", progress)
-        losses = trainer.pretrain(player, epochs, progress=lambda: bar.update(1))
+        losses = trainer.pretrain(player, epochs, progress=bar.update)
         bar.close()
         summary = {"epochs": epochs, "final_loss": losses[-1]}
         if player == "teacher":

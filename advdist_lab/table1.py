@@ -68,9 +68,7 @@ def run_table1(
     for config in tqdm(configs, desc=f"table 1 on {dataset}", disable=not progress, dynamic_ncols=True):
         folder = run_folder(out, config)
         exists = (folder / RESULT).exists() or (folder / CHECKPOINT).exists()
-        results.append(
-            train(config, folder, resume=exists, progress=False, teacher_cache=out / "teachers")
-        )
+        results.append(train(config, folder, resume=exists, progress=False, teacher_cache=out / "teachers"))
     table = aggregate(results)
     title = f"Student test accuracy (%) on {dataset}, mean ± std over {seeds} seed(s)"
     atomic_write_bytes(out / "table1.csv", to_csv(table).encode())

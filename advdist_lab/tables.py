@@ -81,7 +81,9 @@ def _ordered_methods(table: dict) -> list[str]:
     return known + sorted(m for m in table if m not in TABLE1_METHODS)
 
 
-def table_rows(table: dict[str, dict[int, dict]], sizes: Sequence[int] | None = None) -> tuple[list[str], list[list[str]]]:
+def table_rows(
+    table: dict[str, dict[int, dict]], sizes: Sequence[int] | None = None
+) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the table in the layout of TPAMI Table 1 (methods down, ``n`` across)."""
     if sizes is None:
         sizes = sorted({n for by_n in table.values() for n in by_n})

@@ -23,9 +23,7 @@ from .config import ADVERSARIAL, KD_BASELINES, METHODS, TrainConfig, default_bat
 from .kd import Codis, Distn, Mimic, Noisy
 from .ngan import Ngan
 
-_REGISTRY: dict[str, type[Method]] = {
-    cls.name: cls for cls in (Mimic, Distn, Noisy, Codis, Ngan, Adib, Adim, AdimNgs)
-}
+_REGISTRY: dict[str, type[Method]] = {cls.name: cls for cls in (Mimic, Distn, Noisy, Codis, Ngan, Adib, Adim, AdimNgs)}
 
 DISPLAY_NAMES = {name: name.upper() for name in METHODS}
 

@@ -31,7 +31,11 @@ class Players:
     discriminator: nn.Module | None = None
 
     def items(self) -> list[tuple[str, nn.Module]]:
-        return [(n, m) for n, m in (("student", self.student), ("teacher", self.teacher), ("discriminator", self.discriminator)) if m is not None]
+        return [
+            (n, m)
+            for n, m in (("student", self.student), ("teacher", self.teacher), ("discriminator", self.discriminator))
+            if m is not None
+        ]
 
 
 @dataclass

@@ -5,7 +5,8 @@
 
 Defaults come from the original KDGAN code (``shared/papers/README.md``) and the papers:
 
-* Adam with learning rate ``1e-3`` for the discriminator and ``5e-4`` for the student and the teacher.
+* Adam with learning rate ``1e-3`` for the discriminator and ``5e-4`` for the student and the teacher on MNIST
+  and CIFAR-10; on the small datasets (digits, synthetic) ``2e-3`` for the student and the teacher.
 * Batch size by training-set size as the original code: ``n <= 100 -> 10``, ``<= 1,000 -> 50``, otherwise 100.
 * Per epoch ``k_d`` discriminator, ``k_t`` teacher and ``k_s`` student passes (Algorithm 1's inner loops). One
   pass is a shuffled sweep over the ``n`` training examples in minibatches. The original code used 20/10/10
@@ -49,6 +50,14 @@ BASELINES = ("none", "mean")
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
+PAPER_LR = 5e-4
+"""The original code's Adam learning rate for the student and the teacher (MNIST, CIFAR-10)."""
+SMALL_DATA_LR = 2e-3
+"""Our default on digits and synthetic data, where an epoch is only 10-20 steps: measured on digits n = 100 over
+50 epochs, 5e-4 leaves MIMIC at 63% and the teacher at 87%, 2e-3 brings them to 85% and 90%."""
+SMALL_DATASETS = ("digits", "synthetic")
+
+
 def default_batch_size(n_train: int) -> int:
     """The original code's batch size for ``n`` training examples: 10, 50 or 100 (never more than ``n``)."""
     size = 10 if n_train <= 100 else 50 if n_train <= 1000 else 100
@@ -79,8 +88,8 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"
     batch_size: int | None = None
-    lr_student: float = 5e-4
-    lr_teacher: float = 5e-4
+    lr_student: float | None = None
+    lr_teacher: float | None = None
     lr_discriminator: float = 1e-3
     k_d: int | None = None
     k_t: int | None = None
@@ -133,7 +142,8 @@ class TrainConfig:
             if self.batch_size > self.n_train:
                 raise ValueError(f"batch_size must be <= n_train = {self.n_train} (got {self.batch_size})")
         for name in ("lr_student", "lr_teacher", "lr_discriminator", "distn_temperature"):
-            object.__setattr__(self, name, check_positive(name, getattr(self, name)))
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, check_positive(name, getattr(self, name)))
         for name in ("k_d", "k_t", "k_s", "student_pretrain_epochs"):
             if getattr(self, name) is not None:
                 _check_nonnegative_int(name, getattr(self, name))
@@ -181,23 +191,34 @@ class TrainConfig:
         changes: dict = {}
         if self.batch_size is None:
             changes["batch_size"] = default_batch_size(self.n_train)
+        small = self.dataset in SMALL_DATASETS
+        for name in ("lr_student", "lr_teacher"):
+            if getattr(self, name) is None:
+                changes[name] = SMALL_DATA_LR if small else PAPER_LR
         adversarial = method in ADVERSARIAL
         changes["k_d"] = self.k_d if self.k_d is not None else (1 if adversarial else 0)
-        changes["k_t"] = self.k_t if self.k_t is not None else (1 if method in ("codis", "adib", "adim", "adim-ngs") else 0)
+        changes["k_t"] = (
+            self.k_t if self.k_t is not None else (1 if method in ("codis", "adib", "adim", "adim-ngs") else 0)
+        )
         changes["k_s"] = self.k_s if self.k_s is not None else 1
         if changes["k_s"] < 1:
             raise ValueError(f"k_s must be >= 1: every method trains the student (got {changes['k_s']})")
         if adversarial and changes["k_d"] < 1:
             raise ValueError(f"{method} trains a discriminator: k_d must be >= 1 (got {changes['k_d']})")
         if method in ("mimic", "distn", "noisy", "ngan") and changes["k_t"] > 0:
-            raise ValueError(f"{method} does not train a teacher in its main loop: k_t must be 0 (got {changes['k_t']})")
+            raise ValueError(
+                f"{method} does not train a teacher in its main loop: k_t must be 0 (got {changes['k_t']})"
+            )
         if not adversarial and changes["k_d"] > 0:
             raise ValueError(f"{method} has no discriminator: k_d must be 0 (got {changes['k_d']})")
         if self.student_pretrain_epochs is None:
             changes["student_pretrain_epochs"] = 10 if adversarial else 0
         if method == "adim-ngs":
             if self.estimator not in (None, "score"):
-                raise ValueError(f"adim-ngs is ADIM without the Gumbel-Softmax trick: estimator must be 'score' (got {self.estimator!r})")
+                raise ValueError(
+                    "adim-ngs is ADIM without the Gumbel-Softmax trick: estimator must be 'score' "
+                    f"(got {self.estimator!r})"
+                )
             changes["estimator"] = "score"
         elif self.estimator is None:
             changes["estimator"] = "straight_through" if adversarial else None

@@ -23,13 +23,20 @@ import torch
 from torch import nn
 
 from ..data import TaskData
-from ..models import BinaryDiscriminator, MulticlassDiscriminator, build_players
 from ..losses import cross_entropy, kl_loss
+from ..models import BinaryDiscriminator, MulticlassDiscriminator, build_players
 from . import get_method
 from .base import Batch, Players, StepContext
 from .config import TrainConfig
 
-STAGES = {"init-student": 1, "init-teacher": 2, "init-discriminator": 3, "pretrain-teacher": 4, "pretrain-student": 5, "train": 6}
+STAGES = {
+    "init-student": 1,
+    "init-teacher": 2,
+    "init-discriminator": 3,
+    "pretrain-teacher": 4,
+    "pretrain-student": 5,
+    "train": 6,
+}
 PLAYERS = ("discriminator", "teacher", "student")
 
 
@@ -125,7 +132,7 @@ class Trainer:
 
     # -- pretraining (KDGAN Algorithm 1, line 1) ---------------------------------------------------------------
     def pretrain(self, player: str, epochs: int, progress: Callable[[], None] | None = None) -> list[float]:
-        """Supervised training of the teacher (on ``x``) or the student (on its view) by Eq. 1; mean losses per epoch."""
+        """Supervised training (Eq. 1) of the teacher on ``x`` or the student on its view; mean loss per epoch."""
         module = getattr(self.players, player)
         if module is None:
             raise ValueError(f"{self.config.method} has no {player} to pretrain")
