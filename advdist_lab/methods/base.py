@@ -16,10 +16,13 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..gumbel import categorical_sample, one_hot
+from ..models.discriminators import label_score as label_score  # re-exported for the methods
+from ..models.discriminators import three_way_log_probs
+
+multiclass_log_probs = three_way_log_probs
 
 
 @dataclass
@@ -82,21 +85,6 @@ class Terms:
             if value is not None:
                 out[name] = value.detach()
         return out
-
-
-def label_score(head_logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """``<y, g(x)>`` for int labels ``y`` (a gather) or one-hot / relaxed float labels ``(B, K)``."""
-    if y.dtype in (torch.int64, torch.int32):
-        return head_logits.gather(-1, y.long().unsqueeze(-1)).squeeze(-1)
-    return (head_logits * y).sum(-1)
-
-
-def multiclass_log_probs(real_fake: torch.Tensor, student_teacher: torch.Tensor) -> torch.Tensor:
-    """``(log D_r, log D_s, log D_t)`` from the two heads' logits (B,): real vs fake, then student vs teacher."""
-    fake = F.logsigmoid(-real_fake)
-    return torch.stack(
-        (F.logsigmoid(real_fake), fake + F.logsigmoid(student_teacher), fake + F.logsigmoid(-student_teacher)), dim=-1
-    )
 
 
 def hard_sample(logits: torch.Tensor, ctx: StepContext) -> torch.Tensor:

@@ -91,7 +91,7 @@ class BinaryDiscriminator(nn.Module):
         return F.logsigmoid(-self(x, y))
 
 
-def _three_way_log_probs(h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
+def three_way_log_probs(h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
     """``(log D_r, log D_s, log D_t)`` stacked on a new last dimension from the two head logits."""
     log_fake = F.logsigmoid(-h1)
     return torch.stack((F.logsigmoid(h1), log_fake + F.logsigmoid(h2), log_fake + F.logsigmoid(-h2)), dim=-1)
@@ -144,7 +144,7 @@ class MulticlassDiscriminator(nn.Module):
         ``y`` is integer labels ``(B,)`` or one-hot / relaxed labels ``(B, K)``, as in :func:`label_score`.
         """
         g1, g2 = self.head_label_logits(x)
-        return _three_way_log_probs(label_score(g1, y), label_score(g2, y))
+        return three_way_log_probs(label_score(g1, y), label_score(g2, y))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Same as :meth:`log_probs`."""
@@ -157,4 +157,4 @@ class MulticlassDiscriminator(nn.Module):
         over a player's distribution, ``sum_y p(y | x) log D_i(x, y)``.
         """
         g1, g2 = self.head_label_logits(x)
-        return _three_way_log_probs(g1, g2)
+        return three_way_log_probs(g1, g2)
