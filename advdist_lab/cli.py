@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .methods.config import METHODS, TrainConfig
+from .methods.config import METHODS, SMALL_DATASETS, TrainConfig
 
 HELP = {
     "method": f"one of {', '.join(METHODS)}",
@@ -37,6 +37,7 @@ HELP = {
     "k_s": "student passes per epoch",
     "teacher_pretrain_epochs": "supervised epochs of the teacher before the main loop",
     "student_pretrain_epochs": "supervised epochs of the student before the main loop (default 10 for NGAN/ADIB/ADIM)",
+    "discriminator_pretrain_epochs": "epochs of the discriminator against the pretrained generators before the loop",
     "omega_r": "ADIM's weight of the real-data term (Eq. 6)",
     "omega_s": "weight of the student's adversarial term (Eq. 4, 6)",
     "omega_t": "weight of the teacher's adversarial term (Eq. 4, 6)",
@@ -80,6 +81,29 @@ def _config_values(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> dict
     return {k: v for k, v in vars(args).items() if k in names}
 
 
+def _add_threads(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for torch (default: 1 for digits and synthetic on the CPU, where the models are so small "
+        "that a second thread costs more than it brings; torch's default otherwise)",
+    )
+
+
+def _set_threads(args: argparse.Namespace, dataset: str) -> None:
+    import torch
+
+    threads = args.threads
+    if threads is not None and threads < 1:
+        raise ValueError(f"--threads must be >= 1 (got {threads})")
+    if threads is None and dataset in SMALL_DATASETS and getattr(args, "device", "auto") in ("auto", "cpu"):
+        if getattr(args, "device", "auto") == "cpu" or not torch.cuda.is_available():
+            threads = 1
+    if threads is not None:
+        torch.set_num_threads(threads)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="advdist-lab", description="Adversarial distillation: train and reproduce.")
     parser.add_argument("--version", action="version", version=f"advdist-lab {__version__}")
@@ -90,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default=None, help="run folder (default: runs/<method>-<dataset>-n<n>-seed<seed>)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_threads(train)
 
     table = commands.add_parser("table1", help="TPAMI Table 1: every method at every n over several seeds")
     table.add_argument("--seeds", type=int, default=5, help="seeds per method and n (default: 5)")
@@ -97,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--sizes", default=None, help="comma-separated training-set sizes (default: the dataset's)")
     table.add_argument("--out", default=None, help="folder of the runs and tables (default: runs/table1-<dataset>)")
     table.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_threads(table)
     _add_config_options(table, skip=("method", "n_train", "seed"))
     return parser
 
@@ -128,6 +154,7 @@ def _train(args: argparse.Namespace) -> int:
 
     config = TrainConfig.from_dict(_config_values(args))
     config.resolved()
+    _set_threads(args, config.dataset)
     out = args.out or f"runs/{config.method}-{config.dataset}-n{config.n_train}-seed{config.seed}"
     result = train(config, out, resume=args.resume, progress=not args.no_progress)
     teacher = result.get("teacher_test_accuracy")
@@ -155,6 +182,7 @@ def _table1(args: argparse.Namespace) -> int:
 
     overrides = _config_values(args, skip=("method", "n_train", "seed"))
     dataset = overrides.pop("dataset", "digits")
+    _set_threads(args, dataset)
     out = args.out or f"runs/table1-{dataset}"
     methods = _split(args.methods) or TABLE1_METHODS
     outcome = run_table1(

@@ -241,6 +241,8 @@ def _pretrain(trainer: Trainer, config: TrainConfig, cache: str | os.PathLike | 
         jobs.append(("teacher", config.teacher_pretrain_epochs))
     if config.student_pretrain_epochs:
         jobs.append(("student", config.student_pretrain_epochs))
+    if config.discriminator_pretrain_epochs:
+        jobs.append(("discriminator", config.discriminator_pretrain_epochs))
     for player, epochs in jobs:
         cached = None
         if player == "teacher" and cache is not None:

@@ -18,8 +18,9 @@ Defaults come from the original KDGAN code (``shared/papers/README.md``) and the
   ``0.0001 < mu < 100`` and finds a large ``mu`` hurts (Fig. 6); the teacher's best is near ``mu = 0.001``.
 * The players that a method trains adversarially (NGAN, ADIB, ADIM) start pretrained (KDGAN Algorithm 1,
   line 1): the teacher for ``teacher_pretrain_epochs`` and the student for ``student_pretrain_epochs`` epochs of
-  supervised training. The KD baselines MIMIC, DISTN and NOISY distil from the same pretrained teacher; CODIS
-  trains both from scratch, online.
+  supervised training, then the discriminator for ``discriminator_pretrain_epochs`` epochs of its own loss (0 by
+  default: measure what it changes). The KD baselines MIMIC, DISTN and NOISY distil from the same pretrained
+  teacher; CODIS trains both from scratch, online.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ class TrainConfig:
     k_s: int | None = None
     teacher_pretrain_epochs: int = 30
     student_pretrain_epochs: int | None = None
+    discriminator_pretrain_epochs: int = 0
     omega_r: float | None = None
     omega_s: float | None = None
     omega_t: float | None = None
@@ -148,6 +150,7 @@ class TrainConfig:
             if getattr(self, name) is not None:
                 _check_nonnegative_int(name, getattr(self, name))
         _check_nonnegative_int("teacher_pretrain_epochs", self.teacher_pretrain_epochs)
+        _check_nonnegative_int("discriminator_pretrain_epochs", self.discriminator_pretrain_epochs)
         for name in ("nu", "mu", "upsilon", "noisy_sigma", "codis_weight"):
             object.__setattr__(self, name, check_nonnegative(name, getattr(self, name)))
         alpha = check_real("distn_alpha", self.distn_alpha)
@@ -211,6 +214,11 @@ class TrainConfig:
             )
         if not adversarial and changes["k_d"] > 0:
             raise ValueError(f"{method} has no discriminator: k_d must be 0 (got {changes['k_d']})")
+        if not adversarial and self.discriminator_pretrain_epochs:
+            raise ValueError(
+                f"{method} has no discriminator: discriminator_pretrain_epochs must be 0 "
+                f"(got {self.discriminator_pretrain_epochs})"
+            )
         if self.student_pretrain_epochs is None:
             changes["student_pretrain_epochs"] = 10 if adversarial else 0
         if method == "adim-ngs":

@@ -36,6 +36,7 @@ STAGES = {
     "pretrain-teacher": 4,
     "pretrain-student": 5,
     "train": 6,
+    "pretrain-discriminator": 7,
 }
 PLAYERS = ("discriminator", "teacher", "student")
 
@@ -132,7 +133,11 @@ class Trainer:
 
     # -- pretraining (KDGAN Algorithm 1, line 1) ---------------------------------------------------------------
     def pretrain(self, player: str, epochs: int, progress: Callable[[], None] | None = None) -> list[float]:
-        """Supervised training (Eq. 1) of the teacher on ``x`` or the student on its view; mean loss per epoch."""
+        """Pretraining before the main loop; the mean loss of each epoch.
+
+        The teacher (on ``x``) and the student (on its view) learn by Eq. 1 (supervised); the discriminator learns
+        by its own loss against the generators as they are (KDGAN Algorithm 1, line 1, pretrains all three).
+        """
         module = getattr(self.players, player)
         if module is None:
             raise ValueError(f"{self.config.method} has no {player} to pretrain")
@@ -144,8 +149,12 @@ class Trainer:
             for index in self._passes(1, generator):
                 batch = self._batch(index, generator)
                 with self._autocast():
-                    logits = module(batch.x if player == "teacher" else batch.xs)
-                loss = cross_entropy(logits.float(), batch.y)
+                    if player == "discriminator":
+                        ctx = StepContext(self.tau(0), generator, self.config, self.num_classes)
+                        loss = self.method.discriminator_loss(self.players, batch, ctx)
+                    else:
+                        logits = module(batch.x if player == "teacher" else batch.xs)
+                        loss = cross_entropy(logits.float(), batch.y)
                 self._step(player, loss)
                 total += loss.detach()
                 count += 1
