@@ -122,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--sizes", default=None, help="comma-separated training-set sizes (default: the dataset's)")
     table.add_argument("--out", default=None, help="folder of the runs and tables (default: runs/table1-<dataset>)")
     table.add_argument("--no-progress", action="store_true", help="no progress bars")
+    table.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="worker processes (default: one per CPU core for digits and synthetic on the CPU, else 1)",
+    )
     _add_threads(table)
     _add_config_options(table, skip=("method", "n_train", "seed"))
     return parser
@@ -192,6 +198,7 @@ def _table1(args: argparse.Namespace) -> int:
         methods=methods,
         sizes=_split(args.sizes, int),
         progress=not args.no_progress,
+        jobs=args.jobs,
         **overrides,
     )
     print(outcome["markdown"])

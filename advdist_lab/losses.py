@@ -90,7 +90,7 @@ def cross_entropy(logits: torch.Tensor, p_r: torch.Tensor) -> torch.Tensor:
     _check_logits("logits", logits)
     soft = _target_log_probs(p_r, logits.shape[-1])
     if soft is None:
-        return F.cross_entropy(logits, p_r)
+        return F.cross_entropy(logits, p_r.long())
     return -(soft * F.log_softmax(logits, dim=-1)).sum(-1).mean()
 
 
