@@ -120,9 +120,10 @@ class Method:
 
 def binary_head(discriminator: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The binary discriminator's logit for every label, ``g(x)`` of ``D(x, y) = sigmoid(<y, g(x)>)`` (Eq. 16)."""
-    return discriminator.label_logits(x)
+    return discriminator.label_logits(x).float()  # fp32 under autocast: log-sigmoids of bf16 logits lose digits
 
 
 def multiclass_heads(discriminator: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The multi-class discriminator's two heads for every label: real vs fake, then student vs teacher."""
-    return discriminator.head_label_logits(x)
+    real_fake, student_teacher = discriminator.head_label_logits(x)
+    return real_fake.float(), student_teacher.float()
