@@ -2,7 +2,7 @@
 
 The table has one row per method and one column per training-set size ``n``; a cell is the student's test
 accuracy in percent, ``mean +- std`` over seeds (the paper: 10 runs with random initialisations). The standard
-deviation is the sample standard deviation (``ddof = 1``); a single seed shows ``+- nan``.
+deviation is the sample standard deviation (``ddof = 1``); a single seed shows the mean alone.
 """
 
 from __future__ import annotations
@@ -73,6 +73,8 @@ def aggregate(results: Iterable[dict]) -> dict[str, dict[int, dict]]:
 
 
 def _cell(mean: float, std: float) -> str:
+    if math.isnan(std):  # one seed: no spread to show
+        return f"{mean:.2f}"
     return f"{mean:.2f} ± {std:.2f}"
 
 
