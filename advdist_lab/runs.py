@@ -103,8 +103,14 @@ def load_result(path: str | os.PathLike) -> dict:
 
 
 def teacher_cache_key(config: TrainConfig) -> str:
-    """A key for the pretrained teacher of ``config``: equal keys give bit-identical pretrained teachers."""
+    """A key for the pretrained teacher of ``config``: equal keys give bit-identical pretrained teachers.
+
+    The device type is part of the key: CUDA kernels (and bf16 autocast under ``precision="auto"``) give other
+    bits than the CPU, so a teacher folder shared between machines never hands one's teacher to the other.
+    """
     fields = {k: config.to_dict()[k] for k in _TEACHER_KEYS}
+    device = config.device
+    fields["device_type"] = resolve_device(device).type if device == "auto" else device.split(":")[0]
     return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 

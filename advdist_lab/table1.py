@@ -94,6 +94,7 @@ def run_table1(
     ``overrides`` are :class:`TrainConfig` fields applied to every run (``epochs``, ``device``...). ``jobs`` is
     the number of worker processes (default: :func:`default_jobs`).
     """
+    max_train_size(dataset)  # an unknown dataset fails here, with the list of known ones
     sizes = tuple(TABLE1_SIZES[dataset]) if sizes is None else tuple(sizes)
     configs = plan(dataset, methods, sizes, seeds, **overrides)
     out = Path(out)

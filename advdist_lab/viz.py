@@ -25,6 +25,11 @@ COLORS = {
     "ngan": "#ff7f0e",
     "adib": "#9467bd",
     "adim": "#1f77b4",
+    "adim-ngs": "#17becf",
+    "codis": "#8c564b",
+    "distn": "#e377c2",
+    "noisy": "#7f7f7f",
+    "mimic": "#bcbd22",
 }
 TEMPLATE = "plotly_white"
 
@@ -260,5 +265,108 @@ def line_figure(
         template=TEMPLATE,
         xaxis_type="log" if log_x else "linear",
         yaxis_type="log" if log_y else "linear",
+    )
+    return fig
+
+
+def _method_color(name: str) -> str | None:
+    return COLORS.get(name.split(" ")[0].lower())
+
+
+def _band_color(hex_color: str | None, alpha: float = 0.15) -> str:
+    if hex_color is None or not hex_color.startswith("#") or len(hex_color) != 7:
+        return f"rgba(128, 128, 128, {alpha})"
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r}, {g}, {b}, {alpha})"
+
+
+def training_curves(
+    curves: Mapping[str, Sequence[Sequence[float]]],
+    title: str,
+    y_title: str = "test accuracy",
+    x_title: str = "epoch",
+    references: Mapping[str, float] | None = None,
+) -> go.Figure:
+    """Training curves over epochs 1, 2, ...: per name, the mean over seeds, and the min-max band of the seeds.
+
+    ``curves[name]`` holds one sequence per seed (TPAMI Fig. 4 shows one typical run; the band shows how typical
+    the mean is). Seeds of unequal length are cut to the shortest. ``references`` draws horizontal dashed lines
+    (for example a frozen teacher's accuracy). Colours follow the method named first in ``name``.
+    """
+    fig = go.Figure()
+    last_epoch = 1
+    for name, runs in curves.items():
+        runs = [list(map(float, run)) for run in runs]
+        if not runs or min(len(run) for run in runs) == 0:
+            raise ValueError(f"curves[{name!r}] needs at least one non-empty run")
+        length = min(len(run) for run in runs)
+        columns = [[run[i] for run in runs] for i in range(length)]
+        epochs = list(range(1, length + 1))
+        last_epoch = max(last_epoch, length)
+        color = _method_color(name)
+        if len(runs) > 1:
+            fig.add_trace(
+                go.Scatter(
+                    x=epochs + epochs[::-1],
+                    y=[max(c) for c in columns] + [min(c) for c in columns][::-1],
+                    fill="toself",
+                    fillcolor=_band_color(color),
+                    line={"width": 0},
+                    hoverinfo="skip",
+                    showlegend=False,
+                    name=f"{name} (min-max over {len(runs)} seeds)",
+                )
+            )
+        fig.add_trace(
+            go.Scatter(
+                x=epochs,
+                y=[sum(c) / len(c) for c in columns],
+                mode="lines",
+                name=name,
+                line={"color": color, "width": 2},
+            )
+        )
+    for name, value in (references or {}).items():
+        fig.add_trace(
+            go.Scatter(
+                x=[1, last_epoch],
+                y=[float(value)] * 2,
+                mode="lines",
+                name=name,
+                line={"color": _method_color(name) or COLORS["real"], "dash": "dash", "width": 1.5},
+            )
+        )
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, template=TEMPLATE)
+    return fig
+
+
+def accuracy_vs_n(
+    table: Mapping[str, Mapping[int, Mapping[str, float]]],
+    title: str,
+    y_title: str = "test accuracy (%)",
+    methods: Sequence[str] | None = None,
+) -> go.Figure:
+    """A Table 1 (``{method: {n: {"mean", "std"}}}``, as :func:`advdist_lab.tables.aggregate` returns) as lines.
+
+    One line per method over the training-set sizes ``n`` (log axis), with the standard deviation over seeds as
+    error bars (none where it is ``nan``, a single seed). ``methods`` picks and orders the rows.
+    """
+    fig = go.Figure()
+    for method in methods if methods is not None else list(table):
+        by_n = table[method]
+        sizes = sorted(by_n)
+        stds = [float(by_n[n]["std"]) for n in sizes]
+        fig.add_trace(
+            go.Scatter(
+                x=sizes,
+                y=[float(by_n[n]["mean"]) for n in sizes],
+                mode="lines+markers",
+                name=method.upper(),
+                line={"color": _method_color(method)},
+                error_y={"type": "data", "array": [0.0 if s != s else s for s in stds], "visible": True},
+            )
+        )
+    fig.update_layout(
+        title=title, xaxis_title="training-set size n (log)", yaxis_title=y_title, xaxis_type="log", template=TEMPLATE
     )
     return fig

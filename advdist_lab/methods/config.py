@@ -121,7 +121,7 @@ class TrainConfig:
         if self.extra:
             raise ValueError(f"unknown hyperparameters: {', '.join(sorted(self.extra))}")
         check_choice("method", self.method, METHODS)
-        from ..data import DATASETS, VIEWS, max_train_size
+        from ..data import DATASETS, NUM_CLASSES, VIEWS, max_train_size
 
         check_choice("dataset", self.dataset, DATASETS)
         check_choice("view", self.view, VIEWS)
@@ -130,6 +130,12 @@ class TrainConfig:
         if self.n_train > limit:
             raise ValueError(
                 f"n_train must be <= {limit}, the size of the {self.dataset} training pool (got {self.n_train})"
+            )
+        classes = NUM_CLASSES[self.dataset]
+        if self.n_train < classes:
+            raise ValueError(
+                f"n_train must be >= {classes}, the number of {self.dataset} classes, so that every class is seen "
+                f"(got {self.n_train})"
             )
         _check_nonnegative_int("subset_seed", self.subset_seed)
         check_positive_int("epochs", self.epochs)
