@@ -31,8 +31,8 @@ smoke: setup
 	$(PY) -m advdist_lab.course --smoke --out $(SMOKE_DIR)
 
 lint: setup
-	$(VENV)/bin/ruff check advdist_lab tests notebooks benchmarks
-	$(VENV)/bin/ruff format --check advdist_lab tests notebooks benchmarks
+	$(VENV)/bin/ruff check advdist_lab tests notebooks bench
+	$(VENV)/bin/ruff format --check advdist_lab tests notebooks bench
 
 test: lint smoke
 	$(PY) -m pytest tests $(SMOKE_DIR) --nbval-lax --nbval-current-env

@@ -1,6 +1,6 @@
 """How long the exact games take: a 2,000-step game on 3 labels for every method and mode.
 
-Run: .venv/bin/python benchmarks/game_speed.py [--steps 2000] [--repeats 3]
+Run: .venv/bin/python bench/game_speed.py [--steps 2000] [--repeats 3]
 
 Prints the best wall time of each configuration and its ratio to the fastest one, all measured in this run.
 The issue's target is under 2 s for 2,000 steps on 3 labels on a CPU.

@@ -1,4 +1,5 @@
-"""The executed smoke copies of the notebooks: no errors, theorem checks within tolerance, figures in the HTML.
+"""The executed smoke copies of the notebooks: no errors, theorem checks within tolerance, figures in the HTML,
+and notebook 04's measured Table 1 beside the paper's, its ranking commentary and its Fig. 4 curves.
 
 `make test` runs the notebooks with smoke parameters into build/smoke/ before pytest (which also checks them
 with nbval). Run alone, this module executes any notebook whose smoke copy is missing or older than its source.
@@ -50,9 +51,38 @@ def _load(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def test_the_course_has_the_four_foundation_notebooks():
+def _markdown_outputs(notebook: dict) -> list[str]:
+    return [
+        "".join(output["data"]["text/markdown"])
+        for cell in notebook["cells"]
+        for output in cell.get("outputs", [])
+        if "text/markdown" in output.get("data", {})
+    ]
+
+
+def _figures(notebook: dict) -> list[dict]:
+    return [
+        output["data"]["application/vnd.plotly.v1+json"]
+        for cell in notebook["cells"]
+        for output in cell.get("outputs", [])
+        if "application/vnd.plotly.v1+json" in output.get("data", {})
+    ]
+
+
+def _title(figure: dict) -> str:
+    title = figure["layout"].get("title", "")
+    return title.get("text", "") if isinstance(title, dict) else title
+
+
+def test_the_course_has_the_foundation_and_training_notebooks():
     names = [s.stem for s in SOURCES]
-    assert names[:4] == ["00_welcome", "01_kd_vs_ngan", "02_adib_equilibrium", "03_adim_equilibrium"]
+    assert names[:5] == [
+        "00_welcome",
+        "01_kd_vs_ngan",
+        "02_adib_equilibrium",
+        "03_adim_equilibrium",
+        "04_model_compression",
+    ]
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
@@ -62,7 +92,7 @@ def test_notebook_source_starts_with_a_parameters_cell(source: Path):
     notebook = jupytext.read(source)
     first = notebook.cells[0]
     assert first.cell_type == "code" and "parameters" in first.metadata.get("tags", [])
-    for name in ("SMOKE", "DEVICE", "INTERACTIVE", "SEED"):
+    for name in ("SMOKE", "DEVICE", "INTERACTIVE", "SEEDS?"):
         assert re.search(rf"^{name} = ", first.source, re.M), f"{source.name}: parameters cell lacks {name}"
     assert notebook.metadata["kernelspec"]["name"] == "python3"
 
@@ -101,6 +131,58 @@ def test_html_copy_shows_the_figures_offline(smoke_dir: Path, source: Path):
     # plotly.js itself is embedded, so the figures render without a network connection
     assert "plotly.js v" in html or "Plotly=" in html or "window.Plotly" in html
     assert not re.search(r"<script[^>]+src=\"https?://[^\"]*plotly", html)
+
+
+COMPRESSION = "04_model_compression"
+TABLE1_ROWS = ("CODIS", "DISTN", "NOISY", "MIMIC", "NGAN", "ADIB", "ADIM")
+FIG4_METHODS = ("NGAN", "ADIB", "ADIM-NGS", "ADIM")
+
+
+def test_model_compression_parameters_switch_dataset_and_scale():
+    import jupytext
+
+    first = jupytext.read(ROOT / "notebooks" / f"{COMPRESSION}.py").cells[0].source
+    for name, default in (("DATASET", '"digits"'), ("DEVICE", '"auto"'), ("SIZES", "None"), ("OUT", "None")):
+        assert re.search(rf"^{name} = {re.escape(default)}", first, re.M), f"parameters cell lacks {name} = {default}"
+    for name in ("SEEDS", "EPOCHS"):
+        assert re.search(rf"^{name} = \d+", first, re.M), f"parameters cell lacks {name}"
+    # papermill reads a parameter's trailing comment as its help text and warns on quotes or = inside it
+    comments = [line.split("#", 1)[1] for line in first.splitlines() if re.match(r"^\w+ = .*#", line)]
+    assert comments and not any("'" in c or "=" in c for c in comments), comments
+
+
+def test_model_compression_prints_our_table_beside_the_papers(smoke_dir: Path):
+    notebook = _load(smoke_dir / f"{COMPRESSION}.ipynb")
+    markdown = _markdown_outputs(notebook)
+    ours = [m for m in markdown if "Student test accuracy (%) on digits" in m]
+    assert len(ours) == 1, "our Table 1 is not shown"
+    for row in TABLE1_ROWS:
+        assert re.search(rf"^\| {row} \| \d+\.\d\d ± ", ours[0], re.M), f"our table lacks a measured {row} row"
+    for label, cell in (("MNIST", "78.70 ± 0.11"), ("CIFAR-10", "59.10 ± 0.20")):
+        paper = [m for m in markdown if f"The paper's TPAMI Table 1 on {label} (quoted" in m]
+        assert len(paper) == 1 and cell in paper[0], f"the paper's {label} table is missing or unlabelled"
+    assert any("Teacher test accuracy" in m and "| PRETRAINED |" in m for m in markdown)
+    text = "\n".join(_outputs(notebook))
+    firsts = re.findall(r"^n = (\d+): first ([A-Z-]+) \d+\.\d\d ± \S+, ahead of [A-Z-]+ ", text, re.M)
+    assert firsts and all(method in TABLE1_ROWS for _, method in firsts), "the ranking commentary is missing"
+    assert re.search(r"pairs ordered as in the paper: \d+ of 21", text)
+    assert "Gumbel-Softmax (ADIM vs ADIM-NGS): final accuracy" in text
+
+
+def test_model_compression_draws_fig4_for_student_and_teacher(smoke_dir: Path):
+    figures = _figures(_load(smoke_dir / f"{COMPRESSION}.ipynb"))
+    student = [f for f in figures if _title(f).startswith("Fig. 4")]
+    assert len(student) == 1, "the Fig. 4 student curves are missing"
+    curves = {t["name"]: t for t in student[0]["data"] if t.get("mode") == "lines" and "fill" not in t}
+    assert set(FIG4_METHODS) <= set(curves), sorted(curves)
+    for name in FIG4_METHODS:
+        y = curves[name]["y"]
+        assert len(y) >= 2 and all(0 <= v <= 1 for v in y), f"{name}: not an accuracy per epoch: {y}"
+    teacher = [f for f in figures if "teachers during training" in _title(f)]
+    assert len(teacher) == 1, "the teacher curves are missing"
+    names = {t["name"] for t in teacher[0]["data"]}
+    assert {"ADIB", "ADIM-NGS", "ADIM"} <= names and any(n.startswith("pretrained teacher") for n in names)
+    assert "NGAN" not in names  # NGAN has no teacher
 
 
 def test_no_notebook_is_committed_as_ipynb():

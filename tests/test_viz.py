@@ -70,3 +70,34 @@ def test_value_curve_zooms_on_the_approach_but_keeps_every_point():
     assert low <= min(float(tail.min()), run.equilibrium_value) and high >= float(tail.max())
     assert len(fig.data[0].y) == len(run.steps)
     assert viz.value_curve(run, zoom=False).layout.yaxis.range is None
+
+
+def test_training_curves_draw_the_mean_over_seeds_with_a_band_and_references():
+    fig = viz.training_curves(
+        {"ADIM": [[0.5, 0.7, 0.9], [0.7, 0.9, 0.9, 1.0]], "NGAN": [[0.2, 0.4]]},
+        "t",
+        references={"pretrained teacher": 0.95},
+    )
+    adim = next(t for t in fig.data if t.name == "ADIM")
+    assert list(adim.x) == [1, 2, 3] and list(adim.y) == pytest.approx([0.6, 0.8, 0.9])
+    band = next(t for t in fig.data if t.name.startswith("ADIM (min-max"))
+    assert list(band.y) == pytest.approx([0.7, 0.9, 0.9, 0.9, 0.7, 0.5])
+    assert not any(t.name.startswith("NGAN (min-max") for t in fig.data)  # one seed: no band
+    reference = next(t for t in fig.data if t.name == "pretrained teacher")
+    assert list(reference.x) == [1, 3] and list(reference.y) == [0.95, 0.95]
+    with pytest.raises(ValueError, match="non-empty"):
+        viz.training_curves({"ADIM": []}, "t")
+
+
+def test_accuracy_vs_n_plots_means_with_std_error_bars_on_a_log_axis():
+    table = {
+        "adim": {1000: {"mean": 97.2, "std": 0.09}, 100: {"mean": 78.7, "std": 0.11}},
+        "ngan": {100: {"mean": 64.9, "std": float("nan")}},
+    }
+    fig = viz.accuracy_vs_n(table, "t", methods=["ngan", "adim"])
+    assert [t.name for t in fig.data] == ["NGAN", "ADIM"]
+    adim = fig.data[1]
+    assert list(adim.x) == [100, 1000] and list(adim.y) == [78.7, 97.2]
+    assert list(adim.error_y.array) == [0.11, 0.09]
+    assert list(fig.data[0].error_y.array) == [0.0]
+    assert fig.layout.xaxis.type == "log"
