@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .methods.config import METHODS, SMALL_DATASETS, TrainConfig
+from .methods.config import METHODS, TrainConfig
 
 HELP = {
     "method": f"one of {', '.join(METHODS)}",
@@ -92,16 +92,11 @@ def _add_threads(parser: argparse.ArgumentParser) -> None:
 
 
 def _set_threads(args: argparse.Namespace, dataset: str) -> None:
-    import torch
+    from .environment import configure_threads
 
-    threads = args.threads
-    if threads is not None and threads < 1:
-        raise ValueError(f"--threads must be >= 1 (got {threads})")
-    if threads is None and dataset in SMALL_DATASETS and getattr(args, "device", "auto") in ("auto", "cpu"):
-        if getattr(args, "device", "auto") == "cpu" or not torch.cuda.is_available():
-            threads = 1
-    if threads is not None:
-        torch.set_num_threads(threads)
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1 (got {args.threads})")
+    configure_threads(dataset, getattr(args, "device", "auto"), args.threads)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -155,7 +155,7 @@ def train(
         if result_path.exists():
             if not resume:
                 raise RunExistsError(
-                    f"{out_dir} already holds a finished run ({RESULT}); choose another --out, "
+                    f"{out_dir} already holds a finished run ({RESULT}); choose another output folder (--out), "
                     "or pass --resume to read it"
                 )
             finished = load_result(result_path)
@@ -237,7 +237,7 @@ def _elapsed(started: float) -> float:
 def _config_mismatch(out_dir: Path, stored: dict, requested: dict) -> str:
     keys = sorted(k for k in set(stored) | set(requested) if k != "device" and stored.get(k) != requested.get(k))
     diffs = ", ".join(f"{k}: {stored.get(k)!r} there, {requested.get(k)!r} here" for k in keys)
-    return f"{out_dir} holds a run with a different config ({diffs}); choose another --out"
+    return f"{out_dir} holds a run with a different config ({diffs}); choose another output folder (--out)"
 
 
 def _pretrain(trainer: Trainer, config: TrainConfig, cache: str | os.PathLike | None, progress: bool) -> dict:

@@ -20,13 +20,17 @@ from pathlib import Path
 
 from .data import TABLE1_SIZES, max_train_size
 from .hparams import check_positive_int
-from .methods.config import METHODS, TrainConfig
+from .methods.config import METHODS, TrainConfig, applicable
 from .runs import CHECKPOINT, RESULT, atomic_write_bytes, train
 from .tables import TABLE1_METHODS, aggregate, to_csv, to_markdown
 
 
 def plan(dataset: str, methods: Sequence[str], sizes: Sequence[int], seeds: int, **overrides) -> list[TrainConfig]:
-    """The configs of a Table 1 run, all validated before any training starts."""
+    """The configs of a Table 1 run, all validated before any training starts.
+
+    Each override applies to the methods that take it (:func:`advdist_lab.methods.config.applicable`), so the
+    original code's budget is ``k_d=20, k_t=10, k_s=10`` for the whole table.
+    """
     check_positive_int("seeds", seeds)
     for method in methods:
         if method not in METHODS:
@@ -37,7 +41,7 @@ def plan(dataset: str, methods: Sequence[str], sizes: Sequence[int], seeds: int,
         if limit is not None and n > limit:
             raise ValueError(f"n_train must be <= {limit}, the size of the {dataset} training pool (got {n})")
     configs = [
-        TrainConfig(method=m, dataset=dataset, n_train=n, seed=s, **overrides)
+        TrainConfig(method=m, dataset=dataset, n_train=n, seed=s, **applicable(m, overrides))
         for n in sizes
         for s in range(seeds)
         for m in methods

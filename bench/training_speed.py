@@ -34,7 +34,7 @@ import time
 import torch
 
 from advdist_lab.data import Split, TaskData, load_data
-from advdist_lab.environment import resolve_device
+from advdist_lab.environment import configure_threads, resolve_device
 from advdist_lab.methods.config import METHODS, TrainConfig
 from advdist_lab.methods.loop import Trainer
 
@@ -162,12 +162,10 @@ def main() -> None:
         device = resolve_device(args.device)
     except ValueError as error:
         parser.error(str(error))
-    if args.threads is not None:
-        if args.threads < 1:
-            parser.error(f"--threads must be >= 1 (got {args.threads})")
-        torch.set_num_threads(args.threads)
-    elif device.type == "cpu" and not args.mnist_shape:
-        torch.set_num_threads(1)  # as advdist-lab train: tiny models, a second thread costs more than it brings
+    try:  # as advdist-lab train: one CPU thread for the tiny digits models unless --threads says otherwise
+        configure_threads("mnist" if args.mnist_shape else "digits", device, args.threads)
+    except ValueError as error:
+        parser.error(str(error))
     if args.repeats < 1 or args.warmup < 0:
         parser.error("--repeats must be >= 1 and --warmup >= 0")
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]

@@ -60,12 +60,11 @@ if OUT is None:
 # %%
 import math
 
-import torch
 from IPython.display import Markdown, display
 
 from advdist_lab import tables, viz
 from advdist_lab.data import TABLE1_SIZES, load_data
-from advdist_lab.environment import resolve_device
+from advdist_lab.environment import configure_threads, resolve_device
 from advdist_lab.methods import DISPLAY_NAMES, TrainConfig
 from advdist_lab.models import build_players, count_parameters
 from advdist_lab.runs import train
@@ -73,10 +72,7 @@ from advdist_lab.table1 import run_folder, run_table1
 
 viz.use_notebook_renderer()
 device = resolve_device(DEVICE)
-if device.type == "cpu" and DATASET == "digits":
-    # As `advdist-lab train` does: the digits models are so small that a second CPU thread costs more than it
-    # brings (on a busy machine, many times more).
-    torch.set_num_threads(1)
+configure_threads(DATASET, device)  # as `advdist-lab train`: one CPU thread for the tiny digits models
 SIZES = tuple(SIZES) if SIZES else TABLE1_SIZES[DATASET]
 if SMOKE:
     SIZES = SIZES[:1]

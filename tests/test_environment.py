@@ -38,3 +38,21 @@ def test_report_names_versions_and_the_device():
     assert report["torch"] == package_version("torch")
     assert str(report["torchvision_import"]).startswith("ok ")
     assert package_version("no-such-package-advdist") is None
+
+
+def test_configure_threads_gives_one_thread_to_the_small_models_on_the_cpu() -> None:
+    import torch
+
+    from advdist_lab.environment import configure_threads
+
+    before = torch.get_num_threads()
+    try:
+        assert configure_threads("digits", "cpu") == 1
+        assert configure_threads("digits", "cpu", threads=2) == 2
+        torch.set_num_threads(2)
+        assert configure_threads("mnist", "cpu") == 2  # torch's setting is left alone for the paper's models
+        for bad in (0, -1, 1.5, True):
+            with pytest.raises(ValueError, match="threads must be an integer >= 1"):
+                configure_threads("digits", "cpu", threads=bad)
+    finally:
+        torch.set_num_threads(before)

@@ -386,3 +386,21 @@ def test_checkpoint_refuses_other_players(digits30) -> None:
 def test_train_refuses_a_config_that_is_not_a_trainconfig(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="config must be a TrainConfig"):
         runs.train(dict(TINY), tmp_path / "run")
+
+
+def test_applicable_keeps_only_the_options_a_method_takes() -> None:
+    from advdist_lab.methods.config import applicable
+
+    options = {"k_d": 20, "k_t": 10, "k_s": 10, "omega_r": 0.2, "omega_s": 0.4, "estimator": "pathwise", "nu": 2.0}
+    assert applicable("mimic", options) == {"k_s": 10, "nu": 2.0}
+    assert applicable("adib", options) == {
+        "k_d": 20,
+        "k_t": 10,
+        "k_s": 10,
+        "omega_s": 0.4,
+        "estimator": "pathwise",
+        "nu": 2.0,
+    }
+    assert applicable("adim-ngs", options) == {k: v for k, v in options.items() if k != "estimator"}
+    for method in METHODS:  # what applicable keeps, resolved() accepts
+        TrainConfig(method=method, **applicable(method, {**options, "omega_s": 0.3, "omega_r": None})).resolved()

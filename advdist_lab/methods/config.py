@@ -59,6 +59,27 @@ SMALL_DATA_LR = 2e-3
 SMALL_DATASETS = ("digits", "synthetic")
 
 
+ONLY_FOR = {
+    "k_d": ADVERSARIAL,
+    "discriminator_pretrain_epochs": ADVERSARIAL,
+    "estimator": ("ngan", "adib", "adim"),
+    "k_t": ("codis", "adib", "adim", "adim-ngs"),
+    "omega_r": ("adim", "adim-ngs"),
+    "omega_s": ("adib", "adim", "adim-ngs"),
+    "omega_t": ("adib", "adim", "adim-ngs"),
+}
+"""Hyperparameters that only some methods accept (``resolved`` refuses them elsewhere)."""
+
+
+def applicable(method: str, values: dict) -> dict:
+    """``values`` without the hyperparameters that ``method`` does not take (see :data:`ONLY_FOR`).
+
+    A table of several methods applies one set of options to all of them: ``--k-d 20`` sets the discriminator
+    passes of the adversarial methods and leaves the KD baselines alone.
+    """
+    return {k: v for k, v in values.items() if k not in ONLY_FOR or method in ONLY_FOR[k]}
+
+
 def default_batch_size(n_train: int) -> int:
     """The original code's batch size for ``n`` training examples: 10, 50 or 100 (never more than ``n``)."""
     size = 10 if n_train <= 100 else 50 if n_train <= 1000 else 100
