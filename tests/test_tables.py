@@ -233,5 +233,7 @@ def test_plan_validates_every_config_before_training() -> None:
         plan("digits", ("mimic",), (30,), 0)
     with pytest.raises(ValueError, match="simplex"):
         plan("digits", ("adim",), (30,), 1, omega_r=0.9, omega_s=0.9)
-    with pytest.raises(ValueError, match="mimic takes no omega weights"):
-        plan("digits", ("adim", "mimic"), (30,), 1, omega_r=0.5)
+    # a table applies each option to the methods that take it: omega reaches ADIM, not MIMIC
+    adim, mimic = plan("digits", ("adim", "mimic"), (30,), 1, omega_r=0.5, k_d=3)
+    assert (adim.omega_r, adim.k_d) == (0.5, 3)
+    assert (mimic.omega_r, mimic.k_d) == (None, None)
