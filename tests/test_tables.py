@@ -237,3 +237,14 @@ def test_plan_validates_every_config_before_training() -> None:
     adim, mimic = plan("digits", ("adim", "mimic"), (30,), 1, omega_r=0.5, k_d=3)
     assert (adim.omega_r, adim.k_d) == (0.5, 3)
     assert (mimic.omega_r, mimic.k_d) == (None, None)
+
+
+def test_worker_processes_give_the_same_table_as_one_process(tmp_path: Path) -> None:
+    """``jobs=2`` spreads the runs over spawned single-threaded workers; every run is seeded by its own config,
+    so the table equals the one computed in this process with one thread."""
+    kwargs = {**TABLE_ARGS, "seeds": 1, "methods": ("distn", "ngan")}
+    serial = run_table1("digits", out=tmp_path / "serial", **kwargs)  # one thread: the autouse fixture
+    parallel = run_table1("digits", out=tmp_path / "parallel", **{**kwargs, "jobs": 2})
+    assert parallel["markdown"] == serial["markdown"]
+    for one, other in zip(serial["results"], parallel["results"]):
+        assert (one["config"], one["history"]) == (other["config"], other["history"])
