@@ -168,7 +168,7 @@ def train(
                     f"{out_dir} holds the checkpoint of an unfinished run; pass --resume to continue it, or choose "
                     "another --out"
                 )
-            state = torch.load(checkpoint_path, map_location=device, weights_only=False)
+            state = _read_checkpoint(checkpoint_path, device)
             if _comparable(state["config"]) != _comparable(config.to_dict()):
                 raise RunExistsError(_config_mismatch(out_dir, state["config"], config.to_dict()))
     data = load_data(config.dataset, config.n_train, view=config.view, device=device, subset_seed=config.subset_seed)
@@ -228,6 +228,27 @@ def train(
     if out_dir is not None and status == "finished":
         atomic_write_json(out_dir / RESULT, result)
     return result
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read back (truncated, from another program, or edited by hand)."""
+
+
+def _read_checkpoint(path: Path, device: torch.device) -> dict:
+    """The checkpoint at ``path``; a file that is not one of ours raises :class:`CheckpointError`, untouched."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+    except Exception as error:  # torch raises pickle, zip and runtime errors for damaged files
+        raise CheckpointError(
+            f"{path} cannot be read as a checkpoint ({type(error).__name__}: {error}); it was left as it is: move it "
+            "away to start the run over"
+        ) from None
+    missing = {"config", "trainer", "history", "timing", "pretraining", "wall_seconds"} - set(
+        state if isinstance(state, dict) else ()
+    )
+    if missing:
+        raise CheckpointError(f"{path} is not an advdist-lab checkpoint (missing {', '.join(sorted(missing))})")
+    return state
 
 
 def _elapsed(started: float) -> float:

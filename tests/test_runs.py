@@ -357,3 +357,21 @@ def test_the_teacher_cache_key_separates_devices() -> None:
     assert runs.teacher_cache_key(tiny(device="cpu").resolved()) != runs.teacher_cache_key(
         tiny(device="cuda").resolved()
     )
+
+
+@pytest.mark.parametrize("damage", ["truncate", "foreign"])
+def test_a_damaged_checkpoint_fails_with_one_message_and_is_left_alone(tmp_path: Path, damage: str) -> None:
+    folder = tmp_path / "run"
+    stop = threading.Event()
+    train(tiny(method="mimic"), folder, progress=False, stop=stop, callback=lambda entry: stop.set())
+    checkpoint = folder / CHECKPOINT
+    if damage == "truncate":
+        checkpoint.write_bytes(checkpoint.read_bytes()[:100])
+    else:
+        torch.save({"weights": torch.zeros(3)}, checkpoint)
+    before = checkpoint.read_bytes()
+    with pytest.raises(ValueError, match="checkpoint") as caught:
+        train(tiny(method="mimic"), folder, resume=True, progress=False)
+    assert str(checkpoint) in str(caught.value)
+    assert checkpoint.read_bytes() == before
+    assert not (folder / RESULT).exists()
