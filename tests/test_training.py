@@ -404,3 +404,13 @@ def test_applicable_keeps_only_the_options_a_method_takes() -> None:
     assert applicable("adim-ngs", options) == {k: v for k, v in options.items() if k != "estimator"}
     for method in METHODS:  # what applicable keeps, resolved() accepts
         TrainConfig(method=method, **applicable(method, {**options, "omega_s": 0.3, "omega_r": None})).resolved()
+
+
+def test_method_flags_match_the_players() -> None:
+    for method in METHODS:
+        spec = get_method(method)
+        assert spec.student_adversarial == (method in ADVERSARIAL)
+        assert (spec.discriminator_kind is not None) == (method in ADVERSARIAL)
+        assert spec.discriminator_kind in (None, "binary", "multiclass")
+    assert get_method("adim").discriminator_kind == get_method("adim-ngs").discriminator_kind == "multiclass"
+    assert get_method("adib").discriminator_kind == get_method("ngan").discriminator_kind == "binary"

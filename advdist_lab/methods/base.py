@@ -18,7 +18,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from ..gumbel import categorical_sample, one_hot
+from ..gumbel import categorical_sample
 from ..models.discriminators import label_score as label_score  # re-exported for the methods
 from ..models.discriminators import three_way_log_probs
 
@@ -96,17 +96,13 @@ def hard_sample(logits: torch.Tensor, ctx: StepContext) -> torch.Tensor:
     return categorical_sample(logits.detach(), generator=ctx.generator)
 
 
-def one_hot_labels(y: torch.Tensor, num_classes: int) -> torch.Tensor:
-    return one_hot(y, num_classes)
-
-
 class Method:
     """A method of TPAMI Table 1: which players it has and the loss each of them minimises."""
 
     name: ClassVar[str] = ""
     discriminator_kind: ClassVar[str | None] = None  # None, "binary" or "multiclass"
     teacher_pretrained: ClassVar[bool] = True  # the teacher starts from supervised pretraining
-    student_adversarial: ClassVar[bool] = False
+    student_adversarial: ClassVar[bool] = False  # the student's loss has an adversarial part (NGAN, ADIB, ADIM)
 
     def discriminator_loss(self, players: Players, batch: Batch, ctx: StepContext) -> torch.Tensor:
         raise NotImplementedError(f"{self.name} has no discriminator")
