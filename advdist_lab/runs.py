@@ -27,6 +27,7 @@ import signal
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -274,8 +275,8 @@ def _pretrain(trainer: Trainer, config: TrainConfig, cache: str | os.PathLike | 
         cached = None
         if player == "teacher" and cache is not None:
             cached = Path(cache) / f"teacher-{teacher_cache_key(config)}.pt"
-            if cached.exists():
-                stored = torch.load(cached, map_location=trainer.device, weights_only=False)
+            stored = _read_cached_teacher(cached, trainer.device)
+            if stored is not None:
                 trainer.load_player_state("teacher", stored["state"])
                 done["teacher"] = stored["summary"]
                 continue
@@ -289,6 +290,23 @@ def _pretrain(trainer: Trainer, config: TrainConfig, cache: str | os.PathLike | 
         if cached is not None:
             atomic_torch_save({"state": trainer.player_state("teacher"), "summary": summary}, cached)
     return done
+
+
+def _read_cached_teacher(path: Path, device: torch.device) -> dict | None:
+    """A cached pretrained teacher, or ``None`` when there is none or the file is damaged (it is then retrained
+    and the file replaced: a cache holds nothing that cannot be recomputed)."""
+    if not path.exists():
+        return None
+    try:
+        stored = torch.load(path, map_location=device, weights_only=False)
+        if not isinstance(stored, dict) or not {"state", "summary"} <= set(stored):
+            raise ValueError("not a cached teacher")
+        return stored
+    except Exception as error:  # a truncated or foreign file
+        warnings.warn(
+            f"ignoring the damaged teacher cache {path} ({error}); the teacher is pretrained again", stacklevel=3
+        )
+        return None
 
 
 def _save_checkpoint(path, trainer, config, history, timing, pretraining, wall_seconds) -> None:

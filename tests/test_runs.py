@@ -375,3 +375,14 @@ def test_a_damaged_checkpoint_fails_with_one_message_and_is_left_alone(tmp_path:
     assert str(checkpoint) in str(caught.value)
     assert checkpoint.read_bytes() == before
     assert not (folder / RESULT).exists()
+
+
+def test_a_damaged_teacher_cache_is_retrained_and_replaced(tmp_path: Path) -> None:
+    cache = tmp_path / "teachers"
+    first = train(tiny(method="mimic"), None, progress=False, teacher_cache=cache)
+    (cached,) = cache.iterdir()
+    cached.write_bytes(b"not a checkpoint")
+    with pytest.warns(UserWarning, match="damaged teacher cache"):
+        again = train(tiny(method="mimic"), None, progress=False, teacher_cache=cache)
+    assert again["history"] == first["history"]
+    assert torch.load(cached, weights_only=False)["summary"] == first["pretraining"]["teacher"]
