@@ -74,6 +74,13 @@ def check_positive_int(name: str, value: object) -> int:
     return value
 
 
+def check_nonnegative_int(name: str, value: object) -> int:
+    """Return ``value`` if it is an integer ``>= 0`` (a seed, a count that may be zero); otherwise raise."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0 (got {value!r})")
+    return value
+
+
 def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
     """Return ``value`` if it is one of ``choices``; otherwise raise ``ValueError`` listing them."""
     if value not in choices:
@@ -120,6 +127,38 @@ def check_binary_omega(omega_s: object, omega_t: object) -> tuple[float, float]:
             f"ADIB weights must satisfy omega_s + omega_t = 1 (got {omega_s!r} + {omega_t!r} = {omega_s + omega_t!r})"
         )
     return omega_s, omega_t
+
+
+def complete_omega(
+    kind: str | None, omega_r: object, omega_s: object, omega_t: object, label: str
+) -> tuple[float | None, float | None, float | None]:
+    """``(omega_r, omega_s, omega_t)`` with the unset (``None``) weights completed on the simplex, then checked.
+
+    * ``kind = "adim"`` (Eq. 6): missing weights share what the given ones leave (1/3 each when none is given).
+    * ``kind = "adib"`` (Eq. 4): ``omega_r`` stays ``None`` (the caller refuses a given one); ``omega_t = 1 -
+      omega_s`` and vice versa, 1/2 each when neither is given.
+    * ``kind = None``: the method has no adversarial weights; any given one raises
+      ``"<label> takes no omega weights"``.
+    """
+    omegas = (omega_r, omega_s, omega_t)
+    if kind == "adim":
+        given = [check_real(n, v) for n, v in zip(("omega_r", "omega_s", "omega_t"), omegas) if v is not None]
+        missing = 3 - len(given)
+        share = (1.0 - sum(given)) / missing if missing else 0.0
+        return check_omega(tuple(share if v is None else v for v in omegas))
+    if kind == "adib":
+        s, t = omega_s, omega_t
+        if s is None and t is None:
+            s, t = 0.5, 0.5
+        elif t is None:
+            t = 1.0 - check_real("omega_s", s)
+        elif s is None:
+            s = 1.0 - check_real("omega_t", t)
+        return (None, *check_binary_omega(s, t))
+    given = [n for n, v in zip(("omega_r", "omega_s", "omega_t"), omegas) if v is not None]
+    if given:
+        raise ValueError(f"{label} takes no omega weights (got {', '.join(given)})")
+    return (None, None, None)
 
 
 @dataclass(frozen=True)
@@ -247,28 +286,10 @@ class GameHParams:
             object.__setattr__(self, name, getattr(weights, name))
         if not isinstance(self.tau, TemperatureSchedule):
             raise ValueError(f"tau must be a TemperatureSchedule (got {self.tau!r})")
-        omegas = (self.omega_r, self.omega_s, self.omega_t)
-        if self.method == "adim":
-            given = [check_real(n, v) for n, v in zip(("omega_r", "omega_s", "omega_t"), omegas) if v is not None]
-            missing = 3 - len(given)
-            share = (1.0 - sum(given)) / missing if missing else 0.0
-            values = check_omega(tuple(share if v is None else v for v in omegas))
-        elif self.method == "adib":
-            if self.omega_r is not None:
-                raise ValueError(f"ADIB has no real-data weight: omega_r must be None (got {self.omega_r!r})")
-            s, t = self.omega_s, self.omega_t
-            if s is None and t is None:
-                s, t = 0.5, 0.5
-            elif t is None:
-                t = 1.0 - check_real("omega_s", s)
-            elif s is None:
-                s = 1.0 - check_real("omega_t", t)
-            values = (None, *check_binary_omega(s, t))
-        else:
-            given = [n for n, v in zip(("omega_r", "omega_s", "omega_t"), omegas) if v is not None]
-            if given:
-                raise ValueError(f"{self.method.upper()} takes no omega weights (got {', '.join(given)})")
-            values = (None, None, None)
+        if self.method == "adib" and self.omega_r is not None:
+            raise ValueError(f"ADIB has no real-data weight: omega_r must be None (got {self.omega_r!r})")
+        kind = self.method if self.method in ("adim", "adib") else None
+        values = complete_omega(kind, self.omega_r, self.omega_s, self.omega_t, self.method.upper())
         for name, value in zip(("omega_r", "omega_s", "omega_t"), values):
             object.__setattr__(self, name, value)
 

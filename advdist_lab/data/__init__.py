@@ -35,14 +35,13 @@ from advdist_lab.data.base import (
     Split,
     TaskData,
     check_device,
-    check_seed,
     data_root,
     stratified_subset,
 )
 from advdist_lab.data.digits import load_digits_task
 from advdist_lab.data.synthetic import load_synthetic_task
 from advdist_lab.data.torchvision_sets import load_torchvision_task
-from advdist_lab.hparams import check_choice, check_positive_int
+from advdist_lab.hparams import check_choice, check_nonnegative_int, check_positive_int
 
 __all__ = [
     "DATASETS",
@@ -97,7 +96,7 @@ def load_data(
         raise ValueError(
             f"n_train must be >= {classes}, the number of {name} classes, so that every class is seen (got {n_train})"
         )
-    subset_seed = check_seed("subset_seed", subset_seed)
+    subset_seed = check_nonnegative_int("subset_seed", subset_seed)
     if test_size is not None:
         test_size = check_positive_int("test_size", test_size)
         if test_size > TEST_SIZES[name]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from advdist_lab.hparams import check_positive_int
+from advdist_lab.hparams import check_nonnegative_int, check_positive_int
 
 DATASETS = ("digits", "mnist", "cifar10", "synthetic")
 """Dataset names accepted by :func:`advdist_lab.data.load_data`."""
@@ -62,13 +62,6 @@ def data_root(root: str | os.PathLike | None = None) -> pathlib.Path:
     return pathlib.Path.home() / ".cache" / "advdist-lab" / "data"
 
 
-def check_seed(name: str, value: object) -> int:
-    """Return ``value`` if it is an integer ``>= 0``; otherwise raise ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0 (got {value!r})")
-    return value
-
-
 def check_device(device: object) -> torch.device:
     """Return ``device`` as a ``torch.device``, or raise ``ValueError`` (``"auto"`` must be resolved by the caller)."""
     try:
@@ -97,7 +90,7 @@ def stratified_subset(labels: torch.Tensor, n: int, seed: int) -> torch.Tensor:
     n = check_positive_int("n", n)
     if n > pool:
         raise ValueError(f"n must be <= {pool}, the size of the pool (got {n})")
-    seed = check_seed("seed", seed)
+    seed = check_nonnegative_int("seed", seed)
     cpu_labels = labels.detach().to("cpu", torch.int64)
     classes, counts = torch.unique(cpu_labels, return_counts=True)
     quotas = [n * int(c) / pool for c in counts]

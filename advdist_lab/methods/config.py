@@ -31,13 +31,13 @@ from dataclasses import dataclass, field, fields
 from ..hparams import (
     SCHEDULE_KINDS,
     TemperatureSchedule,
-    check_binary_omega,
     check_choice,
     check_nonnegative,
-    check_omega,
+    check_nonnegative_int,
     check_positive,
     check_positive_int,
     check_real,
+    complete_omega,
 )
 
 METHODS = ("mimic", "distn", "noisy", "codis", "ngan", "adib", "adim", "adim-ngs")
@@ -84,12 +84,6 @@ def default_batch_size(n_train: int) -> int:
     """The original code's batch size for ``n`` training examples: 10, 50 or 100 (never more than ``n``)."""
     size = 10 if n_train <= 100 else 50 if n_train <= 1000 else 100
     return min(size, n_train)
-
-
-def _check_nonnegative_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0 (got {value!r})")
-    return value
 
 
 @dataclass(frozen=True)
@@ -158,9 +152,9 @@ class TrainConfig:
                 f"n_train must be >= {classes}, the number of {self.dataset} classes, so that every class is seen "
                 f"(got {self.n_train})"
             )
-        _check_nonnegative_int("subset_seed", self.subset_seed)
+        check_nonnegative_int("subset_seed", self.subset_seed)
         check_positive_int("epochs", self.epochs)
-        _check_nonnegative_int("seed", self.seed)
+        check_nonnegative_int("seed", self.seed)
         from ..environment import DEVICE_PATTERN
 
         if not isinstance(self.device, str) or not DEVICE_PATTERN.match(self.device):
@@ -175,9 +169,9 @@ class TrainConfig:
                 object.__setattr__(self, name, check_positive(name, getattr(self, name)))
         for name in ("k_d", "k_t", "k_s", "student_pretrain_epochs"):
             if getattr(self, name) is not None:
-                _check_nonnegative_int(name, getattr(self, name))
-        _check_nonnegative_int("teacher_pretrain_epochs", self.teacher_pretrain_epochs)
-        _check_nonnegative_int("discriminator_pretrain_epochs", self.discriminator_pretrain_epochs)
+                check_nonnegative_int(name, getattr(self, name))
+        check_nonnegative_int("teacher_pretrain_epochs", self.teacher_pretrain_epochs)
+        check_nonnegative_int("discriminator_pretrain_epochs", self.discriminator_pretrain_epochs)
         for name in ("nu", "mu", "upsilon", "noisy_sigma", "codis_weight"):
             object.__setattr__(self, name, check_nonnegative(name, getattr(self, name)))
         alpha = check_real("distn_alpha", self.distn_alpha)
@@ -257,29 +251,11 @@ class TrainConfig:
             changes["estimator"] = "score"
         elif self.estimator is None:
             changes["estimator"] = "straight_through" if adversarial else None
-        omegas = (self.omega_r, self.omega_s, self.omega_t)
-        if method in ("adim", "adim-ngs"):
-            given = [v for v in omegas if v is not None]
-            missing = 3 - len(given)
-            share = (1.0 - sum(given)) / missing if missing else 0.0
-            values = check_omega(tuple(share if v is None else v for v in omegas))
-            changes.update(omega_r=values[0], omega_s=values[1], omega_t=values[2])
-        elif method == "adib":
-            if self.omega_r is not None:
-                raise ValueError(f"ADIB has no real-data weight: omega_r must not be set (got {self.omega_r!r})")
-            s, t = self.omega_s, self.omega_t
-            if s is None and t is None:
-                s, t = 0.5, 0.5
-            elif t is None:
-                t = 1.0 - s
-            elif s is None:
-                s = 1.0 - t
-            s, t = check_binary_omega(s, t)
-            changes.update(omega_s=s, omega_t=t)
-        else:
-            given = [n for n, v in zip(("omega_r", "omega_s", "omega_t"), omegas) if v is not None]
-            if given:
-                raise ValueError(f"{method} takes no omega weights (got {', '.join(given)})")
+        if method == "adib" and self.omega_r is not None:
+            raise ValueError(f"ADIB has no real-data weight: omega_r must not be set (got {self.omega_r!r})")
+        kind = {"adim": "adim", "adim-ngs": "adim", "adib": "adib"}.get(method)
+        values = complete_omega(kind, self.omega_r, self.omega_s, self.omega_t, method)
+        changes.update(omega_r=values[0], omega_s=values[1], omega_t=values[2])
         return dataclasses.replace(self, **changes)
 
     @property
