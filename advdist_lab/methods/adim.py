@@ -13,19 +13,9 @@ from __future__ import annotations
 
 import torch
 
-from ..losses import adim_discriminator_loss, kd_loss
-from .adversarial import adversarial_term
-from .base import (
-    Batch,
-    Method,
-    Players,
-    StepContext,
-    Terms,
-    hard_sample,
-    label_score,
-    multiclass_heads,
-    multiclass_log_probs,
-)
+from ..losses import adim_discriminator_loss
+from .adversarial import ThreePlayerMethod
+from .base import Batch, Players, StepContext, label_score, multiclass_heads, multiclass_log_probs
 
 
 def _log_probs(heads: tuple[torch.Tensor, torch.Tensor], y: torch.Tensor) -> torch.Tensor:
@@ -38,44 +28,25 @@ def log_d(heads: tuple[torch.Tensor, torch.Tensor], column: int):
     return lambda y: _log_probs(heads, y)[:, column]
 
 
-class Adim(Method):
+class Adim(ThreePlayerMethod):
     name = "adim"
     discriminator_kind = "multiclass"
-    student_adversarial = True
+
+    def heads(self, discriminator, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return multiclass_heads(discriminator, x)
+
+    def reward(self, heads: tuple[torch.Tensor, torch.Tensor], player: str):
+        return log_d(heads, 1 if player == "student" else 2)
 
     def discriminator_loss(self, players: Players, batch: Batch, ctx: StepContext) -> torch.Tensor:
         cfg = ctx.config
-        heads = multiclass_heads(players.discriminator, batch.x)
-        with torch.no_grad():
-            from_student = hard_sample(players.student(batch.xs), ctx)
-            from_teacher = hard_sample(players.teacher(batch.x), ctx)
+        heads = self.heads(players.discriminator, batch.x)
+        from_student, from_teacher = self.fake_labels(players, batch, ctx)
         return adim_discriminator_loss(
             _log_probs(heads, batch.y),
             _log_probs(heads, from_student),
             _log_probs(heads, from_teacher),
             (cfg.omega_r, cfg.omega_s, cfg.omega_t),
-        )
-
-    def student_loss(self, players: Players, batch: Batch, ctx: StepContext) -> Terms:
-        cfg = ctx.config
-        logits = players.student(batch.xs)
-        with torch.no_grad():
-            heads = multiclass_heads(players.discriminator, batch.x)
-            teacher = players.teacher(batch.x)
-        return Terms(
-            adversarial=cfg.omega_s * adversarial_term(logits, log_d(heads, 1), ctx),
-            distillation=cfg.nu * kd_loss(teacher, logits, batch.y, cfg.upsilon),
-        )
-
-    def teacher_loss(self, players: Players, batch: Batch, ctx: StepContext) -> Terms:
-        cfg = ctx.config
-        logits = players.teacher(batch.x)
-        with torch.no_grad():
-            heads = multiclass_heads(players.discriminator, batch.x)
-            student = players.student(batch.xs)
-        return Terms(
-            adversarial=cfg.omega_t * adversarial_term(logits, log_d(heads, 2), ctx),
-            distillation=cfg.mu * kd_loss(student, logits, batch.y, cfg.upsilon),
         )
 
 
