@@ -75,8 +75,6 @@ def mnist_shaped_data(n: int, device: torch.device, test_size: int = 256, seed: 
         name="mnist",
         view="full",
         num_classes=10,
-        input_shape=(1, 28, 28),
-        student_shape=(1, 28, 28),
         train=split(n),
         test=split(test_size),
     )

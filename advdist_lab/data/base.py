@@ -12,6 +12,7 @@ subset of size ``n`` is a stratified sample of the training pool (:func:`stratif
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
 from dataclasses import dataclass
@@ -174,8 +175,6 @@ class TaskData:
     name: str
     view: str
     num_classes: int
-    input_shape: tuple[int, ...]
-    student_shape: tuple[int, ...]
     train: Split
     test: Split
     augment: str | None = None
@@ -185,19 +184,19 @@ class TaskData:
     def device(self) -> torch.device:
         return self.train.x.device
 
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The per-example shape of ``x``, the privileged view (teacher and discriminator)."""
+        return tuple(self.train.x.shape[1:])
+
+    @property
+    def student_shape(self) -> tuple[int, ...]:
+        """The per-example shape of ``x_student``, the student's view."""
+        return tuple(self.train.x_student.shape[1:])
+
     def to(self, device: str | torch.device) -> TaskData:
         """This task with both splits on ``device``."""
-        return TaskData(
-            name=self.name,
-            view=self.view,
-            num_classes=self.num_classes,
-            input_shape=self.input_shape,
-            student_shape=self.student_shape,
-            train=self.train.to(device),
-            test=self.test.to(device),
-            augment=self.augment,
-            bayes_accuracy=self.bayes_accuracy,
-        )
+        return dataclasses.replace(self, train=self.train.to(device), test=self.test.to(device))
 
     def augment_batch(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """A training batch after this task's augmentation (either view); ``x`` itself when there is none.

@@ -52,8 +52,6 @@ def load_digits_task(
         name="digits",
         view=view,
         num_classes=10,
-        input_shape=tuple(train.x.shape[1:]),
-        student_shape=tuple(train.x_student.shape[1:]),
         train=train,
         test=test_split,
     )

@@ -91,8 +91,6 @@ def load_synthetic_task(
         name="synthetic",
         view=view,
         num_classes=SYNTHETIC_CLASSES,
-        input_shape=tuple(train.x.shape[1:]),
-        student_shape=tuple(train.x_student.shape[1:]),
         train=train,
         test=test,
         bayes_accuracy=float(test_p[test_index].max(dim=-1).values.double().mean()),

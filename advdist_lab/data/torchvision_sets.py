@@ -136,8 +136,6 @@ def load_torchvision_task(
         name=name,
         view=view,
         num_classes=10,
-        input_shape=tuple(train.x.shape[1:]),
-        student_shape=tuple(train.x_student.shape[1:]),
         train=train,
         test=test,
         augment="mirror" if name == "cifar10" else None,
