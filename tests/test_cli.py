@@ -30,12 +30,7 @@ from advdist_lab.runs import CHECKPOINT, KILL_AFTER_EPOCH_ENV, RESULT, load_resu
 SMALL = ["--n-train", "30", "--teacher-pretrain-epochs", "1", "--student-pretrain-epochs", "1", "--no-progress"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def error_line(capsys) -> str:

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from advdist_lab import runs
 from advdist_lab.runs import RESULT, load_result
@@ -26,13 +25,7 @@ from advdist_lab.tables import (
     to_markdown,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def fake_result(method: str, n: int, seed: int, accuracy: float) -> dict:
@@ -243,7 +236,7 @@ def test_worker_processes_give_the_same_table_as_one_process(tmp_path: Path) -> 
     """``jobs=2`` spreads the runs over spawned single-threaded workers; every run is seeded by its own config,
     so the table equals the one computed in this process with one thread."""
     kwargs = {**TABLE_ARGS, "seeds": 1, "methods": ("distn", "ngan")}
-    serial = run_table1("digits", out=tmp_path / "serial", **kwargs)  # one thread: the autouse fixture
+    serial = run_table1("digits", out=tmp_path / "serial", **kwargs)  # one thread: one_torch_thread
     parallel = run_table1("digits", out=tmp_path / "parallel", **{**kwargs, "jobs": 2})
     assert parallel["markdown"] == serial["markdown"]
     for one, other in zip(serial["results"], parallel["results"]):
