@@ -47,6 +47,9 @@ HELP = {
     "tau_schedule": "Gumbel-Softmax temperature schedule: constant, exponential, linear or step",
     "estimator": "gradient estimator of the adversarial term: score, pathwise or straight_through",
     "baseline": "score-function baseline: none or mean (leave-one-out batch mean)",
+    "probe_gradients": "record the variance and cosine of the adversarial and distillation gradients per epoch "
+    "(grad_var_adversarial, grad_var_distillation, grad_cosine and teacher_... in the history; one extra backward "
+    "pass per step)",
 }
 
 
@@ -66,6 +69,15 @@ def _add_config_options(parser: argparse.ArgumentParser, skip: tuple[str, ...] =
             continue
         default = getattr(defaults, field.name)
         text = HELP.get(field.name, field.name.replace("_", " "))
+        if str(field.type) == "bool":
+            parser.add_argument(
+                "--" + field.name.replace("_", "-"),
+                dest=field.name,
+                action="store_true",
+                default=argparse.SUPPRESS,
+                help=text,
+            )
+            continue
         suffix = "method default" if default is None else repr(default)
         parser.add_argument(
             "--" + field.name.replace("_", "-"),

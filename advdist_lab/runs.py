@@ -116,7 +116,9 @@ def teacher_cache_key(config: TrainConfig) -> str:
 
 
 def _comparable(config: dict) -> dict:
-    return {k: v for k, v in config.items() if k != "device"}
+    """A config as compared on resume: the device may change; fields newer than the run take their defaults."""
+    merged = {**TrainConfig().to_dict(), **config}
+    return {k: v for k, v in merged.items() if k != "device"}
 
 
 def _progress_bar(total: int, description: str, enabled: bool):

@@ -21,6 +21,8 @@ Defaults come from the original KDGAN code (``shared/papers/README.md``) and the
   supervised training, then the discriminator for ``discriminator_pretrain_epochs`` epochs of its own loss (0 by
   default: measure what it changes). The KD baselines MIMIC, DISTN and NOISY distil from the same pretrained
   teacher; CODIS trains both from scratch, online.
+* ``probe_gradients`` (off) records the variance and the cosine of the adversarial and the distillation gradients
+  in every history entry (:mod:`advdist_lab.probes`); it changes no bit of training.
 """
 
 from __future__ import annotations
@@ -130,6 +132,7 @@ class TrainConfig:
     distn_alpha: float = 0.5
     noisy_sigma: float = 0.1
     codis_weight: float = 1.0
+    probe_gradients: bool = False
     extra: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -186,6 +189,8 @@ class TrainConfig:
         if self.estimator is not None:
             check_choice("estimator", self.estimator, ESTIMATORS)
         check_choice("baseline", self.baseline, BASELINES)
+        if not isinstance(self.probe_gradients, bool):
+            raise ValueError(f"probe_gradients must be True or False (got {self.probe_gradients!r})")
 
     @property
     def schedule(self) -> TemperatureSchedule:

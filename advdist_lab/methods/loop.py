@@ -25,8 +25,9 @@ from torch import nn
 from ..data import TaskData
 from ..losses import cross_entropy, kl_loss
 from ..models import BinaryDiscriminator, MulticlassDiscriminator, build_players
+from ..probes import GradientProbe, split_backward
 from . import get_method
-from .base import Batch, Players, StepContext
+from .base import Batch, Players, StepContext, Terms
 from .config import TrainConfig
 
 STAGES = {
@@ -100,6 +101,7 @@ class Trainer:
         self.autocast = precision == "bf16" or (precision == "auto" and self.device.type == "cuda")
         self.schedule = config.schedule
         self.step_hook: Callable[[str, StepContext, Batch], None] | None = None
+        self.probe = GradientProbe() if config.probe_gradients else None
 
     # -- minibatches -------------------------------------------------------------------------------------------
     def _passes(self, count: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
@@ -129,6 +131,14 @@ class Trainer:
         optimizer = self.optimizers[player]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        optimizer.step()
+
+    def _probed_step(self, player: str, terms: Terms) -> None:
+        """A step whose update equals :meth:`_step`'s, with each part's gradient handed to the probe."""
+        optimizer = self.optimizers[player]
+        optimizer.zero_grad(set_to_none=True)
+        grads = split_backward(terms, list(getattr(self.players, player).parameters()))
+        self.probe.observe(player, grads)
         optimizer.step()
 
     # -- pretraining (KDGAN Algorithm 1, line 1) ---------------------------------------------------------------
@@ -171,7 +181,11 @@ class Trainer:
         return self.schedule.at(epoch, self.config.epochs)
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
-        """Epoch ``epoch`` (0-based) of the main loop; returns each player's mean losses, keyed ``player_part``."""
+        """Epoch ``epoch`` (0-based) of the main loop; returns each player's mean losses, keyed ``player_part``.
+
+        With ``config.probe_gradients`` the result also holds the epoch's gradient statistics of
+        :mod:`advdist_lab.probes` (``grad_var_adversarial``, ``grad_cosine``, ``teacher_grad_var_adversarial``...).
+        """
         cfg = self.config
         generator = _seeded(derive_seed(cfg.seed, "train", epoch), self.device)
         ctx = StepContext(tau=self.tau(epoch), generator=generator, config=cfg, num_classes=self.num_classes)
@@ -179,6 +193,8 @@ class Trainer:
         counts: dict[str, int] = {}
         for _, module in self.players.items():
             module.train()
+        if self.probe is not None:
+            self.probe.reset()
 
         def record(player: str, values: dict[str, torch.Tensor]) -> None:
             for part, value in values.items():
@@ -199,7 +215,10 @@ class Trainer:
                         terms = getattr(self.method, f"{player}_loss")(self.players, batch, ctx)
                         loss = terms.total
                         logged = terms.logged()
-                self._step(player, loss)
+                if self.probe is not None and player != "discriminator":
+                    self._probed_step(player, terms)
+                else:
+                    self._step(player, loss)
                 record(player, logged)
         means = {}
         for key, value in sums.items():
@@ -209,6 +228,8 @@ class Trainer:
             value = means.get(f"{player}_loss")
             if value is not None and not math.isfinite(value):
                 raise NonFiniteLossError(player, epoch + 1)
+        if self.probe is not None:
+            means.update(self.probe.summary())
         return means
 
     # -- evaluation --------------------------------------------------------------------------------------------
