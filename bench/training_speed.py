@@ -2,6 +2,7 @@
 
 Run: .venv/bin/python bench/training_speed.py [--device cpu] [--threads 1] [--n 1000] [--repeats 7]
      .venv/bin/python bench/training_speed.py --mnist-shape --device cuda [--n 10000] [--repeats 7]
+     .venv/bin/python bench/training_speed.py --methods adim,adim-ngs,ngan --probe   # the cost of gradient probes
 
 Every method's epoch (TPAMI Algorithm 1) is ``k_d`` discriminator passes, then ``k_t`` teacher passes, then
 ``k_s`` student passes over the ``n`` training examples in minibatches, so it makes
@@ -16,6 +17,11 @@ prints steps per second, images per second (each pass feeds the ``n`` images onc
 one step relative to a supervised step and of one epoch relative to a supervised epoch, and the epoch predicted
 by adding up the passes its players make (:data:`COST_MODEL`), with the ratio of measured to predicted: DESIGN.md
 expects an ADIM step to "cost about the sum of their forward/backward passes". Evaluation is not timed.
+
+``--probe`` adds a row ``<method>+probe`` for every method, the same epoch with ``probe_gradients=True``
+(:mod:`advdist_lab.probes`), and prints the probed epoch's cost against the unprobed one: the probe adds one
+backward pass per student and teacher step, so the ratio should stay below the one of a step with a second
+backward pass of those players.
 
 ``--mnist-shape`` trains the MNIST presets (student MLP 784-800-800-10, teacher and discriminators LeNet, see
 ``advdist_lab.models.presets``) on random tensors of MNIST's shape, 1x28x28 with 10 classes, so it needs no
@@ -43,6 +49,7 @@ SUPERVISED_TEACHER = "supervised-T"
 FORWARD_STUDENT = "forward-S"
 FORWARD_TEACHER = "forward-T"
 BASELINES = (SUPERVISED, SUPERVISED_TEACHER, FORWARD_STUDENT, FORWARD_TEACHER)
+PROBED = "+probe"
 
 COST_MODEL = {
     "mimic": {"S": 1, "t": 1},
@@ -88,8 +95,11 @@ def _sync(device: torch.device) -> None:
 def prepare(method: str, data: TaskData, args, device: torch.device) -> dict:
     """A fresh Trainer for ``method`` (or for supervised training of the student or the teacher) and its counts."""
     dataset = "mnist" if args.mnist_shape else "digits"
+    probe = method.endswith(PROBED)
+    method = method.removesuffix(PROBED)
     config = TrainConfig(
         method="ngan" if method == SUPERVISED else "mimic" if method in BASELINES else method,
+        probe_gradients=probe,
         dataset=dataset,
         n_train=len(data.train),
         epochs=args.warmup + args.repeats,
@@ -154,6 +164,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed epochs first (default: 2)")
     parser.add_argument("--repeats", type=int, default=7, help="timed epochs; the median is reported (default: 7)")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated methods (default: all)")
+    parser.add_argument("--probe", action="store_true", help="also time every method with gradient probes on")
     args = parser.parse_args()
 
     try:
@@ -185,7 +196,8 @@ def main() -> None:
         f"precision {args.precision}, median of {args.repeats} epochs after {args.warmup} warm-up"
     )
 
-    rows = {name: prepare(name, data, args, device) for name in (*BASELINES, *methods)}
+    probed = [m + PROBED for m in methods] if args.probe else []
+    rows = {name: prepare(name, data, args, device) for name in (*BASELINES, *methods, *probed)}
     time_round_robin(rows, device, args.warmup, args.repeats)
     base = rows[SUPERVISED]
     unit = {
@@ -193,7 +205,7 @@ def main() -> None:
         for key, name in (("S", SUPERVISED), ("T", SUPERVISED_TEACHER), ("s", FORWARD_STUDENT), ("t", FORWARD_TEACHER))
     }  # one pass over the n examples of each kind
     header = (
-        f"{'method':<12} {'passes':>6} {'steps':>6} {'steps/s':>9} {'images/s':>10} {'ms/epoch':>10} "
+        f"{'method':<15} {'passes':>6} {'steps':>6} {'steps/s':>9} {'images/s':>10} {'ms/epoch':>10} "
         f"{'step/sup.step':>13} {'epoch/sup.epoch':>15} {'sum of passes':>13} {'measured/sum':>12}"
     )
     print(f"batch size {base['batch']}; a pass is {math.ceil(n / base['batch'])} steps")
@@ -210,13 +222,18 @@ def main() -> None:
             predicted = f"{total / base['seconds']:.2f}"
             expected = f"{row['seconds'] / total:.2f}"
         print(
-            f"{method:<12} {row['passes']:>6} {row['steps']:>6} {steps_per_second:>9.1f} {images_per_second:>10.0f} "
+            f"{method:<15} {row['passes']:>6} {row['steps']:>6} {steps_per_second:>9.1f} {images_per_second:>10.0f} "
             f"{1000 * row['seconds']:>10.1f} {step_ratio:>13.2f} {epoch_ratio:>15.2f} {predicted:>13} {expected:>12}"
         )
     print(
         "sum of passes: the epoch predicted from the supervised and forward-only rows (COST_MODEL), in supervised "
         "epochs; measured/sum near 1 means an epoch costs about the sum of its players' passes"
     )
+    if probed:
+        print("\ngradient probes: a probed epoch against the same epoch unprobed (same run, same machine)")
+        for method in methods:
+            ratio = rows[method + PROBED]["seconds"] / rows[method]["seconds"]
+            print(f"{method:<15} probed/unprobed {ratio:.2f}")
 
 
 if __name__ == "__main__":
