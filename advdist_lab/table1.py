@@ -5,23 +5,21 @@
 where it stopped. Pretrained teachers are shared between the methods of one (n, seed) through ``out/teachers/``.
 It writes ``table1.csv`` and ``table1.md`` and returns the aggregated table.
 
-With ``jobs > 1`` the runs are spread over that many worker processes, each with one torch thread: on the CPU the
-digits models are so small that two single-threaded runs side by side finish sooner than one run on two threads.
-Every run is seeded by its own config, so the results do not depend on ``jobs``.
+With ``jobs > 1`` the runs are spread over that many worker processes (:func:`advdist_lab.sweeps.run_configs`);
+every run is seeded by its own config, so the results do not depend on ``jobs``.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
 from pathlib import Path
 
 from .data import TABLE1_SIZES, max_train_size
 from .hparams import check_positive_int
 from .methods.config import METHODS, TrainConfig, applicable
-from .runs import CHECKPOINT, RESULT, atomic_write_bytes, train
+from .runs import atomic_write_bytes
+from .sweeps import run_configs
 from .tables import TABLE1_METHODS, aggregate, to_csv, to_markdown
 
 
@@ -55,33 +53,6 @@ def run_folder(out: str | os.PathLike, config: TrainConfig) -> Path:
     return Path(out) / config.method / f"n{config.n_train}" / f"seed{config.seed}"
 
 
-def default_jobs(dataset: str, device: str = "auto") -> int:
-    """Worker processes for a table: one per CPU core for the small datasets on the CPU, otherwise 1."""
-    import torch
-
-    from .methods.config import SMALL_DATASETS
-
-    on_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
-    if dataset not in SMALL_DATASETS or not on_cpu:
-        return 1
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        cores = os.cpu_count() or 1
-    return max(1, cores)
-
-
-def _init_worker(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-
-
-def _train_one(config: TrainConfig, folder: Path, teachers: Path) -> dict:
-    exists = (folder / RESULT).exists() or (folder / CHECKPOINT).exists()
-    return train(config, folder, resume=exists, progress=False, teacher_cache=teachers)
-
-
 def run_table1(
     dataset: str = "digits",
     seeds: int = 5,
@@ -96,35 +67,20 @@ def run_table1(
     """Train (or reuse) every run of the table and write ``table1.csv`` and ``table1.md`` under ``out``.
 
     ``overrides`` are :class:`TrainConfig` fields applied to every run (``epochs``, ``device``...). ``jobs`` is
-    the number of worker processes (default: :func:`default_jobs`).
+    the number of worker processes (default: :func:`advdist_lab.sweeps.default_jobs`).
     """
     max_train_size(dataset)  # an unknown dataset fails here, with the list of known ones
     sizes = tuple(TABLE1_SIZES[dataset]) if sizes is None else tuple(sizes)
     configs = plan(dataset, methods, sizes, seeds, **overrides)
     out = Path(out)
-    from tqdm.auto import tqdm
-
-    if jobs is None:
-        jobs = default_jobs(dataset, overrides.get("device", "auto"))
-    check_positive_int("jobs", jobs)
-    teachers = out / "teachers"
-    bar = tqdm(total=len(configs), desc=f"table 1 on {dataset}", disable=not progress, dynamic_ncols=True)
-    results: list[dict | None] = [None] * len(configs)
-    if jobs == 1:
-        for i, config in enumerate(configs):
-            results[i] = _train_one(config, run_folder(out, config), teachers)
-            bar.update(1)
-    else:
-        context = get_context("spawn")
-        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(1,)) as pool:
-            futures = {
-                pool.submit(_train_one, config, run_folder(out, config), teachers): i
-                for i, config in enumerate(configs)
-            }
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                bar.update(1)
-    bar.close()
+    results = run_configs(
+        configs,
+        [run_folder(out, config) for config in configs],
+        teachers=out / "teachers",
+        jobs=jobs,
+        progress=progress,
+        description=f"table 1 on {dataset}",
+    )
     table = aggregate(results)
     title = f"Student test accuracy (%) on {dataset}, mean ± std over {seeds} seed(s)"
     atomic_write_bytes(out / "table1.csv", to_csv(table).encode())
