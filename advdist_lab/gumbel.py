@@ -295,8 +295,8 @@ class Surrogate:
       negate it to increase ``E[f]`` (e.g. ``f = log D``). For ``"score"`` its value is not the mean reward
       (use ``value``).
     * ``value``: a detached scalar, the batch mean of the rewards observed (for logging).
-    * ``sample``: the detached labels used, ``(B, K)`` (or ``(K,)`` for 1-D logits): one-hot for ``"score"`` and
-      ``"straight_through"``, relaxed for ``"pathwise"``.
+    * ``sample``: the detached labels used, of the shape of the logits (``(B, K)``, ``(K,)`` or ``(G, B, K)``):
+      one-hot for ``"score"`` and ``"straight_through"``, relaxed for ``"pathwise"``.
     """
 
     loss: Tensor
@@ -315,19 +315,23 @@ def adversarial_surrogate(
 ) -> Surrogate:
     """A surrogate loss for the generator's adversarial term ``E_{y ~ p_theta}[f(x, y)]`` (TPAMI Eq. 3, 4, 6).
 
-    ``logits``: ``(B, K)`` of ``p_theta(y | x_b)``, or ``(K,)`` as ``B = 1`` (then ``sample`` is ``(K,)`` too).
-    ``reward_fn(y)`` takes float ``(B, K)`` labels (one-hot or relaxed; always 2-D) and returns the ``(B,)``
-    rewards ``f(x_b, y_b)``, for example ``log(1 - D(x, y))``; it may be differentiable in ``y``. For 1-D
-    logits a reward of shape ``()`` is accepted as well as ``(1,)``.
+    ``logits``: ``(B, K)`` of ``p_theta(y | x_b)``, or ``(K,)`` as ``B = 1`` (then ``sample`` is ``(K,)`` too),
+    or ``(G, B, K)``: ``G`` independent groups (batches) of ``B`` rows each, handled as one batch of ``G * B``
+    rows except that the ``"mean"`` baseline is taken within each group (used by
+    :mod:`advdist_lab.estimator_study` to draw many ``B``-sample estimates in one call); ``sample`` then has shape
+    ``(G, B, K)``. ``reward_fn(y)`` takes float ``(N, K)`` labels (one-hot or relaxed; always 2-D, ``N = B`` or
+    ``N = G * B`` rows in group-major order) and returns the ``(N,)`` rewards ``f(x_b, y_b)``, for example
+    ``log(1 - D(x, y))``; it may be differentiable in ``y``. For 1-D logits a reward of shape ``()`` is accepted
+    as well as ``(1,)``.
 
     Estimators (:data:`ESTIMATORS`):
 
     * ``"score"``: REINFORCE, TPAMI Eq. 8 / 11 (first line) with hard samples ``y ~ p_theta``:
       ``loss = mean_b log p_theta(y_b) (r_b - b_b)`` with ``r = reward_fn(y).detach()``. With ``baseline="none"``
-      ``b = 0``; with ``baseline="mean"`` ``b_b`` is the **leave-one-out** mean of the other rows' rewards
-      (``B > 1``), which does not depend on ``y_b`` and so keeps the estimator unbiased (the plain batch mean
-      would include ``r_b`` and bias it by a factor ``(B - 1) / B``); with ``B = 1`` there is no other row and
-      ``b = 0``. The gradient is unbiased for any reward.
+      ``b = 0``; with ``baseline="mean"`` ``b_b`` is the **leave-one-out** mean of the other rows' rewards (of
+      the same group for 3-D logits; ``B > 1``), which does not depend on ``y_b`` and so keeps the estimator
+      unbiased (the plain batch mean would include ``r_b`` and bias it by a factor ``(B - 1) / B``); with
+      ``B = 1`` there is no other row and ``b = 0``. The gradient is unbiased for any reward.
     * ``"pathwise"``: Gumbel-Softmax, TPAMI Eq. 10 / KDGAN Eq. 9: ``y = concrete_sample(logits, tau)`` and
       ``loss = mean(reward_fn(y))`` with gradients through ``y``. Biased for ``tau > 0``; the bias vanishes as
       ``tau -> 0`` for rewards smooth in ``y``.
@@ -337,21 +341,26 @@ def adversarial_surrogate(
     ``reward_fn`` uses (a discriminator's); zero them or step only the generator's optimiser. ``tau`` is unused by
     ``"score"`` but still checked.
 
+    The loss is the mean over all rows (all ``G * B`` rows for 3-D logits), so the gradient w.r.t. row ``b`` of
+    the logits is ``1 / (number of rows)`` times the estimate for that row.
+
     Raises ``ValueError`` for an unknown estimator or baseline, ``tau`` not finite and > 0, logits that are not a
-    floating tensor of shape ``(B, K)`` or ``(K,)`` with ``K >= 2``, or a reward that is not a floating tensor of
-    shape ``(B,)``. Tensor values are not inspected (that would synchronise a GPU).
+    floating tensor of shape ``(G, B, K)``, ``(B, K)`` or ``(K,)`` with ``K >= 2``, or a reward that is not a
+    floating tensor of one value per row. Tensor values are not inspected (that would synchronise a GPU).
     """
     check_choice("estimator", estimator, ESTIMATORS)
     check_choice("baseline", baseline, BASELINES)
     tau = _check_tau(tau)
     logits = _check_logits(logits)
-    if logits.dim() > 2:
-        raise ValueError(f"logits must have shape (B, K) or (K,) (got shape {tuple(logits.shape)})")
+    if logits.dim() > 3:
+        raise ValueError(f"logits must have shape (G, B, K), (B, K) or (K,) (got shape {tuple(logits.shape)})")
     squeeze = logits.dim() == 1
-    batch = logits.unsqueeze(0) if squeeze else logits
+    grouped = logits.dim() == 3
+    batch = logits.unsqueeze(0) if squeeze else logits.reshape(-1, logits.shape[-1]) if grouped else logits
     b, k = batch.shape
     if b < 1:
         raise ValueError(f"logits must have at least one row (got shape {tuple(logits.shape)})")
+    groups, group_size = (logits.shape[0], logits.shape[1]) if grouped else (1, b)
 
     if estimator == "score":
         labels = categorical_sample(batch, generator=generator)
@@ -362,18 +371,22 @@ def adversarial_surrogate(
         y = straight_through_sample(batch, tau, generator=generator)
 
     reward = reward_fn(y)
+    rows = "(G * B,)" if grouped else "(B,)"
     if not isinstance(reward, Tensor) or not reward.is_floating_point():
-        raise ValueError(f"reward_fn must return a floating-point tensor of shape (B,) = ({b},) (got {reward!r:.80})")
+        raise ValueError(f"reward_fn must return a floating-point tensor of shape {rows} = ({b},) (got {reward!r:.80})")
     if squeeze and reward.dim() == 0:
         reward = reward.reshape(1)
     if tuple(reward.shape) != (b,):
         raise ValueError(
-            f"reward_fn must return one reward per row, shape (B,) = ({b},) (got shape {tuple(reward.shape)})"
+            f"reward_fn must return one reward per row, shape {rows} = ({b},) (got shape {tuple(reward.shape)})"
         )
 
     if estimator == "score":
         r = reward.detach()
-        if baseline == "mean" and b > 1:
+        if baseline == "mean" and grouped and group_size > 1:
+            r = r.reshape(groups, group_size)  # leave-one-out mean within each group
+            r = (r - (r.sum(-1, keepdim=True) - r) / (group_size - 1)).reshape(b)
+        elif baseline == "mean" and not grouped and b > 1:
             r = r - (r.sum() - r) / (b - 1)  # leave-one-out mean: independent of y_b, so unbiased
         log_p = torch.log_softmax(batch, dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
         loss = (log_p * r).mean()
@@ -381,4 +394,5 @@ def adversarial_surrogate(
         loss = reward.mean()
 
     sample = y.detach()
-    return Surrogate(loss=loss, value=reward.detach().mean(), sample=sample.squeeze(0) if squeeze else sample)
+    sample = sample.squeeze(0) if squeeze else sample.reshape(logits.shape) if grouped else sample
+    return Surrogate(loss=loss, value=reward.detach().mean(), sample=sample)

@@ -321,6 +321,53 @@ def test_surrogate_accepts_one_dimensional_logits(estimator):
     assert s.value.shape == ()
 
 
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_surrogate_accepts_groups_of_rows(estimator):
+    # (G, B, K) logits are G * B rows (same draws as the 2-D call with the same generator); the reward sees 2-D rows
+    logits = torch.randn(2, 3, 4, generator=gen(), dtype=F64)
+    seen = []
+
+    def reward(y):
+        seen.append(tuple(y.shape))
+        return nonlinear_reward(y)
+
+    grouped = logits.clone().requires_grad_(True)
+    s = adversarial_surrogate(grouped, reward, estimator=estimator, tau=0.7, generator=gen(3))
+    s.loss.backward()
+    flat = logits.reshape(6, 4).clone().requires_grad_(True)
+    t = adversarial_surrogate(flat, nonlinear_reward, estimator=estimator, tau=0.7, generator=gen(3))
+    t.loss.backward()
+    assert seen == [(6, 4)]
+    assert s.sample.shape == (2, 3, 4) and torch.equal(s.sample.reshape(6, 4), t.sample)
+    assert s.value.shape == () and s.value.item() == pytest.approx(t.value.item())
+    torch.testing.assert_close(grouped.grad.reshape(6, 4), flat.grad)
+
+
+def test_grouped_leave_one_out_baseline_stays_within_each_group():
+    logits = torch.randn(2, 3, 4, generator=gen(), dtype=F64).requires_grad_(True)
+    rewards = torch.tensor([1.0, -2.0, 4.0, 10.0, 20.0, 30.0], dtype=F64)
+    s = adversarial_surrogate(
+        logits, lambda y: rewards + 0 * y.sum(-1), estimator="score", generator=gen(1), baseline="mean"
+    )
+    s.loss.backward()
+    groups = rewards.reshape(2, 3)
+    baselines = (groups.sum(-1, keepdim=True) - groups) / 2  # the mean of the other two rows of the same group
+    expected = (s.sample - torch.softmax(logits.detach(), -1)) * (groups - baselines)[..., None] / 6
+    torch.testing.assert_close(logits.grad, expected)
+    # groups of one row have no other row: no baseline, as for a batch of one
+    single = torch.randn(4, 1, 4, generator=gen(2), dtype=F64).requires_grad_(True)
+    loss = adversarial_surrogate(single, nonlinear_reward, estimator="score", generator=gen(5), baseline="mean").loss
+    loss.backward()
+    plain = single.detach().clone().requires_grad_(True)
+    adversarial_surrogate(plain, nonlinear_reward, estimator="score", generator=gen(5)).loss.backward()
+    torch.testing.assert_close(single.grad, plain.grad)
+
+
+def test_grouped_surrogate_rejects_a_reward_per_group():
+    with pytest.raises(ValueError, match=r"shape \(G \* B,\) = \(6,\)"):
+        adversarial_surrogate(LOGITS.expand(2, 3, 4), lambda y: (y @ C)[:2], estimator="score")
+
+
 def test_surrogate_is_reproducible_with_a_generator():
     a = adversarial_surrogate(LOGITS.expand(16, 4), linear_reward, estimator="pathwise", generator=gen(9))
     b = adversarial_surrogate(LOGITS.expand(16, 4), linear_reward, estimator="pathwise", generator=gen(9))
@@ -396,7 +443,7 @@ def test_surrogate_rejects_bad_reward_shapes(estimator):
         (torch.zeros(3, 1), "label\\) dimension of size >= 2"),
         (torch.zeros(1), "label\\) dimension of size >= 2"),
         (torch.zeros(3, 4, dtype=torch.long), "floating-point tensor"),
-        (torch.zeros(2, 3, 4), r"shape \(B, K\) or \(K,\)"),
+        (torch.zeros(2, 2, 3, 4), r"shape \(G, B, K\), \(B, K\) or \(K,\)"),
         ([0.0, 1.0], "must be a torch.Tensor"),
     ],
 )

@@ -101,3 +101,63 @@ def test_accuracy_vs_n_plots_means_with_std_error_bars_on_a_log_axis():
     assert list(adim.error_y.array) == [0.11, 0.09]
     assert list(fig.data[0].error_y.array) == [0.0]
     assert fig.layout.xaxis.type == "log"
+
+
+@pytest.fixture(scope="module")
+def estimator_rows():
+    from advdist_lab.estimator_study import discriminator_case, estimator_sweep
+
+    return estimator_sweep(discriminator_case(), (0.1, 1.0, 10.0), (1, 4), replicates=50)
+
+
+def test_estimator_figure_draws_bias_variance_and_mse_per_estimator_with_a_switch_for_m(estimator_rows):
+    fig = viz.estimator_figure(estimator_rows)
+    labels = ["score", "score + baseline", "pathwise", "straight-through"]
+    assert len(fig.data) == 2 * len(labels) * 3  # two m, four estimators, three panels
+    shown = [t for t in fig.data if t.visible]
+    assert {t.meta["samples"] for t in shown} == {1}
+    assert sorted(t.name for t in shown if t.showlegend) == sorted(labels)
+    bias = next(t for t in shown if t.name == "pathwise" and t.meta["panel"] == "bias")
+    rows = sorted((r for r in estimator_rows if r.label == "pathwise" and r.samples == 1), key=lambda r: r.tau)
+    assert list(bias.x) == [0.1, 1.0, 10.0] and list(bias.y) == pytest.approx([r.bias for r in rows])
+    assert list(bias.error_y.array) == pytest.approx([r.bias_se for r in rows])
+    score = next(t for t in shown if t.name == "score" and t.meta["panel"] == "variance")
+    assert len(set(score.y)) == 1 and score.line.dash == "dash"  # a flat reference: it does not use tau
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log" and fig.layout.yaxis3.type == "log"
+    buttons = fig.layout.updatemenus[0].buttons
+    assert [b.label for b in buttons] == ["m = 1", "m = 4"]
+    visible = buttons[1].args[0]["visible"]
+    assert [t.meta["samples"] == 4 for t in fig.data] == visible
+    assert all(t.visible == (t.meta["samples"] == 4) for t in viz.estimator_figure(estimator_rows, samples=4).data)
+    with pytest.raises(ValueError, match="samples must be one of"):
+        viz.estimator_figure(estimator_rows, samples=3)
+
+
+def test_estimator_samples_figure_is_log_log_with_a_slope_minus_one_reference(estimator_rows):
+    fig = viz.estimator_samples_figure(estimator_rows, tau=0.9)  # the nearest swept tau is 1
+    pathwise = next(t for t in fig.data if t.name == "pathwise")
+    rows = sorted((r for r in estimator_rows if r.label == "pathwise" and r.tau == 1.0), key=lambda r: r.samples)
+    assert list(pathwise.x) == [1, 4] and list(pathwise.y) == pytest.approx([r.variance for r in rows])
+    reference = fig.data[-1]
+    assert reference.name.startswith("slope -1")
+    assert reference.y[0] / reference.y[1] == pytest.approx(4.0)
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
+
+
+def test_lemma_4_5_figure_distinguishes_the_counterexample():
+    results = {
+        name: theorems.lemma_4_5_monte_carlo(*theorems.LEMMA_4_5_PRESETS[name], samples=200)
+        for name in ("rho = 0.5", "counterexample: Var X = 2 Var Y, rho = 0")
+    }
+    fig = viz.lemma_4_5_figure(results)
+    closed = [t for t in fig.data if t.meta["kind"] == "closed form"]
+    points = [t for t in fig.data if t.meta["kind"] == "monte carlo"]
+    assert len(closed) == len(points) == 2
+    assert [t.meta["premise"] for t in closed] == [True, False]
+    assert "premise violated" in closed[1].name and closed[1].line.dash == "dot" and closed[0].line.dash == "solid"
+    assert closed[1].line.color != closed[0].line.color
+    res = results["counterexample: Var X = 2 Var Y, rho = 0"]
+    assert list(points[1].y) == pytest.approx(list(res.monte_carlo))
+    assert closed[1].y[-1] == pytest.approx(2.0) and closed[1].y[0] == pytest.approx(1.0)
+    var_y = [t for t in fig.data if t.meta["kind"] == "var y"]
+    assert len(var_y) == 1 and list(var_y[0].y) == [1.0, 1.0]
