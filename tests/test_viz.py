@@ -161,3 +161,44 @@ def test_lemma_4_5_figure_distinguishes_the_counterexample():
     assert closed[1].y[-1] == pytest.approx(2.0) and closed[1].y[0] == pytest.approx(1.0)
     var_y = [t for t in fig.data if t.meta["kind"] == "var y"]
     assert len(var_y) == 1 and list(var_y[0].y) == [1.0, 1.0]
+
+
+# ------------------------------------------------------------------------------------------------------
+# Figs. 5 and 7 and training speed
+# ------------------------------------------------------------------------------------------------------
+
+VARIANCE_CURVES = {
+    "adim-ngs": {"adversarial": [1e-2, 0.0, 3e-3], "distillation": [1.0, 0.5, 0.2], "total": [1.0, 0.5, 0.2]},
+    "adim": {"adversarial": [1e-6, 1e-4, 1e-2], "distillation": [1.0, 0.4, 0.3], "tau": [10.0, 1.0, 0.1]},
+}
+
+
+def test_gradient_variance_figure_has_a_log_panel_per_method():
+    fig = viz.gradient_variance_figure(VARIANCE_CURVES, ["adim-ngs", "adim"])
+    assert [t.name for t in fig.data] == ["Adversarial Loss", "Distillation Loss"] * 2
+    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.type == "log"
+    assert fig.data[0].y == (1e-2, None, 3e-3)  # a zero variance is left out of the log axis
+    assert len(viz.gradient_variance_figure(VARIANCE_CURVES, ["adim-ngs"], show_total=True).data) == 3
+    with pytest.raises(ValueError, match="methods must be among"):
+        viz.gradient_variance_figure(VARIANCE_CURVES, ["ngan"])
+
+
+def test_cosine_vs_omega_figure_uses_a_log2_axis():
+    rows = [{"omega": 0.125, "cosine": 0.1, "cosine_std": 0.02, "accuracy": 0.8}, {"omega": 0.5, "cosine": 0.4}]
+    fig = viz.cosine_vs_omega_figure({"student": rows, "teacher": rows[:1]})
+    assert fig.data[0].x == (-3.0, -1.0) and fig.data[0].y == (0.1, 0.4)
+    assert fig.data[0].error_y.array == (0.02, 0.0) and fig.data[1].x == (-3.0,)
+    assert "log2 omega_t" in fig.layout.xaxis2.title.text
+    with pytest.raises(ValueError, match="'student' or 'teacher'"):
+        viz.cosine_vs_omega_figure({"critic": rows})
+
+
+def test_epochs_to_accuracy_figure_draws_a_bar_and_the_seeds():
+    rows = [
+        {"method": "adim", "epochs": [3, 5], "seeds": 2, "mean_epochs": 4.0},
+        {"method": "ngan", "epochs": [None, None], "seeds": 2, "mean_epochs": float("nan")},
+    ]
+    fig = viz.epochs_to_accuracy_figure(rows, 0.85)
+    assert fig.data[0].y == (4.0,) and fig.data[1].y == (3, 5)
+    assert fig.data[2].y == (None,) and "0 of 2 seeds" in fig.data[2].hovertext
+    assert "85%" in fig.layout.title.text
