@@ -21,7 +21,12 @@ SMOKE_DIR = ROOT / "build" / "smoke"
 SOURCES = course.discover(ROOT / "notebooks")
 CHECK_LINE = re.compile(r"max error (\S+) \(tolerance (\S+)\) (OK|FAILED)")
 # Minimum number of printed theorem checks per notebook (each lemma / theorem / equation of the issue).
-EXPECTED_CHECKS = {"01_kd_vs_ngan": 1, "02_adib_equilibrium": 7, "03_adim_equilibrium": 9}
+EXPECTED_CHECKS = {
+    "01_kd_vs_ngan": 1,
+    "02_adib_equilibrium": 7,
+    "03_adim_equilibrium": 9,
+    "05_gradient_variance": 5,  # Lemma 4.5 in the cases that satisfy its premise
+}
 
 
 @pytest.fixture(scope="session")
@@ -76,12 +81,13 @@ def _title(figure: dict) -> str:
 
 def test_the_course_has_the_foundation_and_training_notebooks():
     names = [s.stem for s in SOURCES]
-    assert names[:5] == [
+    assert names[:6] == [
         "00_welcome",
         "01_kd_vs_ngan",
         "02_adib_equilibrium",
         "03_adim_equilibrium",
         "04_model_compression",
+        "05_gradient_variance",
     ]
 
 
@@ -188,3 +194,40 @@ def test_model_compression_draws_fig4_for_student_and_teacher(smoke_dir: Path):
 def test_no_notebook_is_committed_as_ipynb():
     tracked = subprocess.run(["git", "ls-files", "*.ipynb"], cwd=ROOT, capture_output=True, text=True).stdout
     assert tracked.strip() == ""
+
+
+VARIANCE = "05_gradient_variance"
+
+
+def test_gradient_variance_measures_estimators_lemma_and_probes(smoke_dir: Path):
+    notebook = _load(smoke_dir / f"{VARIANCE}.ipynb")
+    text = "\n".join(_outputs(notebook))
+    markdown = "\n".join(_markdown_outputs(notebook))
+    # the estimator study's computed commentary, with numbers
+    assert re.search(r"Pathwise bias (falls|does not fall) as .*: \d\.\d{3} at", markdown)
+    assert re.search(r"leave-one-out baseline takes it from \S+ to \S+", markdown)
+    # Lemma 4.5: the counterexamples are printed as failures of the conclusion, not as checks
+    assert len(re.findall(r"counterexample.*the premise fails .* by up to \d", text)) == 2
+    # Fig. 5 beside the paper's, Eq. 9, training speed beside the paper's 50 %, Fig. 7 commentary
+    assert "**The paper's Fig. 5**" in markdown and re.search(r"\| ADIM-NGS \| \d+ of \d+ \|", markdown)
+    assert re.search(r"Eq. 9 (holds|does not hold) here: ADIM \S+ (<=|>) NGAN", markdown)
+    assert "about 50%" in markdown and re.search(r"\*\*Ours:\*\* .*ADIM", markdown)
+    assert re.search(r"\*\*student\*\*: mean cosine -?\d\.\d{3} at omega_s", markdown)
+    assert re.search(r"\*\*teacher\*\*: mean cosine -?\d\.\d{3} at omega_t", markdown)
+
+
+def test_gradient_variance_draws_figs_5_and_7(smoke_dir: Path):
+    figures = _figures(_load(smoke_dir / f"{VARIANCE}.ipynb"))
+    titles = [_title(f) for f in figures]
+    fig5 = [f for f in figures if "(TPAMI Fig. 5)" in _title(f)]
+    assert len(fig5) == 1, titles
+    assert fig5[0]["layout"]["yaxis"]["type"] == "log"
+    names = [t["name"] for t in fig5[0]["data"]]
+    assert names.count("Adversarial Loss") == 2 and names.count("Distillation Loss") == 2
+    for trace in fig5[0]["data"]:
+        assert all(v is None or v > 0 for v in trace["y"])
+    fig7 = [f for f in figures if "(TPAMI Fig. 7)" in _title(f)]
+    assert len(fig7) == 1 and all(-1 <= y <= 1 for t in fig7[0]["data"] for y in t["y"])
+    assert fig7[0]["layout"]["xaxis"]["title"]["text"] == "log2 omega_s"
+    assert any(t.startswith("Gradient estimators against the exact gradient") for t in titles), titles
+    assert any(_title(f).startswith("Lemma 4.5") for f in figures)
