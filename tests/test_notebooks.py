@@ -212,7 +212,7 @@ def test_gradient_variance_measures_estimators_lemma_and_probes(smoke_dir: Path)
     assert "**The paper's Fig. 5**" in markdown and re.search(r"\| ADIM-NGS \| \d+ of \d+ \|", markdown)
     assert re.search(r"Eq. 9 (holds|does not hold) here: ADIM \S+ (<=|>) NGAN", markdown)
     assert "about 50%" in markdown and re.search(r"\*\*Ours:\*\* .*ADIM", markdown)
-    assert re.search(r"\*\*student\*\*: mean cosine -?\d\.\d{3} at omega_s", markdown)
+    assert re.search(r"\*\*student\*\*: mean cosine -?\d\.\d{3} at omega_s = \S+, highest", markdown)
     assert re.search(r"\*\*teacher\*\*: mean cosine -?\d\.\d{3} at omega_t", markdown)
 
 
