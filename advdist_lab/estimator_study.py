@@ -44,7 +44,7 @@ import torch
 from torch import Tensor
 
 from .gumbel import BASELINES, ESTIMATORS, adversarial_surrogate, exact_gradient
-from .hparams import check_choice, check_nonnegative_int, check_positive, check_positive_int
+from .hparams import check_choice, check_int_at_least, check_nonnegative_int, check_positive, check_positive_int
 
 __all__ = [
     "DEFAULT_SAMPLE_COUNTS",
@@ -118,9 +118,7 @@ def discriminator_case(num_labels: int = 5, *, reward: str = "log_d", seed: int 
     of its mass on the label the discriminator rejects, so the exact gradient is far from zero
     (``||grad|| = 0.45`` for ``log D``).
     """
-    num_labels = check_positive_int("num_labels", num_labels)
-    if num_labels < 2:
-        raise ValueError(f"num_labels must be an integer >= 2 (got {num_labels!r})")
+    num_labels = check_int_at_least("num_labels", num_labels, 2)
     check_choice("reward", reward, REWARDS)
     seed = check_nonnegative_int("seed", seed)
     generator = torch.Generator().manual_seed(seed)
@@ -248,9 +246,7 @@ def bias_variance(
     seed: int = 0,
 ) -> BiasVariance:
     """:func:`estimates` summarised as a :class:`BiasVariance` (``replicates >= 2``)."""
-    replicates = check_positive_int("replicates", replicates)
-    if replicates < 2:
-        raise ValueError(f"replicates must be an integer >= 2 (got {replicates!r})")
+    replicates = check_int_at_least("replicates", replicates, 2)
     g = estimates(case, estimator, tau=tau, samples=samples, replicates=replicates, baseline=baseline, seed=seed)
     return _summarise(case, g, estimator, baseline, tau, samples)
 
@@ -289,9 +285,7 @@ def estimator_sweep(
     sample_counts = _check_sequence("sample_counts", sample_counts, check_positive_int)
     estimators = _check_sequence("estimators", estimators, lambda n, v: check_choice(n, v, ESTIMATORS))
     baselines = _check_sequence("baselines", baselines, lambda n, v: check_choice(n, v, BASELINES))
-    replicates = check_positive_int("replicates", replicates)
-    if replicates < 2:
-        raise ValueError(f"replicates must be an integer >= 2 (got {replicates!r})")
+    replicates = check_int_at_least("replicates", replicates, 2)
     seed = check_nonnegative_int("seed", seed)
 
     rows: list[BiasVariance] = []

@@ -67,18 +67,21 @@ def check_positive(name: str, value: object) -> float:
     return value
 
 
+def check_int_at_least(name: str, value: object, minimum: int) -> int:
+    """Return ``value`` if it is an integer (not a bool) ``>= minimum``; otherwise raise ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum} (got {value!r})")
+    return value
+
+
 def check_positive_int(name: str, value: object) -> int:
     """Return ``value`` if it is an integer ``>= 1``; otherwise raise ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1 (got {value!r})")
-    return value
+    return check_int_at_least(name, value, 1)
 
 
 def check_nonnegative_int(name: str, value: object) -> int:
     """Return ``value`` if it is an integer ``>= 0`` (a seed, a count that may be zero); otherwise raise."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0 (got {value!r})")
-    return value
+    return check_int_at_least(name, value, 0)
 
 
 def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:

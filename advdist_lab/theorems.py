@@ -18,7 +18,13 @@ from torch import Tensor
 
 from . import theory
 from .game import flush_denormals
-from .hparams import check_choice, check_nonnegative_int, check_positive, check_positive_int, check_real
+from .hparams import (
+    check_choice,
+    check_int_at_least,
+    check_nonnegative_int,
+    check_positive,
+    check_real,
+)
 from .small_ops import softmax
 
 
@@ -372,9 +378,7 @@ def _check_lemma_4_5_inputs(var_x: object, var_y: object, correlation: object, l
     lambdas = tuple(check_real("lambda", lam) for lam in lambdas)
     if any(not 0.0 <= lam <= 1.0 for lam in lambdas):
         raise ValueError(f"lambdas must lie in [0, 1] (got {lambdas!r})")
-    samples = check_positive_int("samples", samples)
-    if samples < 2:
-        raise ValueError(f"samples must be an integer >= 2 (got {samples!r})")
+    samples = check_int_at_least("samples", samples, 2)
     return var_x, var_y, correlation, lambdas, samples
 
 

@@ -48,7 +48,7 @@ from functools import partial
 
 from torch import nn
 
-from advdist_lab.hparams import check_choice, check_positive_int
+from advdist_lab.hparams import check_choice, check_int_at_least, check_positive_int
 from advdist_lab.models.densenet import DenseNet
 from advdist_lab.models.discriminators import BinaryDiscriminator, MulticlassDiscriminator
 from advdist_lab.models.lenet import LeNet
@@ -167,8 +167,7 @@ def build_players(
     classes, or shapes that do not fit the dataset (e.g. ``mnist`` needs ``input_shape == (1, 28, 28)``).
     """
     check_choice("dataset", dataset, DATASETS)
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2 (got {num_classes!r})")
+    check_int_at_least("num_classes", num_classes, 2)
     input_shape = _check_shape("input_shape", input_shape)
     student_shape = _check_shape("student_shape", student_shape)
     _check_shapes(dataset, input_shape, student_shape)
