@@ -96,8 +96,8 @@ def split_backward(terms, parameters: Sequence[Tensor]) -> dict[str, Tensor]:
     terms.total.backward()
     total = _flat((p.grad for p in parameters), parameters)
     if derived is not None:
-        rest = [g for name, g in grads.items()]
-        grads[derived] = total - torch.stack(rest).sum(0) if rest else total.clone()
+        others = list(grads.values())
+        grads[derived] = total - torch.stack(others).sum(0) if others else total.clone()
     grads["total"] = total
     return grads
 

@@ -127,18 +127,18 @@ class Trainer:
     def _autocast(self):
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.autocast)
 
-    def _step(self, player: str, loss: torch.Tensor) -> None:
-        optimizer = self.optimizers[player]
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+    def _step(self, player: str, loss: torch.Tensor, terms: Terms | None = None) -> None:
+        """One optimiser step of ``player`` on ``loss``; with probes on, a generator's ``terms`` go to the probe.
 
-    def _probed_step(self, player: str, terms: Terms) -> None:
-        """A step whose update equals :meth:`_step`'s, with each part's gradient handed to the probe."""
+        The probed backward (:func:`advdist_lab.probes.split_backward`) leaves the same gradient as
+        ``loss.backward()``, so the update is the same either way.
+        """
         optimizer = self.optimizers[player]
         optimizer.zero_grad(set_to_none=True)
-        grads = split_backward(terms, list(getattr(self.players, player).parameters()))
-        self.probe.observe(player, grads)
+        if self.probe is not None and terms is not None:
+            self.probe.observe(player, split_backward(terms, list(getattr(self.players, player).parameters())))
+        else:
+            loss.backward()
         optimizer.step()
 
     # -- pretraining (KDGAN Algorithm 1, line 1) ---------------------------------------------------------------
@@ -211,14 +211,12 @@ class Trainer:
                     if player == "discriminator":
                         loss = self.method.discriminator_loss(self.players, batch, ctx)
                         logged = {"loss": loss.detach()}
+                        terms = None
                     else:
                         terms = getattr(self.method, f"{player}_loss")(self.players, batch, ctx)
                         loss = terms.total
                         logged = terms.logged()
-                if self.probe is not None and player != "discriminator":
-                    self._probed_step(player, terms)
-                else:
-                    self._step(player, loss)
+                self._step(player, loss, terms)
                 record(player, logged)
         means = {}
         for key, value in sums.items():
