@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 
 from . import theory
+from .gumbel import sample_gumbel
 from .hparams import GameHParams, Omega, check_choice, check_positive, check_positive_int
 from .small_ops import log_softmax, logsigmoid, softmax
 
@@ -56,6 +57,8 @@ class GameTrajectory:
         optimal_value: the value with the optimal discriminator, ``V*`` (for KD: the KD loss), ``(R,)``.
         equilibrium_value: the value at the theoretical equilibrium (Theorems 4.2, 4.4; for KD the loss of
             :func:`~advdist_lab.theory.kd_optimal_student`).
+        tau, samples: the Gumbel-Softmax temperature and samples per step of the players' adversarial gradients
+            (``tau = None``: exact gradients).
     """
 
     method: str
@@ -69,6 +72,8 @@ class GameTrajectory:
     value: Tensor
     optimal_value: Tensor
     equilibrium_value: float
+    tau: float | None = None
+    samples: int = 1
 
     def _player(self, player: str) -> Tensor:
         p = self.p_s if player == "student" else self.p_t
@@ -147,11 +152,35 @@ def _vjp_softmax(p: Tensor, g: Tensor) -> Tensor:
 class _Game:
     """Value and gradients of one method at given logits, without input checks (see :func:`solve_game`)."""
 
-    def __init__(self, hp: GameHParams, p_r: Tensor, p_teacher: Tensor | None) -> None:
+    def __init__(
+        self,
+        hp: GameHParams,
+        p_r: Tensor,
+        p_teacher: Tensor | None,
+        tau: float | None = None,
+        samples: int = 1,
+        generator: torch.Generator | None = None,
+    ) -> None:
         self.hp = hp
         self.p_r = p_r
         self.p_teacher = p_teacher
         self.upsilon = hp.upsilon
+        self.tau = tau
+        self.samples = samples
+        self.generator = generator
+
+    def _adversarial_gradient(self, p: Tensor, log_p: Tensor, reward: Tensor) -> Tensor:
+        """Gradient w.r.t. the logits of ``E_{y ~ p}[reward(y)]``: exact, or by the Gumbel-Softmax trick.
+
+        With ``tau`` set, ``samples`` relaxed samples ``y = softmax((log p + g) / tau)`` (TPAMI Eq. 10) replace the
+        expectation by ``<y, reward>`` and its pathwise gradient ``y * (reward - <y, reward>) / tau`` is averaged:
+        a biased estimate for ``tau > 0`` (its mean is not the exact gradient), noisy for small ``tau``.
+        """
+        if self.tau is None:
+            return _vjp_softmax(p, reward)
+        g = sample_gumbel((self.samples, *p.shape), generator=self.generator, dtype=p.dtype)
+        y = softmax((log_p + g) / self.tau, -1)
+        return (y * (reward - (y * reward).sum(-1, keepdim=True))).mean(0) / self.tau
 
     # the distillation part (Eq. 2, 4, 6) and its gradients ------------------------------------------------
     def _distillation(self, p_s: Tensor, log_s: Tensor, p_t: Tensor, log_t: Tensor) -> Tensor:
@@ -252,7 +281,7 @@ class _Game:
             return out
         if hp.method == "ngan":
             if "student" in players:
-                out["student"] = _vjp_softmax(p_s, logsigmoid(-phi))
+                out["student"] = self._adversarial_gradient(p_s, log_s, logsigmoid(-phi))
             if "discriminator" in players:
                 out["discriminator"] = p_r * torch.sigmoid(-phi) - p_s * torch.sigmoid(phi)
             return out
@@ -272,8 +301,8 @@ class _Game:
                 out["discriminator"] = weighted - log_d.exp() * weighted.sum(0, keepdim=True)
         if "student" in players or "teacher" in players:
             g_s, g_t = self._distillation_grads(p_s, log_s, p_t, log_t)
-            out["student"] = _vjp_softmax(p_s, adv_s) + g_s
-            out["teacher"] = _vjp_softmax(p_t, adv_t) + g_t
+            out["student"] = self._adversarial_gradient(p_s, log_s, adv_s) + g_s
+            out["teacher"] = self._adversarial_gradient(p_t, log_t, adv_t) + g_t
         return out
 
 
@@ -353,6 +382,8 @@ def solve_game(
     seed: int = 0,
     init_scale: float = 1.0,
     record_every: int = 1,
+    tau: float | None = None,
+    samples: int = 1,
 ) -> GameTrajectory:
     """Play one of the exact games by gradient descent-ascent on logits and return the trajectory.
 
@@ -369,6 +400,9 @@ def solve_game(
         p_s0, p_t0: initial student and teacher (strictly positive); drawn from ``N(0, init_scale^2)`` logits
             with ``seed`` when omitted. For KD, ``p_t0`` is the fixed teacher and is required.
         record_every: keep every k-th step (the first and the last step are always kept).
+        tau: ``None`` (exact gradients) or the Gumbel-Softmax temperature: the student's and the teacher's
+            adversarial gradients are then the pathwise estimates of Eq. 10 from ``samples`` relaxed samples per
+            step (Algorithm 1's GS trick), drawn with ``seed``; the discriminator keeps its exact gradient.
 
     Raises:
         ValueError: bad distributions, omega off the simplex, negative weights, non-positive step sizes.
@@ -390,6 +424,11 @@ def solve_game(
         raise ValueError("NGAN has no teacher: p_t0 must be None for method='ngan'")
     if method == "kd" and discriminator != "learned":
         raise ValueError(f"KD has no discriminator: discriminator must stay 'learned' (got {discriminator!r})")
+    if tau is not None:
+        tau = check_positive("tau", tau)
+        if method == "kd":
+            raise ValueError("KD has no adversarial term to estimate: tau must be None for method='kd'")
+    samples = check_positive_int("samples", samples)
     if mode == "simultaneous" and d_steps != 1:
         raise ValueError(f"d_steps > 1 needs mode='alternating' (got d_steps={d_steps} with mode='simultaneous')")
 
@@ -407,7 +446,7 @@ def solve_game(
         p_teacher = softmax(_logits(p_t0, "p_t0", shape, dtype), -1)
     elif method in ("adib", "adim"):
         th_t = init(p_t0, "p_t0")
-    game = _Game(hp, p_r, p_teacher)
+    game = _Game(hp, p_r, p_teacher, tau, samples, g)
     phi = None
     if method != "kd":
         phi = torch.zeros((3, *shape) if method == "adim" else shape, dtype=dtype)
@@ -472,4 +511,6 @@ def solve_game(
         value=torch.stack(recorded["value"]),
         optimal_value=torch.stack(recorded["optimal_value"]),
         equilibrium_value=equilibrium,
+        tau=tau,
+        samples=samples,
     )

@@ -176,6 +176,133 @@ def value_curve(trajectory: GameTrajectory, title: str | None = None, zoom: bool
     return fig
 
 
+def _explorer_paths(trajectory: GameTrajectory, context: int) -> list[tuple[str, torch.Tensor, str, str]]:
+    paths = [("student p_s", _context(trajectory.p_s, context, 1), COLORS["student"], "solid")]
+    if trajectory.p_t is not None:
+        paths.append(("teacher p_t", _context(trajectory.p_t, context, 1), COLORS["teacher"], "solid"))
+    if trajectory.method == "adib":
+        hp = trajectory.hparams
+        mix = hp.omega_s * trajectory.p_s + hp.omega_t * trajectory.p_t
+        paths.append(("mixture p_omega", _context(mix, context, 1), COLORS["mixture"], "dot"))
+    return paths
+
+
+def game_explorer_figure(
+    trajectory: GameTrajectory, context: int = 0, labels: Sequence[str] = ("y = 1", "y = 2", "y = 3")
+) -> go.Figure:
+    """The game explorer's figure: the players' paths towards ``p_r`` on the simplex, and the value by step.
+
+    Left, a ternary plot (3 labels) of ``p_s`` and ``p_t`` (and ADIB's mixture) from their start (open circle) to
+    their end (filled), with ``p_r`` as a star. Right, the value with the learned discriminator, the value ``V*``
+    with the optimal one, and the theoretical equilibrium value (Theorems 4.2, 4.4) as a dotted line. The
+    equilibrium is a trace rather than a layout shape, so that :class:`advdist_lab.widgets.GameExplorer` redraws
+    everything by replacing trace data alone.
+    """
+    if trajectory.p_r.shape[-1] != 3:
+        raise ValueError(f"a ternary plot needs 3 labels (got {trajectory.p_r.shape[-1]})")
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        specs=[[{"type": "ternary"}, {"type": "xy"}]],
+        column_widths=[0.48, 0.52],
+        subplot_titles=("p_s and p_t on the simplex", "value against step"),
+    )
+    for name, points, color, dash in _explorer_paths(trajectory, context):
+        for trace in _ternary_path(points, name, color, dash):
+            fig.add_trace(trace, row=1, col=1)
+    real = _context(trajectory.p_r.unsqueeze(0), context, 1)[0].cpu().numpy()
+    fig.add_trace(
+        go.Scatterternary(
+            a=[real[0]],
+            b=[real[1]],
+            c=[real[2]],
+            mode="markers",
+            name="real p_r",
+            marker={"color": COLORS["real"], "size": 16, "symbol": "star"},
+        ),
+        row=1,
+        col=1,
+    )
+    steps = trajectory.steps.numpy()
+    fig.add_trace(go.Scatter(x=steps, y=trajectory.value.numpy(), name="V (learned D)", mode="lines"), row=1, col=2)
+    fig.add_trace(
+        go.Scatter(
+            x=steps, y=trajectory.optimal_value.numpy(), name="V* (optimal D)", mode="lines", line={"dash": "dash"}
+        ),
+        row=1,
+        col=2,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[steps[0], steps[-1]],
+            y=[trajectory.equilibrium_value] * 2,
+            name=f"equilibrium {trajectory.equilibrium_value:.4f}",
+            mode="lines",
+            line={"color": COLORS["real"], "dash": "dot"},
+        ),
+        row=1,
+        col=2,
+    )
+    a, b, c = labels
+    estimator = "exact gradients" if trajectory.tau is None else f"Gumbel-Softmax tau = {trajectory.tau:g}"
+    fig.update_layout(
+        title=f"{trajectory.method.upper()} ({estimator})",
+        template=TEMPLATE,
+        ternary={
+            "sum": 1,
+            "aaxis": {"title": {"text": a}, "min": 0},
+            "baxis": {"title": {"text": b}, "min": 0},
+            "caxis": {"title": {"text": c}, "min": 0},
+        },
+        legend={"orientation": "h", "y": -0.15},
+        margin={"l": 40, "r": 20, "t": 70, "b": 40},
+        height=460,
+        uirevision="explorer",
+    )
+    fig.update_xaxes(title_text="step", row=1, col=2)
+    fig.update_yaxes(title_text="value", row=1, col=2)
+    return fig
+
+
+TRAINING_EXPLORER_SERIES = (
+    ("student_test_accuracy", "student", COLORS["student"], 1),
+    ("teacher_test_accuracy", "teacher", COLORS["teacher"], 1),
+    ("grad_var_adversarial", "adversarial", COLORS["ngan"], 2),
+    ("grad_var_distillation", "distillation", COLORS["kd"], 2),
+)
+"""History keys of the training explorer's figure: (key, legend name, colour, panel)."""
+
+
+def training_explorer_figure(history: Sequence[Mapping], title: str = "training") -> go.Figure:
+    """Test accuracy of the student and the teacher (left) and the variance of the student's adversarial and
+    distillation gradients (right, log y; :mod:`advdist_lab.probes`) against the epoch, from a run's history.
+
+    Every series of :data:`TRAINING_EXPLORER_SERIES` always has a trace (empty when the history lacks the key: a
+    method without a teacher, or no probes), so a live figure keeps its traces while epochs stream in.
+    """
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("test accuracy", "variance of the student's gradient (probes)"))
+    epochs = [entry["epoch"] for entry in history]
+    for key, name, color, panel in TRAINING_EXPLORER_SERIES:
+        points = [(e, entry[key]) for e, entry in zip(epochs, history) if entry.get(key) is not None]
+        fig.add_trace(
+            go.Scatter(
+                x=[e for e, _ in points],
+                y=[v for _, v in points],
+                name=name,
+                mode="lines+markers",
+                marker={"size": 4},
+                line={"color": color, "dash": "solid" if panel == 1 else "dot"},
+            ),
+            row=1,
+            col=panel,
+        )
+    fig.update_layout(title=title, template=TEMPLATE, height=400, legend={"orientation": "h", "y": -0.2})
+    fig.update_xaxes(title_text="epoch")
+    fig.update_yaxes(title_text="accuracy", row=1, col=1)
+    fig.update_yaxes(title_text="variance", type="log", row=1, col=2)
+    return fig
+
+
 def kl_curves(
     trajectories: Mapping[str, GameTrajectory], player: str = "student", title: str | None = None, floor: float = 1e-16
 ) -> go.Figure:
