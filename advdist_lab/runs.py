@@ -94,6 +94,23 @@ def atomic_torch_save(obj: object, path: str | os.PathLike) -> None:
         raise
 
 
+def notebook_folder(
+    notebook: str, label: str, smoke: bool, out: str | os.PathLike | None = None
+) -> tuple[str, tempfile.TemporaryDirectory | None]:
+    """A notebook's run folder and, for a smoke run, the temporary directory that holds it (``cleanup()`` it).
+
+    ``out`` wins when given. Otherwise a smoke run gets a fresh temporary folder (so that it always trains) and a
+    full run ``../runs/<notebook>/<label>``: relative to the notebook, which runs in ``notebooks/`` under papermill
+    and JupyterLab alike, so the runs land in the repository's ``runs/`` and a rerun reuses them.
+    """
+    if out is not None:
+        return str(out), None
+    if smoke:
+        folder = tempfile.TemporaryDirectory(prefix=f"advdist-{notebook[:2]}-smoke-")
+        return folder.name, folder
+    return str(Path("..") / "runs" / notebook / label), None
+
+
 def load_result(path: str | os.PathLike) -> dict:
     """The ``result.json`` of a run folder (or the file itself)."""
     path = Path(path)

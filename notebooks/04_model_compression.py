@@ -24,18 +24,13 @@ OUT = None  # run folder; None picks runs/04_model_compression/DATASET-eEPOCHS a
 JOBS = None  # worker processes for the runs; None lets run_table1 choose (one per core for digits on a CPU)
 
 # %%
-import tempfile
 from pathlib import Path
+
+from advdist_lab.runs import notebook_folder
 
 if SMOKE:
     SEEDS, EPOCHS, JOBS = 2, 3, 1  # one process: starting workers would cost more than these tiny runs
-_smoke_folder = None
-if OUT is None:
-    if SMOKE:  # a fresh folder, removed when the kernel exits: a smoke run always trains
-        _smoke_folder = tempfile.TemporaryDirectory(prefix="advdist-04-smoke-")
-        OUT = _smoke_folder.name
-    else:  # relative to this notebook, which runs in notebooks/ (papermill and JupyterLab alike)
-        OUT = str(Path("..") / "runs" / "04_model_compression" / f"{DATASET}-e{EPOCHS}")
+OUT, _smoke_folder = notebook_folder("04_model_compression", f"{DATASET}-e{EPOCHS}", SMOKE, OUT)
 
 # %% [markdown]
 # # 04 · Deep model compression: TPAMI Table 1 and Fig. 4, trained

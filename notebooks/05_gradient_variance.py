@@ -29,20 +29,14 @@ OUT = None  # run folder; None picks runs/05_gradient_variance/DATASET-nN-eEPOCH
 JOBS = None  # worker processes for the runs; None: one per core for digits on a CPU
 
 # %%
-import tempfile
-from pathlib import Path
+
+from advdist_lab.runs import notebook_folder
 
 TEACHER_PRETRAIN_EPOCHS = 30  # TrainConfig's default
 if SMOKE:
     SEEDS, EPOCHS, OMEGA_SEEDS, REPLICATES, JOBS = 1, 3, 1, 300, 1
     OMEGAS, TEACHER_PRETRAIN_EPOCHS = (1 / 8, 1 / 2), 3
-_smoke_folder = None
-if OUT is None:
-    if SMOKE:  # a fresh folder, removed when the kernel exits: a smoke run always trains
-        _smoke_folder = tempfile.TemporaryDirectory(prefix="advdist-05-smoke-")
-        OUT = _smoke_folder.name
-    else:  # relative to this notebook, which runs in notebooks/ (papermill and JupyterLab alike)
-        OUT = str(Path("..") / "runs" / "05_gradient_variance" / f"{DATASET}-n{N_TRAIN}-e{EPOCHS}")
+OUT, _smoke_folder = notebook_folder("05_gradient_variance", f"{DATASET}-n{N_TRAIN}-e{EPOCHS}", SMOKE, OUT)
 
 # %% [markdown]
 # # 05 · Gradient variance: estimators, Lemma 4.5, and what the student's gradients do in training

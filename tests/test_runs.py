@@ -381,3 +381,15 @@ def test_a_damaged_teacher_cache_is_retrained_and_replaced(tmp_path: Path) -> No
         again = train(tiny(method="mimic"), None, progress=False, teacher_cache=cache)
     assert again["history"] == first["history"]
     assert torch.load(cached, weights_only=False)["summary"] == first["pretraining"]["teacher"]
+
+
+def test_notebook_folder_smoke_is_temporary_full_is_under_runs(tmp_path):
+    folder, handle = runs.notebook_folder("06_explorer", "digits-e50", smoke=True)
+    assert Path(folder).is_dir() and "advdist-06-smoke-" in folder
+    handle.cleanup()
+    assert not Path(folder).exists()
+    assert runs.notebook_folder("06_explorer", "digits-e50", smoke=False) == (
+        str(Path("..") / "runs" / "06_explorer" / "digits-e50"),
+        None,
+    )
+    assert runs.notebook_folder("06_explorer", "x", smoke=True, out=tmp_path) == (str(tmp_path), None)
