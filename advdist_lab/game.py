@@ -24,7 +24,7 @@ every generator step: the generators then descend the "virtual training criterio
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -514,3 +514,63 @@ def solve_game(
         tau=tau,
         samples=samples,
     )
+
+
+def sweep_game(
+    p_r: object,
+    name: str,
+    values: Sequence[float],
+    *,
+    tolerance: float = 1e-4,
+    **settings: object,
+) -> list[dict[str, float | int | None]]:
+    """Solve the game once per value of one hyperparameter and summarise each trajectory (a row per value).
+
+    ``name`` is a keyword of :func:`solve_game` (``nu``, ``mu``, ``upsilon``, ``lr``, ``tau``, ...) or one of ADIM's
+    weights ``omega_r``, ``omega_s``, ``omega_t``, varied along the simplex with the other two equal (``omega_s =
+    0.2`` plays ``omega = (0.4, 0.2, 0.4)``). ``settings`` go to :func:`solve_game` unchanged. Each row holds the
+    value, the steps after which the student and the teacher stay within ``tolerance`` of ``p_r`` in KL (``None``:
+    never), their final KL, the teacher's largest KL along the way (how far the student drags it), and the final
+    ``V*`` beside the equilibrium value.
+    """
+    check_positive("tolerance", tolerance)
+    omegas = ("omega_r", "omega_s", "omega_t")
+    if name in omegas and settings.get("method", "adim") != "adim":
+        raise ValueError(f"{name} is swept along ADIM's simplex: method must be 'adim' (got {settings['method']!r})")
+    if name in omegas and "omega" in settings:
+        raise ValueError(f"sweeping {name} sets omega: do not pass omega as well")
+    if name not in omegas and name not in _SWEEPABLE:
+        raise ValueError(f"name must be one of {', '.join(omegas + _SWEEPABLE)} (got {name!r})")
+    if len(values) == 0:
+        raise ValueError("values must hold at least one value")
+    rows = []
+    for value in values:
+        kwargs = dict(settings)
+        if name in omegas:
+            weight = check_positive(name, value)
+            if weight >= 1:
+                raise ValueError(f"{name} must be < 1 to stay on the open simplex (got {weight!r})")
+            rest = (1.0 - weight) / 2
+            kwargs["method"] = "adim"
+            kwargs["omega"] = tuple(weight if n == name else rest for n in omegas)
+        else:
+            kwargs[name] = value
+        trajectory = solve_game(p_r, **kwargs)
+        has_teacher = trajectory.p_t is not None and trajectory.method != "kd"
+        teacher_kl = trajectory.kl_to_real("teacher") if has_teacher else None
+        rows.append(
+            {
+                name: value,
+                "student_steps": trajectory.steps_to_reach(tolerance, "student"),
+                "teacher_steps": trajectory.steps_to_reach(tolerance, "teacher") if has_teacher else None,
+                "student_kl": float(trajectory.kl_to_real("student")[-1]),
+                "teacher_kl": float(teacher_kl[-1]) if has_teacher else None,
+                "teacher_worst_kl": float(teacher_kl.max()) if has_teacher else None,
+                "optimal_value": float(trajectory.optimal_value[-1]),
+                "equilibrium_value": trajectory.equilibrium_value,
+            }
+        )
+    return rows
+
+
+_SWEEPABLE = ("nu", "mu", "upsilon", "lr", "lr_d", "d_steps", "steps", "tau", "samples", "seed", "init_scale")

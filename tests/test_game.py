@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from advdist_lab import theory as T
-from advdist_lab.game import GameTrajectory, game_gradients, solve_game
+from advdist_lab.game import GameTrajectory, game_gradients, solve_game, sweep_game
 from advdist_lab.hparams import GameHParams
 
 F64 = torch.float64
@@ -466,3 +466,36 @@ def test_game_gradients_for_kd_needs_the_teacher():
 def test_arguments_that_a_method_would_ignore_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         solve_game(torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64), steps=5, **kwargs)
+
+
+def test_sweep_game_rows_and_simplex_weights():
+    rows = sweep_game((0.6, 0.3, 0.1), "omega_s", (0.2, 0.5), steps=1000, lr=0.3, record_every=10)
+    assert [r["omega_s"] for r in rows] == [0.2, 0.5]
+    # omega_s = 0.2 plays omega = (0.4, 0.2, 0.4): Theorem 4.4's equilibrium value is sum w log w
+    assert rows[0]["equilibrium_value"] == pytest.approx(0.4 * math.log(0.4) * 2 + 0.2 * math.log(0.2))
+    assert all(r["student_steps"] is not None and r["student_kl"] < 1e-4 for r in rows)
+    ngan = sweep_game((0.6, 0.3, 0.1), "lr", (0.1,), method="ngan", steps=50)
+    assert ngan[0]["teacher_steps"] is None and ngan[0]["teacher_kl"] is None
+
+
+def test_sweep_game_a_large_mu_drags_a_pretrained_teacher_towards_the_student():
+    """The exact-game face of TPAMI Fig. 6: mu weighs KL(p_s || p_t) in the teacher's loss (Eq. 6), so a teacher
+    that starts near p_r is pulled away from it by an untrained student, the more the larger mu."""
+    rows = sweep_game(
+        (0.6, 0.3, 0.1), "mu", (0.01, 10.0), steps=300, lr=0.1, p_t0=(0.55, 0.33, 0.12), p_s0=(0.1, 0.2, 0.7)
+    )
+    assert rows[1]["teacher_worst_kl"] > 2 * rows[0]["teacher_worst_kl"]
+
+
+def test_sweep_game_refuses_bad_arguments():
+    p_r = (0.6, 0.3, 0.1)
+    with pytest.raises(ValueError, match="name must be one of"):
+        sweep_game(p_r, "alpha", (1.0,))
+    with pytest.raises(ValueError, match="at least one value"):
+        sweep_game(p_r, "nu", ())
+    with pytest.raises(ValueError, match="< 1 to stay on the open simplex"):
+        sweep_game(p_r, "omega_r", (1.0,))
+    with pytest.raises(ValueError, match="method must be 'adim'"):
+        sweep_game(p_r, "omega_s", (0.5,), method="adib")
+    with pytest.raises(ValueError, match="tolerance"):
+        sweep_game(p_r, "nu", (1.0,), tolerance=0)
