@@ -469,11 +469,11 @@ def test_arguments_that_a_method_would_ignore_are_refused(kwargs, match):
 
 
 def test_sweep_game_rows_and_simplex_weights():
-    rows = sweep_game((0.6, 0.3, 0.1), "omega_s", (0.2, 0.5), steps=1000, lr=0.3, record_every=10)
+    rows = sweep_game((0.6, 0.3, 0.1), "omega_s", (0.2, 0.5), steps=1000, lr=0.3, tolerance=1e-3)
     assert [r["omega_s"] for r in rows] == [0.2, 0.5]
     # omega_s = 0.2 plays omega = (0.4, 0.2, 0.4): Theorem 4.4's equilibrium value is sum w log w
     assert rows[0]["equilibrium_value"] == pytest.approx(0.4 * math.log(0.4) * 2 + 0.2 * math.log(0.2))
-    assert all(r["student_steps"] is not None and r["student_kl"] < 1e-4 for r in rows)
+    assert all(r["student_steps"] is not None and r["student_kl"] < 1e-3 for r in rows)
     ngan = sweep_game((0.6, 0.3, 0.1), "lr", (0.1,), method="ngan", steps=50)
     assert ngan[0]["teacher_steps"] is None and ngan[0]["teacher_kl"] is None
 
