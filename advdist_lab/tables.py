@@ -100,13 +100,26 @@ def table_rows(
     return header, rows
 
 
-def to_markdown(table: dict[str, dict[int, dict]], sizes: Sequence[int] | None = None, title: str = "") -> str:
-    header, rows = table_rows(table, sizes)
+def _text(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]], title: str = "") -> str:
+    """A markdown table: floats with 4 significant digits, ``None`` as "-", anything else as ``str``."""
     lines = [f"**{title}**", ""] if title else []
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join("---" for _ in header) + "|")
-    lines.extend("| " + " | ".join(row) + " |" for row in rows)
+    lines.extend("| " + " | ".join(_text(cell) for cell in row) + " |" for row in rows)
     return "\n".join(lines) + "\n"
+
+
+def to_markdown(table: dict[str, dict[int, dict]], sizes: Sequence[int] | None = None, title: str = "") -> str:
+    header, rows = table_rows(table, sizes)
+    return markdown_table(header, rows, title)
 
 
 def to_csv(table: dict[str, dict[int, dict]]) -> str:

@@ -18,6 +18,7 @@ from advdist_lab.tables import (
     PAPER_TABLE1,
     TABLE1_METHODS,
     aggregate,
+    markdown_table,
     mean_std,
     paper_table,
     table_rows,
@@ -241,3 +242,15 @@ def test_worker_processes_give_the_same_table_as_one_process(tmp_path: Path) -> 
     assert parallel["markdown"] == serial["markdown"]
     for one, other in zip(serial["results"], parallel["results"]):
         assert (one["config"], one["history"]) == (other["config"], other["history"])
+
+
+def test_markdown_table_formats_cells():
+    text = markdown_table(["name", "value", "steps"], [["nu", 0.123456, None], ["mu", 10.0, 7]], title="t")
+    assert text.splitlines() == [
+        "**t**",
+        "",
+        "| name | value | steps |",
+        "|---|---|---|",
+        "| nu | 0.1235 | - |",
+        "| mu | 10 | 7 |",
+    ]
