@@ -5,6 +5,8 @@
     advdist-lab train --method adim --dataset digits --n-train 100 --epochs 50 --seed 0 --device auto --out runs/x
     advdist-lab train ... --out runs/x --resume        # continue an interrupted run (or print a finished one)
     advdist-lab table1 --dataset digits --seeds 5 --out runs/t1
+    advdist-lab sweep --preset fig3 --seeds 3 --sizes 100,500    # TPAMI Fig. 3 (then --preset fig6: Fig. 6)
+    advdist-lab sweep --method adim --grid nu=0.01,0.1,1 --grid mu=0,0.01 --seeds 2 --out runs/s
 
 Every field of :class:`advdist_lab.methods.TrainConfig` is an option (``--omega-r``, ``--nu``, ``--tau-start``,
 ``--k-d``...). Bad values fail before training with one line naming the constraint (exit status 2); a run that
@@ -137,7 +139,52 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_threads(table)
     _add_config_options(table, skip=("method", "n_train", "seed"))
+    _add_sweep_parser(commands)
     return parser
+
+
+def _add_sweep_parser(commands: argparse._SubParsersAction) -> None:
+    sweep = commands.add_parser(
+        "sweep",
+        help="hyperparameter sweeps: TPAMI Figs. 3 and 6 (--preset), or a grid of any options (--grid)",
+        description="Train every point of a grid for several seeds, each in OUT/<overrides>/seed=<k>/ (finished "
+        "points are read back, interrupted ones resumed), print mean ± std per point and write OUT/sweep.json.",
+    )
+    sweep.add_argument(
+        "--preset",
+        choices=("fig3", "fig6"),
+        default=None,
+        help="fig3: ADIM's student against omega_r, omega_s, omega_t, nu and mu (TPAMI Fig. 3); fig6: the teacher "
+        "against mu with mu = 0 as reference (Fig. 6). Both use OUT=runs/sweep-ablation-<dataset> by default, so "
+        "fig6 reuses fig3's mu runs",
+    )
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        default=None,
+        metavar="NAME=V1,V2,...",
+        help="an axis of the grid: a TrainConfig field and its values (repeat for more axes: their cartesian "
+        "product is swept)",
+    )
+    sweep.add_argument("--seeds", type=int, default=None, help="seeds per point (default: 3)")
+    sweep.add_argument(
+        "--sizes", default=None, help="comma-separated training-set sizes of a preset (default: 100,500)"
+    )
+    sweep.add_argument(
+        "--out",
+        default=None,
+        help="folder of the runs (default: runs/sweep-ablation-<dataset> for the presets, "
+        "runs/sweep-<method>-<dataset> otherwise)",
+    )
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bars")
+    sweep.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="worker processes (default: one per CPU core for digits and synthetic on the CPU, else 1)",
+    )
+    _add_threads(sweep)
+    _add_config_options(sweep, skip=("seed",))
 
 
 def _fail(message: str, status: int) -> int:
@@ -153,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             return _train(args)
+        if args.command == "sweep":
+            return _sweep(args)
         return _table1(args)
     except (DatasetUnavailableError, NonFiniteLossError) as error:
         return _fail(str(error), 1)
@@ -210,6 +259,93 @@ def _table1(args: argparse.Namespace) -> int:
     )
     print(outcome["markdown"])
     print(f"written: {Path(out) / 'table1.csv'}, {Path(out) / 'table1.md'}")
+    return 0
+
+
+def _parse_value(name: str, text: str, annotation: str) -> object:
+    if "None" in annotation and text.lower() == "none":
+        return None
+    if annotation == "bool":
+        if text.lower() not in ("true", "false"):
+            raise ValueError(f"--grid {name}: {text!r} is not true or false")
+        return text.lower() == "true"
+    kind = int if "int" in annotation else float if "float" in annotation else str
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"--grid {name}: {text!r} is not {'an' if kind is int else 'a'} {kind.__name__}") from None
+
+
+def parse_grid(specs: list[str]) -> dict[str, list]:
+    """``--grid NAME=V1,V2,...`` options as the axes of :func:`advdist_lab.sweeps.grid`, typed by the field."""
+    from .sweeps import check_field
+
+    annotations = {f.name: str(f.type) for f in dataclasses.fields(TrainConfig)}
+    axes: dict[str, list] = {}
+    for spec in specs:
+        name, sep, values = spec.partition("=")
+        name = name.strip().replace("-", "_")
+        parts = [part.strip() for part in values.split(",")]
+        if not sep or not name or not values.strip() or "" in parts:
+            raise ValueError(f"--grid must look like NAME=V1,V2,... with no empty value (got {spec!r})")
+        check_field(name, "--grid")
+        if name in axes:
+            raise ValueError(f"--grid {name} is given twice; list all its values in one --grid")
+        axes[name] = [_parse_value(name, part, annotations[name]) for part in parts]
+    return axes
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from .runs import atomic_write_json
+    from .sweeps import grid, points, run_sweep, summarize, to_markdown
+
+    values = _config_values(args, skip=("seed",))
+    seeds = 3 if args.seeds is None else args.seeds
+    document: dict = {"preset": args.preset}
+    if args.preset is not None:
+        from . import ablation
+
+        if args.grid:
+            raise ValueError("--grid cannot be combined with --preset (the preset sets the grid)")
+        if values.pop("method", "adim") != "adim":
+            raise ValueError("--preset fig3 and fig6 sweep ADIM: --method must be adim (or left out)")
+        if "n_train" in values:
+            raise ValueError("--preset takes its training-set sizes from --sizes, not --n-train")
+        sizes = _split(args.sizes, int) or ablation.FIG3_SIZES
+        dataset = values.get("dataset", "digits")
+        out = Path(args.out or f"runs/sweep-ablation-{dataset}")
+        run = ablation.run_fig3 if args.preset == "fig3" else ablation.run_fig6
+        _set_threads(args, dataset)
+        outcome = run(out, sizes, seeds, jobs=args.jobs, progress=not args.no_progress, **values)
+        sweep_points, summary = outcome["points"], outcome["summary"]
+        document["figure"] = {k: outcome[k] for k in ("rows", "baseline") if k in outcome}
+        base = ablation.base_config(**values)
+    else:
+        if args.sizes is not None:
+            raise ValueError("--sizes applies to --preset; sweep sizes with --grid n_train=100,500")
+        if not args.grid:
+            raise ValueError("give --preset fig3|fig6 or at least one --grid NAME=V1,V2,...")
+        base = TrainConfig.from_dict(values)
+        sweep_points = points(base, grid(parse_grid(args.grid)), seeds)
+        _set_threads(args, base.dataset)
+        out = Path(args.out or f"runs/sweep-{base.method}-{base.dataset}")
+        results = run_sweep(
+            sweep_points, out, jobs=args.jobs, progress=not args.no_progress, description=f"sweep {base.method}"
+        )
+        summary = summarize(sweep_points, results)
+    document.update(
+        base={k: v for k, v in base.to_dict().items() if k != "seed"},
+        seeds=sorted({p.seed for p in sweep_points}),
+        points=[{"folder": p.folder, "overrides": p.overrides, "seed": p.seed} for p in sweep_points],
+        rows=summary,
+    )
+    print(to_markdown(summary))
+    atomic_write_json(out / "sweep.json", document)
+    written = [out / "sweep.json"]
+    if args.preset is not None:
+        atomic_write_json(out / f"sweep-{args.preset}.json", document)
+        written.append(out / f"sweep-{args.preset}.json")
+    print(f"written: {', '.join(map(str, written))}")
     return 0
 
 
