@@ -161,8 +161,10 @@ class GameExplorer(widgets.VBox):
         self._quiet = True
         _set_initial(self.controls, values)
         self._sync_enabled()
+        started = time.perf_counter()
         self.trajectory = self.solve()
         self.figure = go.FigureWidget(viz.game_explorer_figure(self.trajectory))
+        self.last_redraw_seconds = time.perf_counter() - started
         self._quiet = False
         self._show_state()
         for control in self.controls.values():

@@ -238,3 +238,41 @@ def test_teacher_mu_figure_draws_mu_zero_as_a_dashed_line():
 
 def test_every_hyperparameter_has_a_label():
     assert set(viz.HYPERPARAMETER_LABELS) == set(HYPERPARAMETERS)
+
+
+def _fig3_row(name: str, value: float, n: int, accuracy: float) -> dict:
+    return {"hyperparameter": name, "value": value, "n_train": n, "test_accuracy_mean": accuracy}
+
+
+def test_effects_find_the_ends_the_best_the_worst_and_the_spread():
+    rows = [_fig3_row("nu", v, 100, a) for v, a in ((1.0, 0.80), (0.001, 0.70), (10.0, 0.78))]
+    (effect,) = ablation.effects(rows)
+    assert (effect["lowest"], effect["highest"], effect["best"], effect["worst"]) == (0.001, 10.0, 1.0, 0.001)
+    assert effect["lowest_accuracy"] == 0.70 and effect["highest_accuracy"] == 0.78
+    assert effect["spread"] == pytest.approx(0.10)
+    table = ablation.effects_markdown([effect])
+    assert "| nu | 100 | 0.001 | 70 | 10 | 78 | 1 | 0.001 | 10 |" in table
+
+
+def test_paper_comparison_prints_our_differences_beside_the_claims():
+    fig3 = [
+        _fig3_row("omega_r", 0.1, 100, 0.80),
+        _fig3_row("omega_r", 0.8, 100, 0.79),
+        _fig3_row("nu", 0.001, 100, 0.75),
+        _fig3_row("nu", 1.0, 100, 0.80),
+        _fig3_row("mu", 0.01, 100, 0.80),
+        _fig3_row("mu", 10.0, 100, 0.60),
+    ]
+    fig6 = [{"n_train": 100, "mu": 0.001, "teacher_test_accuracy_mean": 0.91}]
+    fig6.append({"n_train": 100, "mu": 10.0, "teacher_test_accuracy_mean": 0.85})
+    baseline = [{"n_train": 100, "mu": 0.0, "teacher_test_accuracy_mean": 0.90}]
+    lines = ablation.paper_comparison(fig3, fig6, baseline)
+    assert lines[0].startswith("n = 100: omega panels spread at most 1.00 points") and "nu 5.00, mu 20.00" in lines[0]
+    assert "nu = 0.001 against nu = 1: student -5.00 points. Paper:" in lines[1]
+    assert "mu = 10 against mu = 0.01: student -20.00 points. Paper:" in lines[2]
+    assert "teacher at mu = 0.001 against mu = 0: +1.00 points; at mu = 10: -5.00 points" in lines[3]
+    # a default value outside the grid is said, not guessed
+    lines = ablation.paper_comparison([_fig3_row("nu", 0.01, 100, 0.7), _fig3_row("nu", 0.1, 100, 0.72)])
+    assert lines == [
+        "n = 100: nu = 0.01 against nu = 1: student not in the grid. Paper: " + ablation.PAPER_CLAIMS["nu"] + "."
+    ]

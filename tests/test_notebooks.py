@@ -81,13 +81,14 @@ def _title(figure: dict) -> str:
 
 def test_the_course_has_the_foundation_and_training_notebooks():
     names = [s.stem for s in SOURCES]
-    assert names[:6] == [
+    assert names[:7] == [
         "00_welcome",
         "01_kd_vs_ngan",
         "02_adib_equilibrium",
         "03_adim_equilibrium",
         "04_model_compression",
         "05_gradient_variance",
+        "06_explorer",
     ]
 
 
@@ -231,3 +232,50 @@ def test_gradient_variance_draws_figs_5_and_7(smoke_dir: Path):
     assert fig7[0]["layout"]["xaxis"]["title"]["text"] == "log2 omega_s"
     assert any(t.startswith("Gradient estimators against the exact gradient") for t in titles), titles
     assert any(_title(f).startswith("Lemma 4.5") for f in figures)
+
+
+EXPLORER = "06_explorer"
+
+
+def test_explorer_notebook_is_interactive_in_the_lab_and_static_headless(smoke_dir: Path):
+    import jupytext
+
+    source = jupytext.read(ROOT / "notebooks" / f"{EXPLORER}.py")
+    assert re.search(r"^INTERACTIVE = True", source.cells[0].source, re.M)
+    widget_cells = [c for c in source.cells if "Explorer(" in c.source]
+    assert len(widget_cells) == 2 and all(c.source.startswith("# NBVAL_IGNORE_OUTPUT") for c in widget_cells)
+    notebook = _load(smoke_dir / f"{EXPLORER}.ipynb")
+    injected = next(c for c in notebook["cells"] if "injected-parameters" in c["metadata"].get("tags", []))
+    assert "INTERACTIVE = False" in "".join(injected["source"])
+    widget_views = [
+        o
+        for c in notebook["cells"]
+        for o in c.get("outputs", [])
+        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
+    assert not widget_views  # headless: static figures only
+
+
+def test_explorer_notebook_draws_the_game_training_and_figs_3_and_6(smoke_dir: Path):
+    notebook = _load(smoke_dir / f"{EXPLORER}.ipynb")
+    figures = {_title(f): f for f in _figures(notebook)}
+    game = figures["ADIM (exact gradients)"]
+    assert "ternary" in game["layout"] and any(t["name"].startswith("equilibrium") for t in game["data"])
+    training = next(f for t, f in figures.items() if t.startswith("ADIM on digits"))
+    assert [t["name"] for t in training["data"]] == ["student", "teacher", "adversarial", "distillation"]
+    assert all(len(t["x"]) == 2 for t in training["data"])  # the smoke run's two epochs
+    fig3 = next(f for t, f in figures.items() if "(TPAMI Fig. 3)" in t)
+    assert sum(k.startswith("xaxis") and v.get("type") == "log" for k, v in fig3["layout"].items()) == 5
+    assert any("(TPAMI Fig. 6)" in t for t in figures)
+
+
+def test_explorer_notebook_compares_with_the_paper_in_numbers(smoke_dir: Path):
+    notebook = _load(smoke_dir / f"{EXPLORER}.ipynb")
+    text = "\n".join(_outputs(notebook))
+    markdown = "\n".join(_markdown_outputs(notebook))
+    assert re.search(r"the teacher's excursion from p_r grows \d+\.\d-fold", text)
+    assert "| omega_s | student steps |" in markdown and "| tau |" in markdown
+    assert re.search(r"nu = \S+ against nu = 1: student [+-]\d+\.\d\d points\. Paper:", text)
+    assert re.search(r"mu = \S+ against mu = 0\.01: student [+-]\d+\.\d\d points\. Paper:", text)
+    assert re.search(r"teacher at mu = 0\.001 against mu = 0: .*Paper \(Fig\. 6\)", text)
+    assert re.search(r"Fig\. 3: \d+ runs in \d+ s", text)
