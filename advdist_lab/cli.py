@@ -113,6 +113,18 @@ def _set_threads(args: argparse.Namespace, dataset: str) -> None:
     configure_threads(dataset, getattr(args, "device", "auto"), args.threads)
 
 
+def _add_workers(parser: argparse.ArgumentParser) -> None:
+    """--no-progress, --jobs and --threads: the options of the commands that train many runs."""
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="worker processes (default: one per CPU core for digits and synthetic on the CPU, else 1)",
+    )
+    _add_threads(parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="advdist-lab", description="Adversarial distillation: train and reproduce.")
     parser.add_argument("--version", action="version", version=f"advdist-lab {__version__}")
@@ -130,14 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--methods", default=None, help="comma-separated methods (default: the seven of Table 1)")
     table.add_argument("--sizes", default=None, help="comma-separated training-set sizes (default: the dataset's)")
     table.add_argument("--out", default=None, help="folder of the runs and tables (default: runs/table1-<dataset>)")
-    table.add_argument("--no-progress", action="store_true", help="no progress bars")
-    table.add_argument(
-        "--jobs",
-        type=int,
-        default=None,
-        help="worker processes (default: one per CPU core for digits and synthetic on the CPU, else 1)",
-    )
-    _add_threads(table)
+    _add_workers(table)
     _add_config_options(table, skip=("method", "n_train", "seed"))
     _add_sweep_parser(commands)
     return parser
@@ -176,14 +181,7 @@ def _add_sweep_parser(commands: argparse._SubParsersAction) -> None:
         help="folder of the runs (default: runs/sweep-ablation-<dataset> for the presets, "
         "runs/sweep-<method>-<dataset> otherwise)",
     )
-    sweep.add_argument("--no-progress", action="store_true", help="no progress bars")
-    sweep.add_argument(
-        "--jobs",
-        type=int,
-        default=None,
-        help="worker processes (default: one per CPU core for digits and synthetic on the CPU, else 1)",
-    )
-    _add_threads(sweep)
+    _add_workers(sweep)
     _add_config_options(sweep, skip=("seed",))
 
 

@@ -101,6 +101,35 @@ def _context(t: torch.Tensor, context: int, leading: int) -> torch.Tensor:
     return flat.select(leading, context)
 
 
+def _paths(
+    trajectory: GameTrajectory, context: int, show_mixture: bool | None = None
+) -> list[tuple[str, torch.Tensor, str, str]]:
+    """(name, points, colour, dash) of the student's, the teacher's and (ADIB by default) the mixture's paths."""
+    paths = [("student p_s", _context(trajectory.p_s, context, 1), COLORS["student"], "solid")]
+    if trajectory.p_t is not None:
+        name = "teacher p_t (fixed)" if trajectory.method == "kd" else "teacher p_t"
+        paths.append((name, _context(trajectory.p_t, context, 1), COLORS["teacher"], "solid"))
+    if show_mixture is None:
+        show_mixture = trajectory.method == "adib"
+    if show_mixture:
+        hp = trajectory.hparams
+        mix = hp.omega_s * trajectory.p_s + hp.omega_t * trajectory.p_t
+        paths.append(("mixture p_omega", _context(mix, context, 1), COLORS["mixture"], "dot"))
+    return paths
+
+
+def _real_point(trajectory: GameTrajectory, context: int) -> go.Scatterternary:
+    real = _context(trajectory.p_r.unsqueeze(0), context, 1)[0].cpu().numpy()
+    return go.Scatterternary(
+        a=[real[0]],
+        b=[real[1]],
+        c=[real[2]],
+        mode="markers",
+        name="real p_r",
+        marker={"color": COLORS["real"], "size": 16, "symbol": "star"},
+    )
+
+
 def ternary_trajectories(
     trajectory: GameTrajectory,
     context: int = 0,
@@ -115,27 +144,9 @@ def ternary_trajectories(
     if trajectory.p_r.shape[-1] != 3:
         raise ValueError(f"a ternary plot needs 3 labels (got {trajectory.p_r.shape[-1]})")
     fig = go.Figure()
-    fig.add_traces(_ternary_path(_context(trajectory.p_s, context, 1), "student p_s", COLORS["student"]))
-    if trajectory.p_t is not None:
-        name = "teacher p_t (fixed)" if trajectory.method == "kd" else "teacher p_t"
-        fig.add_traces(_ternary_path(_context(trajectory.p_t, context, 1), name, COLORS["teacher"]))
-    if show_mixture is None:
-        show_mixture = trajectory.method == "adib"
-    if show_mixture:
-        hp = trajectory.hparams
-        mix = hp.omega_s * trajectory.p_s + hp.omega_t * trajectory.p_t
-        fig.add_traces(_ternary_path(_context(mix, context, 1), "mixture p_omega", COLORS["mixture"], "dot"))
-    real = _context(trajectory.p_r.unsqueeze(0), context, 1)[0].cpu().numpy()
-    fig.add_trace(
-        go.Scatterternary(
-            a=[real[0]],
-            b=[real[1]],
-            c=[real[2]],
-            mode="markers",
-            name="real p_r",
-            marker={"color": COLORS["real"], "size": 16, "symbol": "star"},
-        )
-    )
+    for name, points, color, dash in _paths(trajectory, context, show_mixture):
+        fig.add_traces(_ternary_path(points, name, color, dash))
+    fig.add_trace(_real_point(trajectory, context))
     default = f"{trajectory.method.upper()} ({trajectory.mode}): paths on the simplex"
     return _ternary_layout(fig, labels, title or default)
 
@@ -176,17 +187,6 @@ def value_curve(trajectory: GameTrajectory, title: str | None = None, zoom: bool
     return fig
 
 
-def _explorer_paths(trajectory: GameTrajectory, context: int) -> list[tuple[str, torch.Tensor, str, str]]:
-    paths = [("student p_s", _context(trajectory.p_s, context, 1), COLORS["student"], "solid")]
-    if trajectory.p_t is not None:
-        paths.append(("teacher p_t", _context(trajectory.p_t, context, 1), COLORS["teacher"], "solid"))
-    if trajectory.method == "adib":
-        hp = trajectory.hparams
-        mix = hp.omega_s * trajectory.p_s + hp.omega_t * trajectory.p_t
-        paths.append(("mixture p_omega", _context(mix, context, 1), COLORS["mixture"], "dot"))
-    return paths
-
-
 def game_explorer_figure(
     trajectory: GameTrajectory, context: int = 0, labels: Sequence[str] = ("y = 1", "y = 2", "y = 3")
 ) -> go.Figure:
@@ -207,22 +207,10 @@ def game_explorer_figure(
         column_widths=[0.48, 0.52],
         subplot_titles=("p_s and p_t on the simplex", "value against step"),
     )
-    for name, points, color, dash in _explorer_paths(trajectory, context):
+    for name, points, color, dash in _paths(trajectory, context):
         for trace in _ternary_path(points, name, color, dash):
             fig.add_trace(trace, row=1, col=1)
-    real = _context(trajectory.p_r.unsqueeze(0), context, 1)[0].cpu().numpy()
-    fig.add_trace(
-        go.Scatterternary(
-            a=[real[0]],
-            b=[real[1]],
-            c=[real[2]],
-            mode="markers",
-            name="real p_r",
-            marker={"color": COLORS["real"], "size": 16, "symbol": "star"},
-        ),
-        row=1,
-        col=1,
-    )
+    fig.add_trace(_real_point(trajectory, context), row=1, col=1)
     steps = trajectory.steps.numpy()
     fig.add_trace(go.Scatter(x=steps, y=trajectory.value.numpy(), name="V (learned D)", mode="lines"), row=1, col=2)
     fig.add_trace(

@@ -37,8 +37,8 @@ _STYLE = {"description_width": "80px"}
 _WIDE = widgets.Layout(width="320px")
 
 
-def _float(name: str, value: float, low: float, high: float, step: float) -> widgets.FloatSlider:
-    return widgets.FloatSlider(
+def _slider(kind: type, name: str, value: float, low: float, high: float, step: float, **extra) -> widgets.Widget:
+    return kind(
         value=value,
         min=low,
         max=high,
@@ -47,36 +47,21 @@ def _float(name: str, value: float, low: float, high: float, step: float) -> wid
         continuous_update=False,
         style=_STYLE,
         layout=_WIDE,
-        readout_format=".3g",
+        **extra,
     )
+
+
+def _float(name: str, value: float, low: float, high: float, step: float) -> widgets.FloatSlider:
+    return _slider(widgets.FloatSlider, name, value, low, high, step, readout_format=".3g")
 
 
 def _log(name: str, value: float, low: int, high: int) -> widgets.FloatLogSlider:
-    return widgets.FloatLogSlider(
-        value=value,
-        base=10,
-        min=low,
-        max=high,
-        step=0.1,
-        description=name,
-        continuous_update=False,
-        style=_STYLE,
-        layout=_WIDE,
-        readout_format=".3g",
-    )
+    """A slider over ``10**low .. 10**high`` in tenths of a decade."""
+    return _slider(widgets.FloatLogSlider, name, value, low, high, 0.1, base=10, readout_format=".3g")
 
 
 def _int(name: str, value: int, low: int, high: int, step: int = 1) -> widgets.IntSlider:
-    return widgets.IntSlider(
-        value=value,
-        min=low,
-        max=high,
-        step=step,
-        description=name,
-        continuous_update=False,
-        style=_STYLE,
-        layout=_WIDE,
-    )
+    return _slider(widgets.IntSlider, name, value, low, high, step)
 
 
 def _derived(name: str) -> widgets.FloatText:

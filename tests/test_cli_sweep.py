@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from test_cli import error_line  # tests/ is on sys.path (pytest rootdir conftest)
 
 from advdist_lab import cli, runs
 
@@ -26,15 +27,6 @@ TINY = [
 ]
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("advdist-lab: error: ")
-    return lines[0]
 
 
 def stamps(out: Path) -> dict[str, int]:
