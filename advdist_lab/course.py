@@ -57,10 +57,15 @@ def discover(notebooks_dir: Path = NOTEBOOKS_DIR, only: Sequence[str] = ()) -> l
 
 
 def to_ipynb(source: Path, target: Path) -> Path:
-    """Convert a Jupytext percent-format notebook to ``.ipynb`` with the kernelspec papermill needs."""
+    """Convert a Jupytext percent-format notebook to ``.ipynb`` with the kernelspec papermill needs.
+
+    The ``jupytext`` metadata is dropped: its ``formats: py:percent`` would make JupyterLab's Jupytext extension
+    take the ``.ipynb`` for the paired copy of a ``.py`` it cannot find and refuse to open it.
+    """
     import jupytext
 
     notebook = jupytext.read(source)
+    notebook.metadata.pop("jupytext", None)
     notebook.metadata["kernelspec"] = dict(KERNEL)
     notebook.metadata.setdefault("language_info", {"name": "python"})
     target.parent.mkdir(parents=True, exist_ok=True)

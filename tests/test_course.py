@@ -43,6 +43,12 @@ def test_to_ipynb_adds_the_kernelspec_papermill_needs(tmp_path: Path):
     notebook = json.loads(target.read_text())
     assert notebook["metadata"]["kernelspec"]["name"] == "python3"
     assert notebook["cells"][0]["metadata"]["tags"] == ["parameters"]
+    # no Jupytext pairing metadata (the course's notebooks declare formats: py:percent): JupyterLab would refuse
+    # the .ipynb as the paired copy of a missing .py
+    welcome = Path(__file__).resolve().parent.parent / "notebooks" / "00_welcome.py"
+    assert "formats: py:percent" in welcome.read_text()
+    converted = json.loads(course.to_ipynb(welcome, tmp_path / "out" / "00_welcome.ipynb").read_text())
+    assert "jupytext" not in converted["metadata"] and converted["metadata"]["kernelspec"]["name"] == "python3"
 
 
 def test_run_course_executes_with_parameters_and_keeps_failures_apart(tmp_path: Path, capsys):

@@ -50,7 +50,7 @@ def test_core_dependencies_and_extras_are_as_documented():
         "nbval",
         "ipykernel",
     } <= notebooks
-    assert {_name(r) for r in project["optional-dependencies"]["dev"]} == {"pytest", "hypothesis", "ruff"}
+    assert {_name(r) for r in project["optional-dependencies"]["dev"]} == {"pytest", "hypothesis", "ruff", "playwright"}
 
 
 def test_binder_requirements_name_the_same_packages_as_pyproject():

@@ -1,0 +1,149 @@
+"""A real-browser test of the interactive explorer: JupyterLab in headless Chromium, driven by Playwright.
+
+The explorer notebook is converted to ``.ipynb`` with ``SMOKE = True`` injected (``INTERACTIVE`` keeps its
+default, True), served by a JupyterLab on a free localhost port with a random token, opened in headless Chromium
+and run with *Run All Cells*. The test then waits for the explorer's plotly graph, reads its trace data, moves
+the ``nu`` slider with the keyboard and asserts that the traces were redrawn without a traceback. Screenshots of
+the explorer before and after go to ``build/browser/``; on failure the test saves a screenshot of the whole page
+there and prints the tail of JupyterLab's log (which carries the kernel's stderr).
+
+It needs Chromium at ``/usr/bin/chromium`` (``apt-get install -y chromium``; ``.ci/run`` installs it) and the
+``playwright`` package (the ``dev`` extra); without either it is skipped with the reason. Playwright's own browser
+download is not needed. Run it alone with ``.venv/bin/pytest -m browser``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import jupyter_browser as jb
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPLORER_NOTEBOOK = ROOT / "notebooks" / "06_explorer.py"  # the notebook under test
+PARAMETERS = {"SMOKE": True}  # injected by papermill; INTERACTIVE keeps the notebook's default (True)
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = ROOT / "build" / "browser"
+EXPLORER = ".advdist-game-explorer"  # the CSS class of advdist_lab.widgets.GameExplorer's box
+PLOT = f"{EXPLORER} .js-plotly-plot"  # plotly.js graph divs inside it (they carry `.data`)
+SLIDER = "nu"  # the slider the test moves (its description)
+
+# Bounded waits, in seconds; the whole test takes well under two minutes when the notebook's smoke run is quick.
+LAB_START = 60
+KERNEL_IDLE = 60
+RUN_ALL = 90
+REDRAW = 30
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def playwright_api() -> Any:
+    """``playwright.sync_api``; skips the test when Chromium or the playwright package is missing."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
+    return pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed (dev extra)")
+
+
+@pytest.fixture(scope="module")
+def explorer_source() -> Path:
+    """The notebook under test (a fixture, so a development copy of this module can point elsewhere)."""
+    return EXPLORER_NOTEBOOK
+
+
+@pytest.fixture(scope="module")
+def lab(
+    playwright_api: Any, explorer_source: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[jb.JupyterLab]:
+    """A JupyterLab serving a temporary folder that holds the explorer notebook with smoke parameters."""
+    if not explorer_source.exists():
+        pytest.skip(f"{explorer_source.relative_to(ROOT)} missing")
+    workdir = tmp_path_factory.mktemp("jupyterlab")
+    root = workdir / "root"
+    root.mkdir()
+    jb.prepare_notebook(explorer_source, root, PARAMETERS)
+    with jb.JupyterLab(root, workdir, startup_timeout=LAB_START) as server:
+        yield server
+
+
+@pytest.fixture
+def page(playwright_api: Any) -> Iterator[Any]:
+    """A fresh page in headless Chromium (the system's, launched without a sandbox as CI containers need)."""
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            context.set_default_timeout(30_000)
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
+@contextmanager
+def diagnostics(page: Any, lab: jb.JupyterLab, name: str) -> Iterator[None]:
+    """On any failure: save a screenshot of the whole page and print the tail of JupyterLab's log."""
+    try:
+        yield
+    except BaseException:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        try:
+            page.screenshot(path=str(SCREENSHOTS / f"{name}-failure.png"), full_page=True)
+            print(f"failure screenshot: {SCREENSHOTS / f'{name}-failure.png'}")
+        except Exception as exc:  # noqa: BLE001 - the original failure matters more
+            print(f"no failure screenshot: {exc}")
+        try:
+            for error in jb.kernel_errors(page):
+                print(f"--- kernel error ---\n{error}")
+        except Exception:  # noqa: BLE001 - the page may be gone
+            pass
+        print(f"--- JupyterLab log (tail) ---\n{lab.log_tail()}")
+        raise
+
+
+def test_moving_a_slider_redraws_the_explorer_in_chromium(
+    lab: jb.JupyterLab, page: Any, explorer_source: Path, playwright_api: Any
+):
+    name = explorer_source.stem
+    start = time.perf_counter()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with diagnostics(page, lab, name):
+        page.goto(lab.url(f"lab/tree/{name}.ipynb"))
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=LAB_START * 1000)
+        jb.wait_for_kernel_idle(page, timeout=KERNEL_IDLE)
+        jb.watch_kernel_errors(page)
+
+        ok = jb.run_all_cells(page, timeout=RUN_ALL)
+        assert ok and not jb.notebook_errors(page), f"the notebook failed in JupyterLab: {jb.notebook_errors(page)}"
+        page.wait_for_selector(PLOT, state="visible", timeout=REDRAW * 1000)
+        page.wait_for_function(
+            "(selector) => Array.from(document.querySelectorAll(selector)).every((g) => (g.data || []).length > 0)",
+            arg=PLOT,
+            timeout=REDRAW * 1000,
+        )
+        before = jb.wait_for_stable_plot(page, PLOT, quiet=1.0, timeout=REDRAW)
+        page.locator(EXPLORER).first.screenshot(path=str(SCREENSHOTS / f"{name}-before.png"))
+
+        readout = jb.nudge_slider(page, EXPLORER, SLIDER, "ArrowRight", presses=3)
+        try:
+            jb.wait_for_plot_change(page, PLOT, before, timeout=REDRAW)
+        except playwright_api.TimeoutError:
+            errors = "\n".join(jb.kernel_errors(page)) or "none"
+            shown = page.locator(EXPLORER).first.inner_text()
+            pytest.fail(
+                f"moving {SLIDER} to {readout} did not redraw within {REDRAW} s.\n"
+                f"The explorer shows:\n{shown}\nKernel errors:\n{errors}"
+            )
+        after = jb.wait_for_stable_plot(page, PLOT, quiet=1.0, timeout=REDRAW)  # every key press redraws once
+        page.locator(EXPLORER).first.screenshot(path=str(SCREENSHOTS / f"{name}-after.png"))
+
+        assert after != before, f"moving {SLIDER} to {readout} did not change the plot's traces"
+        assert len(after) == len(before), "the explorer's plots appeared or disappeared"
+        explorer_output = page.locator(".jp-OutputArea", has=page.locator(EXPLORER)).first.inner_text()
+        assert "Traceback" not in explorer_output, explorer_output
+        assert not jb.kernel_errors(page), jb.kernel_errors(page)
+        assert not jb.notebook_errors(page), jb.notebook_errors(page)
+    print(f"{name}: browser test body took {time.perf_counter() - start:.1f} s; slider {SLIDER} now {readout}")
