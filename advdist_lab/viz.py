@@ -179,12 +179,18 @@ def value_curve(trajectory: GameTrajectory, title: str | None = None, zoom: bool
         template=TEMPLATE,
     )
     if zoom and len(steps) > 2:
-        tail = torch.cat([values[len(values) // 50 :] for _, values, _ in curves])
-        low = min(float(tail.min()), trajectory.equilibrium_value)
-        high = max(float(tail.max()), trajectory.equilibrium_value)
-        pad = 0.1 * (high - low) or 1e-3
-        fig.update_yaxes(range=[low - pad, high + pad])
+        fig.update_yaxes(range=_tail_range(trajectory, [values for _, values, _ in curves]))
     return fig
+
+
+def _tail_range(trajectory: GameTrajectory, curves: Sequence[torch.Tensor]) -> list[float]:
+    """A y range over the curves after their first 2% of records and the equilibrium value, padded by 10%."""
+    tail = torch.cat([values[len(values) // 50 :] for values in curves])
+    tail = tail[torch.isfinite(tail)]
+    low = min(float(tail.min()), trajectory.equilibrium_value) if len(tail) else trajectory.equilibrium_value
+    high = max(float(tail.max()), trajectory.equilibrium_value) if len(tail) else trajectory.equilibrium_value
+    pad = 0.1 * (high - low) or 1e-3
+    return [low - pad, high + pad]
 
 
 def game_explorer_figure(
@@ -212,10 +218,18 @@ def game_explorer_figure(
             fig.add_trace(trace, row=1, col=1)
     fig.add_trace(_real_point(trajectory, context), row=1, col=1)
     steps = trajectory.steps.numpy()
-    fig.add_trace(go.Scatter(x=steps, y=trajectory.value.numpy(), name="V (learned D)", mode="lines"), row=1, col=2)
+    fig.add_trace(
+        go.Scatter(x=steps, y=trajectory.value.numpy(), name="V (learned D)", mode="lines", line={"color": "#555555"}),
+        row=1,
+        col=2,
+    )
     fig.add_trace(
         go.Scatter(
-            x=steps, y=trajectory.optimal_value.numpy(), name="V* (optimal D)", mode="lines", line={"dash": "dash"}
+            x=steps,
+            y=trajectory.optimal_value.numpy(),
+            name="V* (optimal D)",
+            mode="lines",
+            line={"color": COLORS["mixture"], "dash": "dash"},
         ),
         row=1,
         col=2,
@@ -248,7 +262,8 @@ def game_explorer_figure(
         uirevision="explorer",
     )
     fig.update_xaxes(title_text="step", row=1, col=2)
-    fig.update_yaxes(title_text="value", row=1, col=2)
+    # zoomed on the approach to the equilibrium (plotly's autoscale button shows the first steps too)
+    fig.update_yaxes(title_text="value", range=_tail_range(trajectory, [trajectory.value, trajectory.optimal_value]))
     return fig
 
 

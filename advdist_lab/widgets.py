@@ -73,6 +73,22 @@ def _dropdown(name: str, options: Sequence[str], value: str) -> widgets.Dropdown
     return widgets.Dropdown(options=list(options), value=value, description=name, style=_STYLE, layout=_WIDE)
 
 
+def _sync_omegas(controls: Mapping[str, widgets.Widget]) -> str:
+    """Enable the weights the chosen method takes and show ``omega_t`` as the simplex derives it (ADIM Eq. 6:
+    ``1 - omega_r - omega_s``; ADIB Eq. 4: ``1 - omega_s``; 0 for a method without weights). Returns the method."""
+    method = controls["method"].value
+    controls["omega_r"].disabled = method not in ONLY_FOR["omega_r"]
+    controls["omega_s"].disabled = method not in ONLY_FOR["omega_s"]
+    if method in ONLY_FOR["omega_r"]:
+        omega_t = 1.0 - controls["omega_r"].value - controls["omega_s"].value
+    elif method in ONLY_FOR["omega_s"]:
+        omega_t = 1.0 - controls["omega_s"].value
+    else:
+        omega_t = 0.0
+    controls["omega_t"].value = round(omega_t, 4)  # shown only: the games and runs derive it exactly
+    return method
+
+
 def _refusal(error: Exception) -> str:
     return f"<span style='color:#b00020'><b>refused</b>: {html.escape(str(error))}</span>"
 
@@ -104,6 +120,14 @@ def _replace_traces(figure: go.FigureWidget, new: go.Figure) -> None:
             figure.data = ()
             figure.add_traces(list(new.data))
         figure.layout.title = new.layout.title
+        layout = new.layout.to_plotly_json()
+        ranges = {  # axis ranges that the figure builder computes from the data
+            axis: {"range": settings["range"]}
+            for axis, settings in layout.items()
+            if axis.startswith("yaxis") and "range" in settings
+        }
+        if ranges:
+            figure.update_layout(ranges)
 
 
 class GameExplorer(widgets.VBox):
@@ -198,16 +222,8 @@ class GameExplorer(widgets.VBox):
     # reacting to the controls ----------------------------------------------------------------------------
     def _sync_enabled(self) -> None:
         c = self.controls
-        method = c["method"].value
-        c["omega_r"].disabled = method != "adim"
-        c["omega_s"].disabled = method == "ngan"
+        _sync_omegas(c)
         c["tau"].disabled = c["samples"].disabled = c["estimator"].value == "exact"
-        if method == "adim":
-            c["omega_t"].value = round(1.0 - c["omega_r"].value - c["omega_s"].value, 12)
-        elif method == "adib":
-            c["omega_t"].value = round(1.0 - c["omega_s"].value, 12)
-        else:
-            c["omega_t"].value = 0.0
 
     def _show_state(self) -> None:
         trajectory = self.trajectory
@@ -348,15 +364,7 @@ class TrainingExplorer(widgets.VBox):
 
     def _sync_enabled(self) -> None:
         c = self.controls
-        method = c["method"].value
-        c["omega_r"].disabled = method not in ONLY_FOR["omega_r"]
-        c["omega_s"].disabled = method not in ONLY_FOR["omega_s"]
-        if method in ONLY_FOR["omega_r"]:
-            c["omega_t"].value = round(1.0 - c["omega_r"].value - c["omega_s"].value, 12)
-        elif method in ONLY_FOR["omega_s"]:
-            c["omega_t"].value = round(1.0 - c["omega_s"].value, 12)
-        else:
-            c["omega_t"].value = 0.0
+        method = _sync_omegas(c)
         adversarial = method in ONLY_FOR["estimator"] or method == "adim-ngs"
         for name in ("tau_schedule", "tau_start", "tau_end"):
             c[name].disabled = not adversarial
