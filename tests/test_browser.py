@@ -31,6 +31,10 @@ SCREENSHOTS = ROOT / "build" / "browser"
 EXPLORER = ".advdist-game-explorer"  # the CSS class of advdist_lab.widgets.GameExplorer's box
 PLOT = f"{EXPLORER} .js-plotly-plot"  # plotly.js graph divs inside it (they carry `.data`)
 SLIDER = "nu"  # the slider the test moves (its description)
+TRAINING = ".advdist-training-explorer"  # the CSS class of advdist_lab.widgets.TrainingExplorer's box
+TRAINING_PLOT = f"{TRAINING} .js-plotly-plot"
+SMOKE_EPOCHS = 2  # the training explorer's epochs in the notebook's smoke parameters (TRAIN_EPOCHS)
+TRAINING_RUN = 60  # seconds for its run (teacher pretraining included) to stream every epoch into the plot
 
 # Bounded waits, in seconds; the whole test takes well under two minutes when the notebook's smoke run is quick.
 LAB_START = 60
@@ -146,4 +150,24 @@ def test_moving_a_slider_redraws_the_explorer_in_chromium(
         assert "Traceback" not in explorer_output, explorer_output
         assert not jb.kernel_errors(page), jb.kernel_errors(page)
         assert not jb.notebook_errors(page), jb.notebook_errors(page)
+
+        # the training explorer: Run trains in the kernel's background thread, epochs stream into the plot
+        page.locator(TRAINING).first.scroll_into_view_if_needed()
+        page.locator(f"{TRAINING} button", has_text="Run").first.click()
+        page.wait_for_function(
+            "([selector, epochs]) => Array.from(document.querySelectorAll(selector)).some("
+            "(g) => (g.data || []).length > 0 && Array.from(g.data[0].x || []).length >= epochs)",
+            arg=[TRAINING_PLOT, SMOKE_EPOCHS],
+            timeout=TRAINING_RUN * 1000,
+            polling=250,
+        )
+        page.wait_for_function(
+            "(selector) => /finished: student/.test(document.querySelector(selector).innerText)",
+            arg=TRAINING,
+            timeout=TRAINING_RUN * 1000,
+        )
+        page.locator(TRAINING).first.screenshot(path=str(SCREENSHOTS / f"{name}-training.png"))
+        student = jb.plot_data(page, TRAINING_PLOT)[0][0]
+        assert len(student["x"]) == SMOKE_EPOCHS and all(0 <= y <= 1 for y in student["y"]), student
+        assert not jb.kernel_errors(page), jb.kernel_errors(page)
     print(f"{name}: browser test body took {time.perf_counter() - start:.1f} s; slider {SLIDER} now {readout}")
