@@ -1028,3 +1028,19 @@ def teacher_mu_figure(
     fig.update_yaxes(title_text=y_title or f"{player} test accuracy (%)", row=1, col=1)
     fig.update_layout(title=title, template=TEMPLATE, legend={"orientation": "h", "y": -0.25})
     return fig
+
+
+def tag_popularity_figure(counts: Mapping[str, Sequence[float]], title: str = "Tag popularity") -> go.Figure:
+    """Rank-frequency of tags on log-log axes, one line per label set: ``counts[name]`` holds how many items carry
+    each tag (any order). A long tail (TPAMI Sec. 5.2: YFCC's tags follow a power law) is a falling line."""
+    fig = go.Figure()
+    for name, values in counts.items():
+        ordered = sorted((float(v) for v in values), reverse=True)
+        if not ordered or ordered[0] <= 0:
+            raise ValueError(f"counts[{name!r}] needs at least one positive count")
+        ranks = [i + 1 for i, v in enumerate(ordered) if v > 0]
+        fig.add_trace(go.Scatter(x=ranks, y=[v for v in ordered if v > 0], name=name, mode="lines+markers"))
+    fig.update_layout(title=title, template=TEMPLATE, xaxis_title="tag rank", yaxis_title="items with the tag")
+    fig.update_xaxes(type="log")
+    fig.update_yaxes(type="log")
+    return fig

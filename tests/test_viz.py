@@ -202,3 +202,12 @@ def test_epochs_to_accuracy_figure_draws_a_bar_and_the_seeds():
     assert fig.data[0].y == (4.0,) and fig.data[1].y == (3, 5)
     assert fig.data[2].y == (None,) and "0 of 2 seeds" in fig.data[2].hovertext
     assert "85%" in fig.layout.title.text
+
+
+def test_tag_popularity_figure_is_log_log_rank_frequency():
+    fig = viz.tag_popularity_figure({"popular": [3, 50, 10, 0], "random": [5, 1]})
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
+    popular = fig.data[0]
+    assert list(popular.x) == [1, 2, 3] and list(popular.y) == [50.0, 10.0, 3.0]
+    with pytest.raises(ValueError, match="positive count"):
+        viz.tag_popularity_figure({"empty": [0, 0]})
