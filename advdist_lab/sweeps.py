@@ -365,7 +365,9 @@ ACCURACIES = ("test_accuracy", "teacher_test_accuracy")
 """The final accuracies of a ``result.json`` that :func:`summarize` averages: the student's and the teacher's."""
 
 
-def summarize(sweep: Sequence[SweepPoint], results: Sequence[Mapping]) -> list[dict]:
+def summarize(
+    sweep: Sequence[SweepPoint], results: Sequence[Mapping], metrics: Sequence[str] = ACCURACIES
+) -> list[dict]:
     """One row per distinct overrides (in the order of first appearance), averaged over its seeds::
 
         {"overrides": {...}, "seeds": [0, 1, 2], "count": 3,
@@ -374,7 +376,8 @@ def summarize(sweep: Sequence[SweepPoint], results: Sequence[Mapping]) -> list[d
 
     Accuracies are fractions as in ``result.json`` (``test_accuracy`` is the student's final one). The std is the
     sample standard deviation over seeds, ``None`` for one seed; the teacher's are ``None`` for a method without
-    a teacher.
+    a teacher. ``metrics`` names other top-level numbers of ``result.json`` to average the same way (the ranking
+    metrics of a tag run: ``map``, ``teacher_map``, ``p@3``...); a result without one counts as missing.
     """
     sweep, results = list(sweep), list(results)
     if len(sweep) != len(results):
@@ -390,7 +393,7 @@ def summarize(sweep: Sequence[SweepPoint], results: Sequence[Mapping]) -> list[d
     for members in groups.values():
         row: dict = {"overrides": dict(members[0][0].overrides), "seeds": [p.seed for p, _ in members]}
         row["count"] = len(members)
-        for name in ACCURACIES:
+        for name in dict.fromkeys([*ACCURACIES, *metrics]):
             values = [r[name] for _, r in members if r.get(name) is not None]
             row[f"{name}_mean"], row[f"{name}_std"] = mean_std(values)
         rows.append(row)

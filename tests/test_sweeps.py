@@ -253,3 +253,16 @@ def test_run_sweep_and_summarize_refuse_bad_input(tmp_path: Path):
     (row,) = summarize(sweep, fake)
     assert row["test_accuracy_mean"] == pytest.approx(0.6)
     assert row["teacher_test_accuracy_mean"] is None and row["teacher_test_accuracy_std"] is None
+
+
+def test_summarize_averages_other_top_level_metrics():
+    from advdist_lab.sweeps import points, summarize
+
+    sweep = points(tiny(method="mimic"), [{"nu": 1.0}], seeds=(0, 1))
+    results = [
+        {"config": {"seed": 0}, "test_accuracy": 0.5, "map": 0.2},
+        {"config": {"seed": 1}, "test_accuracy": 0.7, "map": 0.4},
+    ]
+    (row,) = summarize(sweep, results, metrics=("map", "teacher_map"))
+    assert row["map_mean"] == pytest.approx(0.3) and row["map_std"] == pytest.approx(0.1414213, rel=1e-5)
+    assert row["teacher_map_mean"] is None and row["test_accuracy_mean"] == pytest.approx(0.6)
