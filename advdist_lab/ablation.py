@@ -37,7 +37,7 @@ from collections.abc import Mapping, Sequence
 
 from .hparams import check_choice, check_positive, check_positive_int, check_real
 from .methods.config import TrainConfig
-from .sweeps import SweepPoint, check_seeds, overrides_key, points, run_sweep, summarize
+from .sweeps import ACCURACIES, SweepPoint, check_seeds, overrides_key, points, run_sweep, summarize
 
 HYPERPARAMETERS = ("omega_r", "omega_s", "omega_t", "nu", "mu")
 """The panels of TPAMI Fig. 3, in the paper's order."""
@@ -221,13 +221,16 @@ def fig3_rows(sweep: Sequence[SweepPoint], results: Sequence[Mapping]) -> list[d
     return rows
 
 
-def fig6_rows(sweep: Sequence[SweepPoint], results: Sequence[Mapping]) -> tuple[list[dict], list[dict]]:
+def fig6_rows(
+    sweep: Sequence[SweepPoint], results: Sequence[Mapping], metrics: Sequence[str] = ()
+) -> tuple[list[dict], list[dict]]:
     """TPAMI Fig. 6 as ``(rows, baseline)``: the points that set only ``n_train`` and ``mu`` (Fig. 3's points of
     the other panels are skipped), sorted by size and ``mu``; ``mu > 0`` in ``rows``
-    (``{"n_train", "mu", "teacher_test_accuracy_mean", ...}``), ``mu = 0`` in ``baseline``."""
+    (``{"n_train", "mu", "teacher_test_accuracy_mean", ...}``), ``mu = 0`` in ``baseline``. ``metrics``: more
+    top-level numbers to average (TPAMI Fig. 11 plots the teacher's ``teacher_map`` and ``teacher_p@3`` on YFCC)."""
     sizes = _sizes_by_key(sweep)
     rows, baseline = [], []
-    for row in summarize(sweep, results):
+    for row in summarize(sweep, results, (*ACCURACIES, *metrics)):
         if set(row["overrides"]) - {"n_train"} != {"mu"}:
             continue
         mu = float(row["overrides"]["mu"])
@@ -267,17 +270,18 @@ def run_fig6(
     *,
     jobs: int | None = None,
     progress: bool = True,
+    metrics: Sequence[str] = (),
     **overrides,
 ) -> dict:
     """Train (or read back) every point of Fig. 6 under ``out`` (the same ``out`` as Fig. 3 reuses its ``mu``
     runs): ``{"points", "results", "summary", "rows", "baseline"}``."""
     sweep = fig6_points(n_trains, seeds, mus, **overrides)
     results = run_sweep(sweep, out, jobs=jobs, progress=progress, description="Fig. 6")
-    rows, baseline = fig6_rows(sweep, results)
+    rows, baseline = fig6_rows(sweep, results, metrics)
     return {
         "points": sweep,
         "results": results,
-        "summary": summarize(sweep, results),
+        "summary": summarize(sweep, results, (*ACCURACIES, *metrics)),
         "rows": rows,
         "baseline": baseline,
     }

@@ -276,3 +276,15 @@ def test_paper_comparison_prints_our_differences_beside_the_claims():
     assert lines == [
         "n = 100: nu = 0.01 against nu = 1: student not in the grid. Paper: " + ablation.PAPER_CLAIMS["nu"] + "."
     ]
+
+
+def test_fig6_rows_average_ranking_metrics_for_fig_11():
+    sweep = fig6_points((100,), 2, mus=(0.01,))
+    results = fake_results(sweep)
+    for point, result in zip(sweep, results):
+        result["teacher_map"] = 0.3 + 0.1 * float(point.overrides["mu"]) + 0.01 * point.seed
+    rows, baseline = fig6_rows(sweep, results, metrics=("teacher_map",))
+    assert rows[0]["teacher_map_mean"] == pytest.approx(0.3 + 0.001 + 0.005)
+    assert baseline[0]["teacher_map_mean"] == pytest.approx(0.305)
+    fig = viz.teacher_mu_figure(rows, baseline, metric="teacher_map", y_title="teacher MAP (%)")
+    assert any(len(t.y) == 1 and t.y[0] == pytest.approx(30.6) for t in fig.data)  # the mean at mu = 0.01, in %
