@@ -7,6 +7,8 @@
     advdist-lab table1 --dataset digits --seeds 5 --out runs/t1
     advdist-lab sweep --preset fig3 --seeds 3 --sizes 100,500    # TPAMI Fig. 3 (then --preset fig6: Fig. 6)
     advdist-lab sweep --method adim --grid nu=0.01,0.1,1 --grid mu=0,0.01 --seeds 2 --out runs/s
+    advdist-lab tags --method adim --label-set popular --seed 0 --out runs/t   # TPAMI Sec. 5.2, one run
+    advdist-lab table4 --seeds 3 --out runs/table4                               # TPAMI Table 4
 
 Every field of :class:`advdist_lab.methods.TrainConfig` is an option (``--omega-r``, ``--nu``, ``--tau-start``,
 ``--k-d``...). Bad values fail before training with one line naming the constraint (exit status 2); a run that
@@ -145,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_workers(table)
     _add_config_options(table, skip=("method", "n_train", "seed"))
     _add_sweep_parser(commands)
+    _add_tag_parsers(commands)
     return parser
 
 
@@ -185,6 +188,89 @@ def _add_sweep_parser(commands: argparse._SubParsersAction) -> None:
     _add_config_options(sweep, skip=("seed",))
 
 
+def _add_tag_parsers(commands: argparse._SubParsersAction) -> None:
+    from .knn import DEFAULT_K, LABEL_SETS
+    from .table4 import ALL_METHODS, TABLE4_METHODS
+
+    features = (
+        "an .npz of your own features (arrays image, text, tags and optionally split, tag_names; see "
+        "advdist_lab.data.tags) instead of the generated YFCC-like data"
+    )
+    knn_k = f"neighbours that vote in KNN tag voting (default: {DEFAULT_K})"
+    unweighted = "KNN: one vote per neighbour instead of votes weighted by cosine similarity"
+    tags = commands.add_parser(
+        "tags",
+        help="image tag recommendation (TPAMI Sec. 5.2): train one method and write OUT/result.json",
+        description="Train one method on the tag data (the student sees image features, the teacher and the "
+        "discriminator image and text) and print the student's MAP, MRR, P@3, R@3, F@3 and NDCG@3. Epochs default "
+        "to advdist_lab.methods.config.TAG_RUN_DEFAULTS and --n-train to the whole training pool.",
+    )
+    tags.add_argument(
+        "--method",
+        default="adim",
+        help=f"knn (KNN tag voting, the paper's KVOTE) or one of {', '.join(ALL_METHODS[1:])} (default: adim)",
+    )
+    tags.add_argument(
+        "--label-set", default="popular", help=f"{' or '.join(LABEL_SETS)}: the 200 most popular or 200 random tags"
+    )
+    tags.add_argument("--features", default=None, metavar="FILE.npz", help=features)
+    tags.add_argument("--knn-k", type=int, default=None, help=knn_k)
+    tags.add_argument("--knn-unweighted", action="store_true", help=unweighted)
+    tags.add_argument("--out", default=None, help="run folder (default: runs/tags-<label set>-<method>-seed<seed>)")
+    tags.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    tags.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_threads(tags)
+    _add_config_options(tags, skip=("method", "dataset", "data_file", "view"))
+    _tag_defaults_in_help(tags)
+
+    table = commands.add_parser(
+        "table4",
+        help="TPAMI Table 4: image tag recommendation, every method on both label sets over several seeds",
+        description="Train (or read back) every method x label set x seed, each in OUT/<label set>/<method>/"
+        "seed<k>/ (pretrained teachers shared in OUT/teachers/), print the layout of TPAMI Table 4 with the "
+        "paper's numbers beside ours and write OUT/table4.md, table4.csv and table4.json.",
+    )
+    table.add_argument("--seeds", type=int, default=3, help="seeds per method and label set (default: 3)")
+    table.add_argument(
+        "--methods",
+        default=None,
+        help=f"comma-separated methods among {', '.join(ALL_METHODS)} (default: {','.join(TABLE4_METHODS)})",
+    )
+    table.add_argument(
+        "--label-sets",
+        default=None,
+        help=f"comma-separated label sets (default: {','.join(LABEL_SETS)}; with --features, popular only: a file "
+        "holds one set of tags)",
+    )
+    table.add_argument("--features", default=None, metavar="FILE.npz", help=features)
+    table.add_argument("--knn-k", type=int, default=None, help=knn_k)
+    table.add_argument("--knn-unweighted", action="store_true", help=unweighted)
+    table.add_argument("--out", default=None, help="folder of the runs and tables (default: runs/table4)")
+    _add_workers(table)
+    for action in table._actions:
+        if action.dest == "jobs":
+            action.help = "worker processes, each on one torch thread (default: one per CPU core on the CPU, else 1)"
+    _add_config_options(table, skip=("method", "dataset", "seed", "data_file", "view"))
+    _tag_defaults_in_help(table)
+
+
+def _tag_defaults_in_help(parser: argparse.ArgumentParser) -> None:
+    """The tag runs' own defaults (TAG_RUN_DEFAULTS, the whole pool) in the help of the options they change."""
+    import re
+
+    from .methods.config import TAG_RUN_DEFAULTS
+
+    defaults = {**{k: repr(v) for k, v in TAG_RUN_DEFAULTS.items()}, "n_train": "the whole training pool"}
+    for action in parser._actions:
+        if action.dest == "student_pretrain_epochs" and action.dest in defaults:
+            action.help = (
+                f"supervised epochs of the student before the main loop (default: {defaults[action.dest]} for "
+                "NGAN/ADIB/ADIM, else 0)"
+            )
+        elif action.dest in defaults and action.help:
+            action.help = re.sub(r"\(default: [^)]*\)$", f"(default: {defaults[action.dest]})", action.help)
+
+
 def _fail(message: str, status: int) -> int:
     print(f"advdist-lab: error: {message}", file=sys.stderr)
     return status
@@ -200,6 +286,10 @@ def main(argv: list[str] | None = None) -> int:
             return _train(args)
         if args.command == "sweep":
             return _sweep(args)
+        if args.command == "tags":
+            return _tags(args)
+        if args.command == "table4":
+            return _table4(args)
         return _table1(args)
     except (DatasetUnavailableError, NonFiniteLossError) as error:
         return _fail(str(error), 1)
@@ -344,6 +434,107 @@ def _sweep(args: argparse.Namespace) -> int:
         atomic_write_json(out / f"sweep-{args.preset}.json", document)
         written.append(out / f"sweep-{args.preset}.json")
     print(f"written: {', '.join(map(str, written))}")
+    return 0
+
+
+def _check_features(path: str | None) -> str | None:
+    if path is not None and not Path(path).is_file():
+        raise ValueError(f"--features must be an existing .npz file ({path!r} does not exist)")
+    return path
+
+
+def _knn_options(args: argparse.Namespace, method_is_knn: bool | None) -> dict:
+    """``knn_k`` and ``knn_weighted`` from the options; refused when no KNN run will use them."""
+    given = [flag for flag, value in (("--knn-k", args.knn_k), ("--knn-unweighted", args.knn_unweighted)) if value]
+    if given and method_is_knn is False:
+        raise ValueError(f"{' and '.join(given)} apply to --method knn only")
+    options: dict = {"knn_weighted": not args.knn_unweighted}
+    if args.knn_k is not None:
+        options["knn_k"] = args.knn_k
+    return options
+
+
+def _tags(args: argparse.Namespace) -> int:
+    from .knn import KNN_METHOD, LABEL_SETS, KnnConfig, run_knn
+    from .runs import train
+    from .table4 import ALL_METHODS, KNN_FIELDS, tag_config
+
+    if args.method not in ALL_METHODS:
+        raise ValueError(f"method must be one of {', '.join(ALL_METHODS)} (got {args.method!r})")
+    if args.label_set not in LABEL_SETS:
+        raise ValueError(f"--label-set must be one of {', '.join(LABEL_SETS)} (got {args.label_set!r})")
+    dataset = LABEL_SETS[args.label_set]
+    values = _config_values(args, skip=("method", "dataset", "data_file"))
+    seed = values.pop("seed", 0)
+    is_knn = args.method == KNN_METHOD
+    knn = _knn_options(args, is_knn)
+    if is_knn:
+        ignored = sorted(set(values) - set(KNN_FIELDS))
+        if ignored:
+            flags = ", ".join("--" + name.replace("_", "-") for name in ignored)
+            raise ValueError(
+                f"{flags}: knn trains nothing, so it takes only --n-train, --subset-seed, --seed, --device, "
+                "--features, --knn-k and --knn-unweighted"
+            )
+    features = _check_features(args.features)
+    if features is not None:
+        values["data_file"] = features
+    config = tag_config(args.method, dataset, seed, strict=True, **knn, **values)
+    _set_threads(args, dataset)
+    out = args.out or f"runs/tags-{args.label_set}-{args.method}-seed{seed}"
+    progress = not args.no_progress
+    if isinstance(config, KnnConfig):
+        result = run_knn(config, out, resume=args.resume, progress=progress)
+    else:
+        result = train(config, out, resume=args.resume, progress=progress)
+    print(_tag_summary(result, config, out))
+    return 0
+
+
+def _tag_summary(result: dict, config, out: str | Path) -> str:
+    from .table4 import METRIC_NAMES, TABLE4_METRICS
+
+    last = result["history"][-1] if result.get("history") else {}
+    metrics = []
+    for name in TABLE4_METRICS:
+        value = result.get(name, last.get(f"student_{name}"))
+        metrics.append(f"{METRIC_NAMES[name]} {value:.4f}" if value is not None else f"{METRIC_NAMES[name]} -")
+    teacher = result.get("teacher_map")
+    teacher_text = f" (teacher MAP {teacher:.4f})" if teacher is not None else ""
+    n = len(result.get("history", []))
+    what = f"k = {config.k}" if config.method == "knn" else f"after {n} epochs"
+    return (
+        f"{config.method} on {config.dataset} (n = {config.n_train:,}, seed {config.seed}): student "
+        f"{', '.join(metrics)}{teacher_text}, {what}, {result['wall_seconds']:.1f} s on {result['device']}; "
+        f"{Path(out) / 'result.json'}"
+    )
+
+
+def _table4(args: argparse.Namespace) -> int:
+    from .table4 import TABLE4_METHODS, check_label_sets, check_methods, run_table4
+
+    methods = check_methods(_split(args.methods) or TABLE4_METHODS)
+    # a user's features file holds one set of tags: one block unless --label-sets asks for more
+    label_sets = check_label_sets(_split(args.label_sets) or (("popular",) if args.features else ("popular", "random")))
+    overrides = _config_values(args, skip=("method", "dataset", "seed", "data_file"))
+    knn = _knn_options(args, "knn" in methods)
+    features = _check_features(args.features)
+    if features is not None:
+        overrides["data_file"] = features
+    _set_threads(args, "tags-popular")
+    out = args.out or "runs/table4"
+    outcome = run_table4(
+        args.seeds,
+        out,
+        methods=methods,
+        label_sets=label_sets,
+        progress=not args.no_progress,
+        jobs=args.jobs,
+        **knn,
+        **overrides,
+    )
+    print(outcome["markdown"])
+    print(f"written: {', '.join(str(Path(out) / name) for name in ('table4.md', 'table4.csv', 'table4.json'))}")
     return 0
 
 

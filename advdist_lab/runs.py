@@ -16,6 +16,11 @@ A run folder ``out/`` holds
 an uninterrupted run (each epoch reseeds itself, see :mod:`advdist_lab.methods.loop`). A finished run is never
 overwritten: training into a folder that already holds a ``result.json`` raises, and resuming it returns it.
 Timing stays out of ``history`` (it lives under ``timing``) so that histories compare exactly.
+
+On the tag datasets (image tag recommendation, TPAMI Sec. 5.2) every history entry also holds the ranking metrics of
+:meth:`advdist_lab.methods.loop.Trainer.evaluate` (``student_map``, ``teacher_p@3``...), ``test_accuracy`` is the
+student's P@1, and ``result.json`` holds the final ranking metrics at the top level, as TPAMI Table 4 reports them:
+the student's as ``p@3``, ``r@3``, ``f@3``, ``ndcg@3``, ``map``, ``mrr`` and the teacher's as ``teacher_p@3``...
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ import torch
 from .data import load_data
 from .environment import resolve_device
 from .methods.config import TrainConfig
-from .methods.loop import Trainer
+from .methods.loop import RANKING_K, Trainer
+from .metrics import RANKING_METRICS
 
 RESULT = "result.json"
 CHECKPOINT = "checkpoint.pt"
@@ -54,6 +60,10 @@ _TEACHER_KEYS = (
     "lr_teacher",
     "teacher_pretrain_epochs",
 )
+
+
+_RANKING_KEYS = tuple(key.replace("@k", f"@{RANKING_K}") for key in RANKING_METRICS)
+"""``p@3``, ``r@3``, ``f@3``, ``ndcg@3``, ``map``, ``mrr``: the ranking metrics a tag run reports."""
 
 
 class RunExistsError(ValueError):
@@ -127,9 +137,19 @@ def teacher_cache_key(config: TrainConfig) -> str:
     bits than the CPU, so a teacher folder shared between machines never hands one's teacher to the other.
     """
     fields = {k: config.to_dict()[k] for k in _TEACHER_KEYS}
+    if config.data_file is not None:  # a user's features: the key follows the file's content, not its name
+        fields["data_file_sha1"] = _file_sha1(config.data_file)
     device = config.device
     fields["device_type"] = resolve_device(device).type if device == "auto" else device.split(":")[0]
     return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _file_sha1(path: str | os.PathLike) -> str:
+    digest = hashlib.sha1()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _comparable(config: dict) -> dict:
@@ -191,7 +211,14 @@ def train(
             state = _read_checkpoint(checkpoint_path, device)
             if _comparable(state["config"]) != _comparable(config.to_dict()):
                 raise RunExistsError(_config_mismatch(out_dir, state["config"], config.to_dict()))
-    data = load_data(config.dataset, config.n_train, view=config.view, device=device, subset_seed=config.subset_seed)
+    data = load_data(
+        config.dataset,
+        config.n_train,
+        view=config.view,
+        device=device,
+        subset_seed=config.subset_seed,
+        data_file=config.data_file,
+    )
     trainer = Trainer(config, data, device)
     if trainer_hook is not None:
         trainer_hook(trainer)
@@ -362,4 +389,9 @@ def _result(config, history, trainer, device, wall_seconds, timing, pretraining)
     }
     if "teacher_test_accuracy" in last:
         result["teacher_test_accuracy"] = last["teacher_test_accuracy"]
+    if trainer.multilabel:
+        for player, prefix in (("student", ""), ("teacher", "teacher_")):
+            for name in _RANKING_KEYS:
+                if f"{player}_{name}" in last:
+                    result[prefix + name] = last[f"{player}_{name}"]
     return result

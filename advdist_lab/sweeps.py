@@ -29,17 +29,19 @@ from multiprocessing import get_context
 from numbers import Real
 from pathlib import Path
 
+from .environment import SMALL_MODEL_DATASETS
 from .hparams import check_nonnegative_int, check_positive_int
-from .methods.config import SMALL_DATASETS, TrainConfig
+from .methods.config import TrainConfig
 from .runs import CHECKPOINT, RESULT, train
 
 
 def default_jobs(dataset: str, device: str = "auto") -> int:
-    """Worker processes for many runs: one per CPU core for the small datasets on the CPU, otherwise 1."""
+    """Worker processes for many runs: one per CPU core for the datasets whose models train on one thread
+    (:data:`advdist_lab.environment.SMALL_MODEL_DATASETS`: digits, synthetic, tags) on the CPU, otherwise 1."""
     import torch
 
     on_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
-    if dataset not in SMALL_DATASETS or not on_cpu:
+    if dataset not in SMALL_MODEL_DATASETS or not on_cpu:
         return 1
     try:
         cores = len(os.sched_getaffinity(0))

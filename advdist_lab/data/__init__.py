@@ -5,7 +5,11 @@ TPAMI ``000_...``, Sec. 5.1, Table 1, are in :data:`TABLE1_SIZES`) and a fixed t
 
 * ``digits``: scikit-learn's 1,797 real 8x8 digits, bundled, the offline default (:mod:`.digits`);
 * ``mnist``, ``cifar10``: through torchvision, preprocessed as in TPAMI Sec. 5.1 (:mod:`.torchvision_sets`);
-* ``synthetic``: a Gaussian mixture whose true posterior ``p_r(y|x)`` is known (:mod:`.synthetic`).
+* ``synthetic``: a Gaussian mixture whose true posterior ``p_r(y|x)`` is known (:mod:`.synthetic`);
+* ``tags-popular``, ``tags-random``: image tag recommendation with privileged text (TPAMI Sec. 5.2, KDGAN Sec. 4.2),
+  multi-label, YFCC-like generated data or a user's ``.npz`` file of features (:mod:`.tags`). The training subset
+  is a random (not stratified) sample; ``x`` is ``[image, text]``, ``x_student`` the image features, ``p_r``
+  uniform over each item's tags; only the ``full`` view exists.
 
 Views (:data:`VIEWS`) say what the student sees, ``x_student``, while the teacher and the discriminator see ``x``:
 
@@ -28,6 +32,7 @@ from advdist_lab.data.base import (
     DATASETS,
     NUM_CLASSES,
     TABLE1_SIZES,
+    TAG_DATASETS,
     TEST_SIZES,
     TRAIN_POOL_SIZES,
     VIEWS,
@@ -40,6 +45,7 @@ from advdist_lab.data.base import (
 )
 from advdist_lab.data.digits import load_digits_task
 from advdist_lab.data.synthetic import load_synthetic_task
+from advdist_lab.data.tags import load_tags_task
 from advdist_lab.data.torchvision_sets import load_torchvision_task
 from advdist_lab.hparams import check_choice, check_nonnegative_int, check_positive_int
 
@@ -48,6 +54,7 @@ __all__ = [
     "DATA_ENV_VAR",
     "NUM_CLASSES",
     "TABLE1_SIZES",
+    "TAG_DATASETS",
     "TEST_SIZES",
     "VIEWS",
     "DatasetUnavailableError",
@@ -62,7 +69,8 @@ __all__ = [
 
 def max_train_size(name: str) -> int:
     """The size of ``name``'s training pool, the largest ``n_train``: digits 1,297 (1,797 minus the 500 test
-    images), MNIST 60,000, CIFAR-10 50,000, synthetic 20,000."""
+    images), MNIST 60,000, CIFAR-10 50,000, synthetic 20,000, tags-popular and tags-random 20,000 (the generated
+    data; a ``data_file`` brings its own size, checked by :func:`load_data`)."""
     return TRAIN_POOL_SIZES[check_choice("dataset", name, DATASETS)]
 
 
@@ -76,6 +84,7 @@ def load_data(
     root: str | os.PathLike | None = None,
     download: bool = True,
     test_size: int | None = None,
+    data_file: str | os.PathLike | None = None,
 ) -> TaskData:
     """Load dataset ``name`` with a stratified training subset of ``n_train`` examples, on ``device``.
 
@@ -83,21 +92,42 @@ def load_data(
     ``test_size`` test examples (all when ``None``); ``root`` and ``download`` concern MNIST and CIFAR-10 only
     (see :func:`data_root`). ``device`` must be concrete ("cpu", "cuda", "cuda:0"; resolve "auto" first).
 
+    Tag datasets (``tags-popular``, ``tags-random``, :func:`advdist_lab.data.tags.load_tags_task`): the subset is
+    random, not stratified, so ``n_train`` may be below the number of tags; ``view`` must be ``full``;
+    ``data_file`` (an ``.npz`` in the format of :mod:`advdist_lab.data.tags`) replaces the generated data, and
+    then ``n_train`` and ``test_size`` are checked against the file's training and test rows. ``data_file`` is
+    refused for the other datasets.
+
     Raises ``ValueError`` for a bad argument, before anything is loaded, and :class:`DatasetUnavailableError`
     when MNIST or CIFAR-10 is neither present nor downloadable.
     """
     name = check_choice("dataset", name, DATASETS)
     view = check_choice("view", view, VIEWS)
     n_train = check_positive_int("n_train", n_train)
+    multilabel = name in TAG_DATASETS
+    if data_file is not None and not multilabel:
+        raise ValueError(
+            f"data_file is accepted only for the datasets {', '.join(TAG_DATASETS)} (got dataset {name!r})"
+        )
+    if multilabel and view != "full":
+        raise ValueError(
+            f"view must be 'full' for {name}: the student sees the image features, the teacher image and text "
+            f"(got {view!r})"
+        )
     pool, classes = TRAIN_POOL_SIZES[name], NUM_CLASSES[name]
-    if n_train > pool:
+    if n_train > pool and data_file is None:
         raise ValueError(f"n_train must be <= {pool}, the size of the {name} training pool (got {n_train})")
-    if n_train < classes:
+    if n_train < classes and not multilabel:
         raise ValueError(
             f"n_train must be >= {classes}, the number of {name} classes, so that every class is seen (got {n_train})"
         )
     subset_seed = check_nonnegative_int("subset_seed", subset_seed)
-    if test_size is not None:
+    if data_file is not None:
+        if not isinstance(data_file, (str, os.PathLike)):
+            raise ValueError(f"data_file must be a path to an .npz file (got {data_file!r})")
+        if test_size is not None:
+            test_size = check_positive_int("test_size", test_size)  # its upper bound is the file's test rows
+    elif test_size is not None:
         test_size = check_positive_int("test_size", test_size)
         if test_size > TEST_SIZES[name]:
             raise ValueError(
@@ -109,4 +139,6 @@ def load_data(
         return load_digits_task(n_train, **common)
     if name == "synthetic":
         return load_synthetic_task(n_train, **common)
+    if multilabel:
+        return load_tags_task(name, n_train, data_file=data_file, **common)
     return load_torchvision_task(name, n_train, root=str(data_root(root)), download=bool(download), **common)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from advdist_lab.hparams import check_nonnegative_int, check_positive_int
 
-DATASETS = ("digits", "mnist", "cifar10", "synthetic")
+DATASETS = ("digits", "mnist", "cifar10", "synthetic", "tags-popular", "tags-random")
 """Dataset names accepted by :func:`advdist_lab.data.load_data`."""
 
 VIEWS = ("full", "lowres")
@@ -38,12 +38,38 @@ TABLE1_SIZES: dict[str, tuple[int, ...]] = {
 }
 """Training-set sizes ``n``: MNIST and CIFAR-10 as in TPAMI Table 1; digits and synthetic for the course."""
 
-NUM_CLASSES: dict[str, int] = {"digits": 10, "mnist": 10, "cifar10": 10, "synthetic": 10}
+TAG_DATASETS = ("tags-popular", "tags-random")
+"""The multi-label datasets of image tag recommendation (TPAMI Sec. 5.2, :mod:`advdist_lab.data.tags`)."""
 
-TRAIN_POOL_SIZES: dict[str, int] = {"digits": 1797 - 500, "mnist": 60000, "cifar10": 50000, "synthetic": 20000}
-"""Size of the pool each training subset is drawn from (see :func:`advdist_lab.data.max_train_size`)."""
+NUM_CLASSES: dict[str, int] = {
+    "digits": 10,
+    "mnist": 10,
+    "cifar10": 10,
+    "synthetic": 10,
+    "tags-popular": 200,
+    "tags-random": 200,
+}
+"""Number of labels: classes, or tags of the label set (200 per label set, TPAMI Sec. 5.2)."""
 
-TEST_SIZES: dict[str, int] = {"digits": 500, "mnist": 10000, "cifar10": 10000, "synthetic": 2000}
+TRAIN_POOL_SIZES: dict[str, int] = {
+    "digits": 1797 - 500,
+    "mnist": 60000,
+    "cifar10": 50000,
+    "synthetic": 20000,
+    "tags-popular": 20000,
+    "tags-random": 20000,
+}
+"""Size of the pool each training subset is drawn from (see :func:`advdist_lab.data.max_train_size`); for the tag
+datasets, of the generated data (a user's ``data_file`` brings its own)."""
+
+TEST_SIZES: dict[str, int] = {
+    "digits": 500,
+    "mnist": 10000,
+    "cifar10": 10000,
+    "synthetic": 2000,
+    "tags-popular": 2000,
+    "tags-random": 2000,
+}
 """Size of each dataset's fixed test split."""
 
 DATA_ENV_VAR = "ADVDIST_LAB_DATA"
@@ -170,6 +196,12 @@ class TaskData:
     Sec. 5.1; ``None``: none), applied to a batch by :meth:`augment_batch`. ``bayes_accuracy`` is known for
     synthetic data only: the mean over the test split of ``max_y p_r(y|x)``, the expected accuracy of the Bayes
     classifier that sees ``x``.
+
+    ``multilabel`` marks a task whose items carry several labels (image tag recommendation, TPAMI Sec. 5.2): then
+    ``p_r`` is uniform over an item's tags, ``y`` only a placeholder (its most popular tag), and the ranking metrics
+    of :func:`advdist_lab.metrics.ranking_metrics` apply. ``feature_dims = (d_image, d_text)`` says how ``x`` splits
+    into the student's image features (``x[:, :d_image]``, which is ``x_student``) and the privileged text features;
+    ``None`` for tasks without that structure.
     """
 
     name: str
@@ -179,6 +211,19 @@ class TaskData:
     test: Split
     augment: str | None = None
     bayes_accuracy: float | None = None
+    multilabel: bool = False
+    feature_dims: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.multilabel, bool):
+            raise ValueError(f"multilabel must be True or False (got {self.multilabel!r})")
+        if self.feature_dims is not None:
+            dims = tuple(self.feature_dims) if isinstance(self.feature_dims, (tuple, list)) else ()
+            if len(dims) != 2 or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in dims):
+                raise ValueError(
+                    f"feature_dims must be two integers >= 1, (d_image, d_text) (got {self.feature_dims!r})"
+                )
+            self.feature_dims = (int(dims[0]), int(dims[1]))
 
     @property
     def device(self) -> torch.device:
@@ -221,4 +266,6 @@ class TaskData:
             f"{self.num_classes} classes, x {self.input_shape}, x_student {self.student_shape}, "
             f"augment={self.augment}, device={self.device}"
             + ("" if self.bayes_accuracy is None else f", Bayes accuracy {self.bayes_accuracy:.4f}")
+            + ("" if not self.multilabel else ", multi-label")
+            + ("" if self.feature_dims is None else f", features (image, text) {self.feature_dims}")
         )

@@ -9,6 +9,12 @@ Reproducibility: every player is initialised from its own seed derived from the 
 So an epoch's randomness (minibatch order, label samples, Gumbel noise, dropout) does not depend on what ran
 before it, and a run resumed from the checkpoint of epoch ``k`` repeats epochs ``k+1, ...`` exactly.
 
+Multi-label data (image tag recommendation, TPAMI Sec. 5.2, KDGAN Sec. 4.2): an item has a set of tags and
+``p_r(y|x)`` is uniform over them (``Split.p_r``). Each minibatch draws one real label per item from its ``p_r``
+row with the epoch's generator: a one-sample, unbiased estimate of every expectation over ``p_r`` (the
+discriminator's real term of Eq. 3, 4, 6, the cross-entropy of Eq. 1, the ``upsilon`` term of Eq. 2). Evaluation
+ranks the tags by the players' scores (:func:`advdist_lab.metrics.ranking_metrics`, TPAMI Table 4).
+
 Speed: the training data already live on the device as tensors; losses are accumulated on the device and read
 once per epoch, so the step loop has no host-device synchronisation. On CUDA the forward passes run under bf16
 autocast (``precision="auto"``); softmax, log-sigmoid and the losses are computed in fp32 by autocast's rules.
@@ -24,6 +30,7 @@ from torch import nn
 
 from ..data import TaskData
 from ..losses import cross_entropy, kl_loss
+from ..metrics import ranking_metrics
 from ..models import BinaryDiscriminator, MulticlassDiscriminator, build_players
 from ..probes import GradientProbe, split_backward
 from . import get_method
@@ -40,6 +47,8 @@ STAGES = {
     "pretrain-discriminator": 7,
 }
 PLAYERS = ("discriminator", "teacher", "student")
+RANKING_K = 3
+"""The cut-off of the ranking metrics of the tag runs: P@3, R@3, F@3, NDCG@3 (TPAMI Table 4)."""
 
 
 class NonFiniteLossError(RuntimeError):
@@ -65,6 +74,15 @@ def _seeded(seed: int, device: torch.device) -> torch.Generator:
     return generator
 
 
+def sample_labels(p_r: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One label per row drawn from the distributions ``p_r`` (``(B, K)``, rows summing to 1), on their device.
+
+    With ``p_r`` uniform over an item's tags (TPAMI Sec. 5.2) this is one of its tags, chosen uniformly: an unbiased
+    one-sample estimate of ``E_{y ~ p_r(y|x)}`` in the value functions (Eq. 3, 4, 6) and the cross-entropy (Eq. 1).
+    """
+    return torch.multinomial(p_r, 1, generator=generator).squeeze(1)
+
+
 class Trainer:
     """The players, their optimisers and the shared loop of one run. ``config`` must be resolved."""
 
@@ -76,8 +94,16 @@ class Trainer:
         self.device = torch.device(device)
         self.method = get_method(config.method)
         self.num_classes = data.num_classes
+        self.multilabel = data.multilabel
+        if self.multilabel and (data.train.p_r is None or data.test.p_r is None):
+            raise ValueError("multi-label data need p_r (each item's tags) in both splits")
+        feature_dims = data.feature_dims
         arch = build_players(
-            config.dataset, num_classes=data.num_classes, input_shape=data.input_shape, student_shape=data.student_shape
+            config.dataset,
+            num_classes=data.num_classes,
+            input_shape=data.input_shape,
+            student_shape=data.student_shape,
+            **({"feature_dims": feature_dims} if feature_dims is not None else {}),
         )
         torch.manual_seed(derive_seed(config.seed, "init-student"))
         student = arch.student()
@@ -111,8 +137,13 @@ class Trainer:
             yield from order.split(self.config.batch_size)
 
     def _batch(self, index: torch.Tensor, generator: torch.Generator) -> Batch:
+        """The minibatch at ``index``; on multi-label data its labels are drawn from ``p_r`` (module docstring)."""
         split = self.data.train
-        x, xs, y = split.x[index], split.x_student[index], split.y[index]
+        x, xs = split.x[index], split.x_student[index]
+        if self.multilabel:
+            y = sample_labels(split.p_r[index], generator)
+        else:
+            y = split.y[index]
         if self.data.augment is not None:
             aliased = split.x_student is split.x
             state = generator.get_state()
@@ -242,8 +273,16 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """Test accuracy of the student (and teacher); on synthetic data also the student's ``KL(p_r || p_s)``."""
+        """Test accuracy of the student (and teacher); on synthetic data also the student's ``KL(p_r || p_s)``.
+
+        On multi-label data, the ranking metrics of TPAMI Table 4 on the test split against each item's tags:
+        ``student_p@3``, ``student_r@3``, ``student_f@3``, ``student_ndcg@3``, ``student_map``, ``student_mrr``
+        (the teacher's with ``teacher_``); ``student_test_accuracy`` is then P@1, the fraction of items whose
+        top-ranked tag is one of theirs.
+        """
         test = self.data.test
+        if self.multilabel:
+            return self._evaluate_ranking()
         student = self._logits(self.players.student, test.x_student)
         out = {"student_test_accuracy": (student.argmax(-1) == test.y).float().mean()}
         if self.players.teacher is not None:
@@ -252,6 +291,20 @@ class Trainer:
         if test.p_r is not None:
             out["student_kl_to_real"] = kl_loss(test.p_r.clamp_min(1e-30).log(), student)
         return {k: float(v) for k, v in out.items()}
+
+    def _evaluate_ranking(self) -> dict[str, float]:
+        test = self.data.test
+        targets = test.p_r > 0  # each test item's tags
+        players = [("student", self.players.student, test.x_student)]
+        if self.players.teacher is not None:
+            players.append(("teacher", self.players.teacher, test.x))
+        out: dict[str, float] = {}
+        for name, module, x in players:
+            scores = self._logits(module, x)
+            out[f"{name}_test_accuracy"] = float(targets.gather(1, scores.argmax(-1, keepdim=True)).float().mean())
+            for key, value in ranking_metrics(scores, targets, k=RANKING_K).items():
+                out[f"{name}_{key}"] = value
+        return out
 
     # -- checkpoints -------------------------------------------------------------------------------------------
     def state_dict(self) -> dict:

@@ -34,6 +34,10 @@ ADIM = S + T + two discriminator heads), Eq. 14-16 and the original KDGAN code (
     Student ``MLP(d_s, (64,), K)``; teacher ``MLP(d, (128, 128), K)``; discriminator backbone
     ``MLP(d, (128,), K)``. No dropout.
 
+``tags-popular``, ``tags-random`` (input ``(d_image + d_text,)``, student view ``(d_image,)``; TPAMI Sec. 5.2)
+    Student ``MLP(d_image, (256,), L)``; teacher and discriminator backbone :class:`ProductMLP`: an MLP on the
+    element-wise product of the projected image and text features (:mod:`advdist_lab.models.tags`).
+
 The privileged players (teacher and discriminator, Eq. 15-16) read ``x`` of ``input_shape``; the student (Eq. 14)
 reads its own view ``x_student`` of ``student_shape``, and its architecture depends on that shape only. The
 parameter counts above are for ``student_shape == input_shape`` (model compression) and 10 classes.
@@ -53,6 +57,7 @@ from advdist_lab.models.densenet import DenseNet
 from advdist_lab.models.discriminators import BinaryDiscriminator, MulticlassDiscriminator
 from advdist_lab.models.lenet import LeNet
 from advdist_lab.models.mlp import MLP
+from advdist_lab.models.tags import TAG_HIDDEN, TAG_PRIVILEGED_DROPOUT, ProductMLP, tag_student
 
 __all__ = [
     "CIFAR10_STUDENT_HIDDEN",
@@ -63,12 +68,17 @@ __all__ = [
     "STUDENT_DROPOUT",
     "TABLE2_PARAMETERS",
     "TABLE3_PARAMETERS",
+    "TAG_DATASETS",
     "Architecture",
     "build_players",
     "count_parameters",
 ]
 
 DATASETS = ("digits", "mnist", "cifar10", "synthetic")
+"""The single-label datasets (TPAMI Sec. 5.1 and the course's small ones)."""
+
+TAG_DATASETS = ("tags-popular", "tags-random")
+"""The multi-label tag-recommendation datasets (TPAMI Sec. 5.2): the 200 most popular and 200 random tags."""
 
 TABLE2_PARAMETERS = {
     ("mnist", "student"): 1.28e6,
@@ -157,21 +167,67 @@ def _check_shapes(dataset: str, input_shape: tuple[int, ...], student_shape: tup
         )
 
 
+def _check_feature_dims(
+    dataset: str, input_shape: tuple[int, ...], student_shape: tuple[int, ...], feature_dims: object
+) -> tuple[int, int]:
+    """``(d_image, d_text)`` of a tag dataset: given, or read off the shapes (``x = [image, text]``, student: image)."""
+    if len(input_shape) != 1 or len(student_shape) != 1:
+        raise ValueError(
+            f"input_shape and student_shape for dataset {dataset!r} must be (d_image + d_text,) and (d_image,) "
+            f"(got {input_shape} and {student_shape})"
+        )
+    if feature_dims is None:
+        feature_dims = (student_shape[0], input_shape[0] - student_shape[0])
+    if isinstance(feature_dims, (str, bytes)) or not isinstance(feature_dims, Sequence) or len(feature_dims) != 2:
+        raise ValueError(f"feature_dims must be a pair (d_image, d_text) of integers >= 1 (got {feature_dims!r})")
+    d_image = check_positive_int("feature_dims[0] (d_image)", feature_dims[0])
+    d_text = check_positive_int("feature_dims[1] (d_text)", feature_dims[1])
+    if student_shape != (d_image,) or input_shape != (d_image + d_text,):
+        raise ValueError(
+            f"feature_dims (d_image, d_text) = {(d_image, d_text)} must fit the shapes: student_shape (d_image,) and "
+            f"input_shape (d_image + d_text,) (got {student_shape} and {input_shape})"
+        )
+    return d_image, d_text
+
+
 def build_players(
-    dataset: str, *, num_classes: int, input_shape: tuple[int, ...], student_shape: tuple[int, ...]
+    dataset: str,
+    *,
+    num_classes: int,
+    input_shape: tuple[int, ...],
+    student_shape: tuple[int, ...],
+    feature_dims: tuple[int, int] | None = None,
 ) -> Architecture:
-    """The preset of ``dataset`` (one of :data:`DATASETS`) for ``num_classes`` labels; see the module docstring.
+    """The preset of ``dataset`` (one of :data:`DATASETS` or :data:`TAG_DATASETS`) for ``num_classes`` labels; see
+    the module docstring.
 
     ``input_shape`` is the shape of one privileged input ``x`` (read by the teacher and the discriminator),
-    ``student_shape`` that of the student's view. Raises ``ValueError`` for an unknown dataset, fewer than two
-    classes, or shapes that do not fit the dataset (e.g. ``mnist`` needs ``input_shape == (1, 28, 28)``).
+    ``student_shape`` that of the student's view. ``feature_dims = (d_image, d_text)`` (tag datasets only) says how
+    ``x = [image, text]`` splits; by default it is read off the shapes. Raises ``ValueError`` for an unknown dataset,
+    fewer than two classes, or shapes that do not fit the dataset (e.g. ``mnist`` needs ``input_shape == (1, 28,
+    28)``).
     """
-    check_choice("dataset", dataset, DATASETS)
+    check_choice("dataset", dataset, DATASETS + TAG_DATASETS)
     check_int_at_least("num_classes", num_classes, 2)
     input_shape = _check_shape("input_shape", input_shape)
     student_shape = _check_shape("student_shape", student_shape)
-    _check_shapes(dataset, input_shape, student_shape)
     k = num_classes
+    if dataset in TAG_DATASETS:
+        d_image, d_text = _check_feature_dims(dataset, input_shape, student_shape, feature_dims)
+        privileged = partial(ProductMLP, d_image, d_text, k, hidden=TAG_HIDDEN, dropout=TAG_PRIVILEGED_DROPOUT)
+        return Architecture(
+            name=dataset,
+            student=partial(tag_student, d_image, k),
+            teacher=privileged,
+            discriminator_backbone=privileged,
+            description=(
+                f"S: MLP {d_image}-{TAG_HIDDEN}-{k} on the image; T and D: MLP {TAG_HIDDEN}-{TAG_HIDDEN}-{k} on "
+                f"(image {d_image}->{TAG_HIDDEN}) * (text {d_text}->{TAG_HIDDEN})"
+            ),
+        )
+    if feature_dims is not None:
+        raise ValueError(f"feature_dims is only for the tag datasets {', '.join(TAG_DATASETS)} (got {dataset!r})")
+    _check_shapes(dataset, input_shape, student_shape)
     student_features = math.prod(student_shape)
 
     if dataset == "mnist":
