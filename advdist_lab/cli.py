@@ -54,6 +54,8 @@ HELP = {
     "probe_gradients": "record the variance and cosine of the adversarial and distillation gradients per epoch "
     "(grad_var_adversarial, grad_var_distillation, grad_cosine and teacher_... in the history; one extra backward "
     "pass per step)",
+    "data_file": "an .npz of your own tag features (arrays image, text, tags; see advdist_lab/data/tags.py), for the "
+    "tags-popular / tags-random datasets instead of the generated data",
 }
 
 
