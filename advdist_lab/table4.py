@@ -22,10 +22,10 @@ import csv
 import io
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from .hparams import check_positive_int
+from .hparams import check_choice, check_positive_int
 from .knn import DEFAULT_K, KNN_METHOD, LABEL_SETS, KnnConfig, pool_size, run_knn
 from .methods.config import ADVERSARIAL, METHODS, TrainConfig, applicable
 from .runs import RESULT, atomic_write_bytes, atomic_write_json
@@ -409,3 +409,61 @@ def to_csv(table: dict, label_sets: Sequence[str] = tuple(LABEL_SETS), methods: 
                     ]
                 )
     return buffer.getvalue()
+
+
+def _order(cells: Mapping[str, float]) -> str:
+    return " > ".join(f"{name} {value:.4f}" for name, value in sorted(cells.items(), key=lambda kv: -kv[1]))
+
+
+def paper_comparison(table: Mapping, metric: str = "map") -> list[str]:
+    """Per label set, the methods ranked by ``metric`` (the student's mean over seeds), ours beside the paper's,
+    and how far ADIM is above the image-only KNN voter in each (TPAMI Sec. 5.2: ADIM best, KVOTE last)."""
+    check_choice("metric", metric, TABLE4_METRICS)
+    lines = []
+    for label_set, by_method in table.items():
+        ours = {_row_name(m): cells[metric]["mean"] for m, cells in by_method.items()}
+        paper_methods = [m for m in by_method if _paper_row(m) in PAPER_TABLE4.get(label_set, {})]
+        paper = {_row_name(m): PAPER_TABLE4[label_set][_paper_row(m)][metric] for m in paper_methods}
+        name = METRIC_NAMES[metric]
+        lines.append(f"{LABEL_SET_TITLES[label_set]}, {name}: ours {_order(ours)}; paper {_order(paper)}.")
+        if "adim" in by_method and KNN_METHOD in by_method:
+            gain = by_method["adim"][metric]["mean"] / by_method[KNN_METHOD][metric]["mean"] - 1
+            paper_gain = PAPER_TABLE4[label_set]["adim"][metric] / PAPER_TABLE4[label_set]["kvote"][metric] - 1
+            lines.append(
+                f"{LABEL_SET_TITLES[label_set]}: ADIM's {name} is {100 * gain:+.1f}% against KNN voting "
+                f"(paper: {100 * paper_gain:+.1f}% against KVOTE)."
+            )
+    return lines
+
+
+def curves(results: Iterable[Mapping], label_set: str, key: str = "student_p@3") -> dict[str, list[list[float]]]:
+    """``{METHOD: [one list of per-epoch values per seed]}`` of the trained runs of ``label_set`` (TPAMI Fig. 9
+    plots the student's P@3 against the epochs on the most popular tags); KNN has no epochs and is left out."""
+    check_label_sets([label_set])
+    out: dict[str, list[list[float]]] = {}
+    for result in results:
+        config = result["config"]
+        if config["method"] == KNN_METHOD or label_set_of(config["dataset"]) != label_set:
+            continue
+        out.setdefault(config["method"].upper(), []).append([float(entry[key]) for entry in result["history"]])
+    return out
+
+
+def curve_summary(curves_by_method: Mapping[str, Sequence[Sequence[float]]]) -> list[dict]:
+    """Per method (the mean curve over seeds): the best value, its epoch, the last value and the fall from the
+    best to the last (TPAMI Fig. 9: ADIM best in fewer epochs; NGAN unstable)."""
+    rows = []
+    for method, runs in curves_by_method.items():
+        length = min(len(run) for run in runs)
+        mean = [sum(run[i] for run in runs) / len(runs) for i in range(length)]
+        best = max(range(length), key=lambda i: mean[i])
+        rows.append(
+            {
+                "method": method,
+                "best": mean[best],
+                "best_epoch": best + 1,
+                "last": mean[-1],
+                "fall": mean[best] - mean[-1],
+            }
+        )
+    return rows

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from advdist_lab import table4
 from advdist_lab.knn import KnnConfig
 from advdist_lab.methods import TrainConfig
 from advdist_lab.methods.config import TAG_RUN_DEFAULTS
@@ -210,3 +211,40 @@ def test_a_tiny_table_runs_end_to_end_and_a_rerun_reads_it_back(tmp_path: Path):
     again = run_table4(1, tmp_path, methods=("knn", "adim"), label_sets=("popular",), progress=False, jobs=1, **TINY)
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob(RESULT)} == stamps  # nothing trained again
     assert again["table"] == outcome["table"]
+
+
+def _cells(value: float) -> dict:
+    return {m: {"mean": value, "std": None, "seeds": [0], "values": [value]} for m in table4.TABLE4_METRICS}
+
+
+def test_paper_comparison_ranks_ours_beside_the_papers():
+    table = {"popular": {"adim": _cells(0.36), "knn": _cells(0.30), "ngan": _cells(0.10)}}
+    lines = table4.paper_comparison(table, "map")
+    assert lines[0] == (
+        "Most Popular Tags, MAP: ours ADIM 0.3600 > KVOTE (knn) 0.3000 > NGAN 0.1000; "
+        "paper ADIM 0.7862 > NGAN 0.7432 > KVOTE (knn) 0.5755."
+    )
+    assert lines[1] == "Most Popular Tags: ADIM's MAP is +20.0% against KNN voting (paper: +36.6% against KVOTE)."
+    with pytest.raises(ValueError, match="metric"):
+        table4.paper_comparison(table, "accuracy")
+
+
+def test_curves_and_their_summary_for_fig_9():
+    def run(method, dataset, seed, values):
+        return {
+            "config": {"method": method, "dataset": dataset, "seed": seed},
+            "history": [{"student_p@3": v} for v in values],
+        }
+
+    results = [
+        run("adim", "tags-popular", 0, [0.2, 0.3, 0.28]),
+        run("adim", "tags-popular", 1, [0.2, 0.3, 0.30]),
+        run("ngan", "tags-popular", 0, [0.25, 0.05, 0.04]),
+        run("adim", "tags-random", 0, [0.1, 0.1, 0.1]),
+        {"config": {"method": "knn", "dataset": "tags-popular", "seed": 0}, "history": [{"student_p@3": 0.2}]},
+    ]
+    curves = table4.curves(results, "popular")
+    assert curves == {"ADIM": [[0.2, 0.3, 0.28], [0.2, 0.3, 0.30]], "NGAN": [[0.25, 0.05, 0.04]]}
+    adim, ngan = table4.curve_summary(curves)
+    assert adim["best_epoch"] == 2 and adim["best"] == pytest.approx(0.3) and adim["fall"] == pytest.approx(0.01)
+    assert ngan["best_epoch"] == 1 and ngan["fall"] == pytest.approx(0.21)
