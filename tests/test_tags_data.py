@@ -365,3 +365,18 @@ def test_ranking_metrics_accept_the_test_split() -> None:
     scores = torch.randn(200, 200, generator=torch.Generator().manual_seed(0))
     metrics = ranking_metrics(scores, (task.test.p_r > 0).float())
     assert 0 <= metrics["p@3"] <= 1 and metrics["mrr"] > 0
+
+
+def test_item_preview_shows_tags_and_probe_guesses():
+    from advdist_lab.data.tags import generate_tag_features, item_preview
+
+    features = generate_tag_features("popular", num_train=2000, num_test=300)
+    rows = item_preview(features, items=4, k=3)
+    assert len(rows) == 4
+    for row in rows:
+        item = row["item"]
+        truth = {features.tag_names[j] for j in np.flatnonzero(features.tags[item])}
+        assert set(row["tags"]) == truth and len(row["image_top3"]) == 3 and len(row["text_top3"]) == 3
+        assert row["text_hits"] == len(truth & set(row["text_top3"]))
+    with pytest.raises(ValueError, match="items"):
+        item_preview(features, items=0)

@@ -579,6 +579,30 @@ def ridge_probe_scores(
     return (np.asarray(test_x, dtype=np.float64) - mean) @ weights + bias
 
 
+def item_preview(features: TagFeatures, items: int = 5, k: int = 3, l2: float = 1.0) -> list[dict[str, object]]:
+    """A look at the first ``items`` test items: their tags, and the top ``k`` tags that ridge probes
+    (:func:`ridge_probe_scores`) read off the image alone (what the student sees) and off the text (the privileged
+    view), with how many of those are right."""
+    items = check_positive_int("items", items)
+    k = check_positive_int("k", k)
+    train, test = features.train_index, features.test_index[:items]
+    names = features.tag_names or tuple(f"tag{j}" for j in range(features.num_labels))
+    rows = []
+    guesses = {
+        view: ridge_probe_scores(x[train], features.tags[train], x[test], l2)
+        for view, x in (("image", features.image), ("text", features.text))
+    }
+    for row, item in enumerate(test):
+        truth = set(np.flatnonzero(features.tags[item]).tolist())
+        entry: dict[str, object] = {"item": int(item), "tags": [names[j] for j in sorted(truth)]}
+        for view, scores in guesses.items():
+            top = np.argsort(-scores[row], kind="stable")[:k].tolist()
+            entry[f"{view}_top{k}"] = [names[j] for j in top]
+            entry[f"{view}_hits"] = len(truth.intersection(top))
+        rows.append(entry)
+    return rows
+
+
 def probe_report(features: TagFeatures, k: int = 3, l2: float = 1.0) -> dict[str, dict[str, float]]:
     """Ranking metrics (:func:`advdist_lab.metrics.ranking_metrics`) on the test rows of four quick baselines:
     ``popularity`` ranking, and ridge probes (:func:`ridge_probe_scores`) on ``image``, ``text`` and
