@@ -81,7 +81,7 @@ def _title(figure: dict) -> str:
 
 def test_the_course_has_the_foundation_and_training_notebooks():
     names = [s.stem for s in SOURCES]
-    assert names[:7] == [
+    assert names[:8] == [
         "00_welcome",
         "01_kd_vs_ngan",
         "02_adib_equilibrium",
@@ -89,6 +89,7 @@ def test_the_course_has_the_foundation_and_training_notebooks():
         "04_model_compression",
         "05_gradient_variance",
         "06_explorer",
+        "07_tag_recommendation",
     ]
 
 
@@ -279,3 +280,33 @@ def test_explorer_notebook_compares_with_the_paper_in_numbers(smoke_dir: Path):
     assert re.search(r"mu = \S+ against mu = 0\.01: student [+-]\d+\.\d\d points\. Paper:", text)
     assert re.search(r"teacher at mu = 0\.001 against mu = 0: .*Paper \(Fig\. 6\)", text)
     assert re.search(r"Fig\. 3: \d+ runs in \d+ s", text)
+
+
+TAGS = "07_tag_recommendation"
+
+
+def test_tag_notebook_shows_the_data_and_why_text_is_privileged(smoke_dir: Path):
+    notebook = _load(smoke_dir / f"{TAGS}.ipynb")
+    text = "\n".join(_outputs(notebook))
+    markdown = "\n".join(_markdown_outputs(notebook))
+    assert re.search(r"popular: 20,000 training and 2,000 test items, 200 tags", text)
+    assert "| item | tags | from the image | hits | from the text | hits |" in markdown
+    for label_set in ("popular", "random"):
+        assert re.search(rf"{label_set}: P@3 popularity \S+ < image \S+ < text \S+ <= image\+text", text)
+    titles = [_title(f) for f in _figures(notebook)]
+    assert "Tag popularity of the generated data" in titles
+
+
+def test_tag_notebook_prints_table_4_and_draws_figs_9_and_11(smoke_dir: Path):
+    notebook = _load(smoke_dir / f"{TAGS}.ipynb")
+    text = "\n".join(_outputs(notebook))
+    markdown = "\n".join(_markdown_outputs(notebook))
+    assert "**Most Popular Tags**" in markdown and "**Randomly Selected Tags**" in markdown
+    assert "| MAP (paper) |" in markdown and "| REXMP | - | 0.7015 |" in markdown
+    assert re.search(r"Most Popular Tags, MAP: ours .*ADIM \d\.\d{4}.*; paper ADIM 0\.7862 > ADIB", text)
+    assert re.search(r"ADIM's P@3 is [+-]\d+\.\d% against KNN voting \(paper: \+31\.9% against KVOTE\)", text)
+    figures = {_title(f): f for f in _figures(notebook)}
+    fig9 = next(f for t, f in figures.items() if "(TPAMI Fig. 9)" in t)
+    assert {t["name"] for t in fig9["data"] if t.get("showlegend", True) is not False} >= {"NGAN", "ADIB", "ADIM"}
+    assert sum("(TPAMI Fig. 11)" in t for t in figures) == 2
+    assert re.search(r"teacher MAP: best at mu = \S+ \(\d\.\d{4}\), mu = 0 gives \d\.\d{4}; paper", text)
