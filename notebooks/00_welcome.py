@@ -66,9 +66,12 @@ SEED = 0
 # | `01_kd_vs_ngan` | TPAMI Eq. 1-3 on exact distributions: where a teacher's error comes from; a KD student inherits it; NGAN reaches $p_r$ but slowly, oscillating |
 # | `02_adib_equilibrium` | Lemma 4.1, Theorem 4.2 and KDGAN Eq. 4-5 checked numerically; ADIB's paths on the simplex, and why $\nu=\mu=0$ is not enough |
 # | `03_adim_equilibrium` | Lemma 4.3, Theorem 4.4, Lemmas 4.6-4.7 (stated precisely); ADIM drives both players to $p_r$ on its own |
+# | `04_model_compression` | deep model compression trained on digits: Table 1 beside the paper's, Fig. 4 training curves |
+# | `05_gradient_variance` | the gradient estimators against the exact gradient, Lemma 4.5, and gradient probes in training (Figs. 5, 7) |
+# | `06_explorer` | sliders over omega, nu, mu, upsilon and tau: the exact game and a training run, live; Figs. 3 and 6 swept |
+# | `07_tag_recommendation` | image tag recommendation with privileged text: Table 4, Figs. 9 and 11 |
 #
-# Training runs on real images, gradient-variance studies, interactive explorers, tag recommendation and
-# robustness distillation follow in later notebooks.
+# Data-free adversarial robustness distillation (DFARD, DERD) follows in later notebooks.
 
 # %% [markdown]
 # ## Environment check

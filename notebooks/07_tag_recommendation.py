@@ -19,7 +19,7 @@ INTERACTIVE = False  # this notebook has no widgets; kept for a uniform interfac
 SEEDS = 3  # seeds per method and label set (Table 4, Fig. 9) and per mu (Fig. 11)
 N_TRAIN = None  # training items; None takes the whole generated training pool (20,000)
 METHODS = ("knn", "ngan", "adib", "adim")  # Table 4's rows that we have (any TrainConfig method may be added)
-MUS = (0.0001, 0.001, 0.01, 0.1, 1.0, 10.0)  # the teacher's mu in Fig. 11 (mu = 0 is added as the reference)
+MUS = (0.0001, 0.001, 0.01, 0.1, 1.0, 10.0)  # mu values of Fig. 11 (mu = 0 is added as the reference)
 DATA_FILE = None  # an .npz of your own features (image, text, tags) instead of the generated data
 OUT = None  # run folder; None picks runs/07_tag_recommendation/default at the repository root
 JOBS = None  # worker processes; None: one per core on a CPU
