@@ -18,8 +18,12 @@ LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
+# torchattacks (AutoAttack, advdist_lab.robust.attacks) comes in a second step without its dependencies: its pin
+# requests~=2.25.1 conflicts with JupyterLab's requests>=2.31, and it never imports requests (README, "Why each
+# dependency is there"). Both steps are no-ops when the pinned versions are already installed.
 $(STAMP): $(PY) pyproject.toml constraints.txt
 	$(PY) -m pip install -c constraints.txt -e ".[notebooks,dev]"
+	$(PY) -m pip install -c constraints.txt --no-deps torchattacks
 	touch $(STAMP)
 
 setup: $(STAMP)
