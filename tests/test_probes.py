@@ -14,28 +14,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_configs import tiny  # tests/ is on sys.path
 from torch import nn
 
 from advdist_lab import cli, probes, runs
 from advdist_lab.data import load_data
-from advdist_lab.methods import TrainConfig
 from advdist_lab.methods.base import Terms
 from advdist_lab.methods.loop import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-TINY = {
-    "dataset": "digits",
-    "n_train": 30,
-    "epochs": 2,
-    "teacher_pretrain_epochs": 1,
-    "student_pretrain_epochs": 1,
-    "device": "cpu",
-}
-
-
-def tiny(**changes) -> TrainConfig:
-    return TrainConfig(**{**TINY, **changes})
 
 
 def probe_keys(entry: dict) -> set[str]:

@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import tiny_configs  # tests/ is on sys.path
 import torch
 
 from advdist_lab import runs
@@ -16,18 +17,10 @@ from advdist_lab.methods.base import Terms
 from advdist_lab.methods.loop import NonFiniteLossError, Trainer
 from advdist_lab.runs import CHECKPOINT, RESULT, RunExistsError, load_result, train
 
-TINY = {
-    "dataset": "digits",
-    "n_train": 30,
-    "epochs": 3,
-    "teacher_pretrain_epochs": 1,
-    "student_pretrain_epochs": 1,
-    "device": "cpu",
-}
-
 
 def tiny(**changes) -> TrainConfig:
-    return TrainConfig(**{**TINY, **changes})
+    """The shared tiny run (tests/tiny_configs.py) with 3 epochs, so that a run can stop or die in the middle."""
+    return tiny_configs.tiny(**{"epochs": 3, **changes})
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_configs import TINY, tiny  # tests/ is on sys.path
 
 from advdist_lab import runs
 from advdist_lab.data import load_data
@@ -19,20 +20,6 @@ from advdist_lab.methods import ADVERSARIAL, METHODS, StepContext, TrainConfig, 
 from advdist_lab.methods.config import PAPER_LR, SMALL_DATA_LR
 from advdist_lab.methods.loop import Trainer
 from advdist_lab.table1 import plan
-
-TINY = {
-    "dataset": "digits",
-    "n_train": 30,
-    "epochs": 2,
-    "teacher_pretrain_epochs": 1,
-    "student_pretrain_epochs": 1,
-    "device": "cpu",
-}
-
-
-def tiny(**changes) -> TrainConfig:
-    return TrainConfig(**{**TINY, **changes})
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -86,7 +73,7 @@ def test_bad_hyperparameters_fail_before_training(changes, match, tmp_path, monk
     out = tmp_path / "run"
     started = time.perf_counter()
     with pytest.raises(ValueError, match=match) as info:
-        runs.train(TrainConfig(**{**TINY, **changes}), out, progress=False)
+        runs.train(tiny(**changes), out, progress=False)
     assert time.perf_counter() - started < 1.0
     assert "\n" not in str(info.value)  # one clear line
     assert not out.exists()
@@ -96,7 +83,7 @@ def test_bad_hyperparameters_fail_before_training(changes, match, tmp_path, monk
 def test_bad_hyperparameters_fail_in_config_validation(changes, match) -> None:
     """The config alone (construction + resolved()) catches them: no data needed, so table1 can plan ahead."""
     with pytest.raises(ValueError, match=match):
-        TrainConfig(**{**TINY, **changes}).resolved()
+        tiny(**changes).resolved()
 
 
 def test_table1_plan_validates_every_size_before_training() -> None:
