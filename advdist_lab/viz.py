@@ -246,17 +246,9 @@ def game_explorer_figure(
         row=1,
         col=2,
     )
-    a, b, c = labels
     estimator = "exact gradients" if trajectory.tau is None else f"Gumbel-Softmax tau = {trajectory.tau:g}"
+    _ternary_layout(fig, labels, f"{trajectory.method.upper()} ({estimator})")
     fig.update_layout(
-        title=f"{trajectory.method.upper()} ({estimator})",
-        template=TEMPLATE,
-        ternary={
-            "sum": 1,
-            "aaxis": {"title": {"text": a}, "min": 0},
-            "baxis": {"title": {"text": b}, "min": 0},
-            "caxis": {"title": {"text": c}, "min": 0},
-        },
         legend={"orientation": "h", "y": -0.15},
         margin={"l": 40, "r": 20, "t": 70, "b": 40},
         height=460,
