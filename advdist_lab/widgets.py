@@ -69,6 +69,19 @@ def _derived(name: str) -> widgets.FloatText:
     return widgets.FloatText(description=name, disabled=True, style=_STYLE, layout=_WIDE)
 
 
+def _weight_controls(nu_decades: int) -> dict[str, widgets.Widget]:
+    """The weights both explorers share: omega_r and omega_s (omega_t derived, shown read-only), nu on a log
+    slider from 1e-3 to ``10**nu_decades``, mu from 1e-4 to 100, upsilon from 0 to 2 (Eq. 4, 6)."""
+    return {
+        "omega_r": _float("omega_r", 1 / 3, 0.0, 1.0, 0.01),
+        "omega_s": _float("omega_s", 1 / 3, 0.0, 1.0, 0.01),
+        "omega_t": _derived("omega_t"),
+        "nu": _log("nu", 1.0, -3, nu_decades),
+        "mu": _log("mu", 0.01, -4, 2),
+        "upsilon": _float("upsilon", 1.0, 0.0, 2.0, 0.05),
+    }
+
+
 def _dropdown(name: str, options: Sequence[str], value: str) -> widgets.Dropdown:
     return widgets.Dropdown(options=list(options), value=value, description=name, style=_STYLE, layout=_WIDE)
 
@@ -149,12 +162,7 @@ class GameExplorer(widgets.VBox):
             raise ValueError(f"the game explorer plays on 3 labels: p_r needs 3 entries (got {len(self.p_r)})")
         self.controls: dict[str, widgets.Widget] = {
             "method": _dropdown("method", GAME_METHODS, "adim"),
-            "omega_r": _float("omega_r", 1 / 3, 0.0, 1.0, 0.01),
-            "omega_s": _float("omega_s", 1 / 3, 0.0, 1.0, 0.01),
-            "omega_t": _derived("omega_t"),
-            "nu": _log("nu", 1.0, -3, 2),
-            "mu": _log("mu", 0.01, -4, 2),
-            "upsilon": _float("upsilon", 1.0, 0.0, 2.0, 0.05),
+            **_weight_controls(nu_decades=2),
             "estimator": _dropdown("estimator", ESTIMATORS, "exact"),
             "tau": _log("tau", 1.0, -2, 1),
             "samples": _int("samples", 1, 1, 64),
@@ -281,12 +289,7 @@ class TrainingExplorer(widgets.VBox):
         self.threads = threads
         self.controls: dict[str, widgets.Widget] = {
             "method": _dropdown("method", METHODS, TRAINING_DEFAULTS["method"]),
-            "omega_r": _float("omega_r", 1 / 3, 0.0, 1.0, 0.01),
-            "omega_s": _float("omega_s", 1 / 3, 0.0, 1.0, 0.01),
-            "omega_t": _derived("omega_t"),
-            "nu": _log("nu", 1.0, -3, 3),
-            "mu": _log("mu", 0.01, -4, 2),
-            "upsilon": _float("upsilon", 1.0, 0.0, 2.0, 0.05),
+            **_weight_controls(nu_decades=3),
             "tau_schedule": _dropdown("tau_schedule", SCHEDULE_KINDS, "exponential"),
             "tau_start": _log("tau_start", 10.0, -1, 2),
             "tau_end": _log("tau_end", 0.1, -2, 1),
