@@ -244,6 +244,26 @@ def fgsm(model: nn.Module, x: Tensor, y: Tensor, eps: float) -> Tensor:
         return _project(x + eps * grad.sign(), x, eps)
 
 
+def _labelled_pgd(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    loss: Callable[[Tensor], Tensor],
+    eps: float,
+    steps: int,
+    step_size: float,
+    random_start: bool,
+    generator: torch.Generator | None,
+) -> Tensor:
+    """Signed ascent on ``loss(model(x_adv))`` from a uniform start in the eps-ball (or ``x``): PGD_S, CW_inf."""
+    _check_inputs(x, y)
+    eps, steps, step_size = _check_budget(eps, steps, step_size)
+    x = x.detach()
+    with attack_mode(model):
+        start = _uniform_start(x, eps, generator) if random_start else x.clone()
+        return _signed_ascent(model, x, start, lambda z: loss(model(z)), eps, steps, step_size)
+
+
 def pgd_s(
     model: nn.Module,
     x: Tensor,
@@ -261,14 +281,17 @@ def pgd_s(
     ``x_{k+1} = Proj(x_k + step_size * sign(grad CE(f(x_k), y)))`` onto the eps-ball of ``x`` and ``[0, 1]``.
     The paper does not say whether its PGD_S starts at random; Madry et al.'s evaluation does, and so do we.
     """
-    _check_inputs(x, y)
-    eps, steps, step_size = _check_budget(eps, steps, step_size)
-    x = x.detach()
-    with attack_mode(model):
-        start = _uniform_start(x, eps, generator) if random_start else x.clone()
-        return _signed_ascent(
-            model, x, start, lambda z: F.cross_entropy(model(z), y, reduction="sum"), eps, steps, step_size
-        )
+    return _labelled_pgd(
+        model,
+        x,
+        y,
+        lambda logits: F.cross_entropy(logits, y, reduction="sum"),
+        eps,
+        steps,
+        step_size,
+        random_start,
+        generator,
+    )
 
 
 def pgd_t(
@@ -327,12 +350,9 @@ def cw_inf(
     Signed ascent on ``sum_i max_{j != y_i} z_j(x_i) - z_{y_i}(x_i)`` of the logits ``z`` under the L_inf budget,
     from a uniform random start (as PGD_S). Needs at least two classes.
     """
-    _check_inputs(x, y)
-    eps, steps, step_size = _check_budget(eps, steps, step_size)
-    x = x.detach()
-    with attack_mode(model):
-        start = _uniform_start(x, eps, generator) if random_start else x.clone()
-        return _signed_ascent(model, x, start, lambda z: _cw_margin(model(z), y).sum(), eps, steps, step_size)
+    return _labelled_pgd(
+        model, x, y, lambda logits: _cw_margin(logits, y).sum(), eps, steps, step_size, random_start, generator
+    )
 
 
 def _import_torchattacks():
