@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .hparams import check_choice, check_nonnegative_int, check_positive_int
-from .metrics import ranking_metrics
+from .metrics import TAG_K, ranking_metrics
 
 KNN_METHOD = "knn"
 """The method name of KNN tag voting in run configs, ``advdist-lab tags --method`` and Table 4."""
@@ -45,9 +45,6 @@ DEFAULT_K = 50
 LABEL_SETS = {"popular": "tags-popular", "random": "tags-random"}
 """``--label-set`` values and their datasets (TPAMI Table 4: "Most Popular Tags", "Randomly Selected Tags"; the
 200 most popular tags and 200 randomly sampled tags, :mod:`advdist_lab.data.tags`)."""
-
-RANKING_K = 3
-"""The cutoff of the ranking metrics of TPAMI Table 4 (P@3, R@3, F@3, NDCG@3)."""
 
 _SIMILARITY_BUDGET = 1 << 24
 """Floats of the similarity block (and of the gathered neighbour tags) held at once: 64 MiB in float32."""
@@ -129,7 +126,7 @@ def evaluate_knn(data, k: int = DEFAULT_K, *, weighted: bool = True, chunk_size:
     scores = knn_scores(
         data.train.x_student, train_tags, data.test.x_student, k, weighted=weighted, chunk_size=chunk_size
     )
-    metrics = ranking_metrics(scores, test_tags.to(scores.device), k=RANKING_K)
+    metrics = ranking_metrics(scores, test_tags.to(scores.device), k=TAG_K)
     metrics["p@1"] = ranking_metrics(scores, test_tags.to(scores.device), k=1)["p@1"]
     return metrics
 

@@ -26,6 +26,12 @@ from .hparams import check_positive_int
 RANKING_METRICS = ("p@k", "r@k", "f@k", "ndcg@k", "map", "mrr")
 """The keys of :func:`ranking_metrics`, with ``k`` replaced by its value (``p@3``...)."""
 
+TAG_K = 3
+"""The cut-off of the ranking metrics of the tag runs: P@3, R@3, F@3, NDCG@3 (TPAMI Table 4)."""
+
+TAG_METRICS = tuple(key.replace("@k", f"@{TAG_K}") for key in RANKING_METRICS)
+"""``p@3``, ``r@3``, ``f@3``, ``ndcg@3``, ``map``, ``mrr``: the ranking metrics a tag run reports."""
+
 
 def accuracy(logits: Tensor, labels: Tensor) -> float:
     """The fraction of rows whose largest logit is at the true label."""

@@ -41,8 +41,8 @@ import torch
 from .data import load_data
 from .environment import resolve_device
 from .methods.config import TrainConfig
-from .methods.loop import RANKING_K, Trainer
-from .metrics import RANKING_METRICS
+from .methods.loop import Trainer
+from .metrics import TAG_METRICS
 
 RESULT = "result.json"
 CHECKPOINT = "checkpoint.pt"
@@ -60,10 +60,6 @@ _TEACHER_KEYS = (
     "lr_teacher",
     "teacher_pretrain_epochs",
 )
-
-
-_RANKING_KEYS = tuple(key.replace("@k", f"@{RANKING_K}") for key in RANKING_METRICS)
-"""``p@3``, ``r@3``, ``f@3``, ``ndcg@3``, ``map``, ``mrr``: the ranking metrics a tag run reports."""
 
 
 class RunExistsError(ValueError):
@@ -391,7 +387,7 @@ def _result(config, history, trainer, device, wall_seconds, timing, pretraining)
         result["teacher_test_accuracy"] = last["teacher_test_accuracy"]
     if trainer.multilabel:
         for player, prefix in (("student", ""), ("teacher", "teacher_")):
-            for name in _RANKING_KEYS:
+            for name in TAG_METRICS:
                 if f"{player}_{name}" in last:
                     result[prefix + name] = last[f"{player}_{name}"]
     return result

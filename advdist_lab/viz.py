@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 
 from .estimator_study import BiasVariance
 from .game import GameTrajectory
-from .metrics import RANKING_METRICS
+from .metrics import TAG_METRICS
 from .theorems import Lemma45Result, LemmaPoint
 
 COLORS = {
@@ -843,8 +843,7 @@ SIZE_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",
 """One colour per training-set size n, in increasing order of n."""
 
 HYPERPARAMETER_LABELS = {"omega_r": "ω_r", "omega_s": "ω_s", "omega_t": "ω_t", "nu": "ν", "mu": "μ"}
-_RANKING = tuple(name.replace("@k", "@3") for name in RANKING_METRICS)
-_SWEEP_METRICS = ("test_accuracy", "teacher_test_accuracy", *_RANKING, *(f"teacher_{m}" for m in _RANKING))
+_SWEEP_METRICS = ("test_accuracy", "teacher_test_accuracy", *TAG_METRICS, *(f"teacher_{m}" for m in TAG_METRICS))
 """Top-level numbers of ``result.json`` that the sweep figures plot: accuracies, and the ranking metrics at k = 3
 of tag runs (TPAMI Fig. 11 plots the teacher's MAP and P@3)."""
 

@@ -30,7 +30,7 @@ from torch import nn
 
 from ..data import TaskData
 from ..losses import cross_entropy, kl_loss
-from ..metrics import ranking_metrics
+from ..metrics import TAG_K, ranking_metrics
 from ..models import BinaryDiscriminator, MulticlassDiscriminator, build_players
 from ..probes import GradientProbe, split_backward
 from . import get_method
@@ -47,8 +47,6 @@ STAGES = {
     "pretrain-discriminator": 7,
 }
 PLAYERS = ("discriminator", "teacher", "student")
-RANKING_K = 3
-"""The cut-off of the ranking metrics of the tag runs: P@3, R@3, F@3, NDCG@3 (TPAMI Table 4)."""
 
 
 class NonFiniteLossError(RuntimeError):
@@ -302,7 +300,7 @@ class Trainer:
         for name, module, x in players:
             scores = self._logits(module, x)
             out[f"{name}_test_accuracy"] = float(targets.gather(1, scores.argmax(-1, keepdim=True)).float().mean())
-            for key, value in ranking_metrics(scores, targets, k=RANKING_K).items():
+            for key, value in ranking_metrics(scores, targets, k=TAG_K).items():
                 out[f"{name}_{key}"] = value
         return out
 
