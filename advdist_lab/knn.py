@@ -222,6 +222,11 @@ def _load(config: KnnConfig, device: torch.device):
     return load_data(config.dataset, n_train, device=device, subset_seed=config.subset_seed, **extra)
 
 
+def _without_device(config: dict) -> dict:
+    """A KNN config as compared on resume: the device may change."""
+    return {k: v for k, v in config.items() if k != "device"}
+
+
 def run_knn(
     config: KnnConfig,
     out: str | os.PathLike | None = None,
@@ -240,27 +245,15 @@ def run_knn(
     returned, after checking that its config is this one). ``data`` (a TaskData) skips loading, for tests.
     """
     from .environment import resolve_device
-    from .runs import RESULT, RunExistsError, atomic_write_json, load_result
+    from .runs import RESULT, atomic_write_json, read_finished
 
     if not isinstance(config, KnnConfig):
         raise ValueError(f"config must be a KnnConfig (got {type(config).__name__})")
     out_dir = Path(out) if out is not None else None
-    if out_dir is not None and (out_dir / RESULT).exists():
-        if not resume:
-            raise RunExistsError(
-                f"{out_dir} already holds a finished run ({RESULT}); choose another output folder (--out), "
-                "or pass --resume to read it"
-            )
-        finished = load_result(out_dir / RESULT)
-        stored = {k: v for k, v in finished.get("config", {}).items() if k != "device"}
-        wanted = {k: v for k, v in config.to_dict().items() if k != "device"}
-        if stored != wanted:
-            keys = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
-            diffs = ", ".join(f"{k}: {stored.get(k)!r} there, {wanted.get(k)!r} here" for k in keys)
-            raise RunExistsError(
-                f"{out_dir} holds a run with a different config ({diffs}); choose another output folder (--out)"
-            )
-        return finished
+    if out_dir is not None:
+        finished = read_finished(out_dir, config.to_dict(), resume, _without_device)
+        if finished is not None:
+            return finished
     device = resolve_device(config.device)
     from tqdm.auto import tqdm
 

@@ -187,16 +187,8 @@ def train(
     checkpoint_path = out_dir / CHECKPOINT if out_dir is not None else None
     state = None
     if out_dir is not None:
-        result_path = out_dir / RESULT
-        if result_path.exists():
-            if not resume:
-                raise RunExistsError(
-                    f"{out_dir} already holds a finished run ({RESULT}); choose another output folder (--out), "
-                    "or pass --resume to read it"
-                )
-            finished = load_result(result_path)
-            if _comparable(finished["config"]) != _comparable(config.to_dict()):
-                raise RunExistsError(_config_mismatch(out_dir, finished["config"], config.to_dict()))
+        finished = read_finished(out_dir, config.to_dict(), resume, _comparable)
+        if finished is not None:
             return finished
         if checkpoint_path.exists():
             if not resume:
@@ -296,6 +288,28 @@ def _read_checkpoint(path: Path, device: torch.device) -> dict:
 
 def _elapsed(started: float) -> float:
     return time.perf_counter() - started
+
+
+def read_finished(out_dir: Path, requested: dict, resume: bool, comparable: Callable[[dict], dict]) -> dict | None:
+    """The finished run in ``out_dir`` (its ``result.json``), or ``None`` when there is none.
+
+    A finished run is never overwritten: without ``resume`` it raises :class:`RunExistsError`, and with ``resume``
+    its config must equal ``requested`` as seen through ``comparable`` (else :class:`RunExistsError` names the
+    fields that differ). Shared by :func:`train` and :func:`advdist_lab.knn.run_knn`.
+    """
+    result_path = out_dir / RESULT
+    if not result_path.exists():
+        return None
+    if not resume:
+        raise RunExistsError(
+            f"{out_dir} already holds a finished run ({RESULT}); choose another output folder (--out), "
+            "or pass --resume to read it"
+        )
+    finished = load_result(result_path)
+    stored = finished.get("config", {})
+    if comparable(stored) != comparable(requested):
+        raise RunExistsError(_config_mismatch(out_dir, stored, requested))
+    return finished
 
 
 def _config_mismatch(out_dir: Path, stored: dict, requested: dict) -> str:
