@@ -196,19 +196,6 @@ def plan(
     ]
 
 
-def default_jobs(device: str = "auto") -> int:
-    """Worker processes for the trained runs of Table 4: one per CPU core on the CPU (each on one torch thread: the
-    tag models are small MLPs, and a second thread per run costs more than it brings), else 1."""
-    from .environment import resolve_device
-
-    if resolve_device(device).type != "cpu":
-        return 1
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS, Windows
-        return max(1, os.cpu_count() or 1)
-
-
 def run_folder(out: str | os.PathLike, config) -> Path:
     """``out/<label set>/<method>/seed<k>``."""
     return Path(out) / label_set_of(config.dataset) / config.method / f"seed{config.seed}"
@@ -230,14 +217,12 @@ def run_table4(
 
     ``overrides`` are :class:`TrainConfig` fields applied to every run that takes them (``epochs``, ``device``,
     ``data_file``...); ``jobs`` worker processes train the runs (:func:`advdist_lab.sweeps.run_configs`; default
-    :func:`default_jobs`: one per core on the CPU); the KNN runs take seconds and run in this process. Returns
-    ``{"table", "markdown", "results", "label_sets", "methods", "seeds"}``.
+    :func:`advdist_lab.sweeps.default_jobs`: one single-threaded worker per core on the CPU); the KNN runs take
+    seconds and run in this process. Returns ``{"table", "markdown", "results", "label_sets", "methods", "seeds"}``.
     """
     from .sweeps import run_configs
 
     configs = plan(methods, label_sets, seeds, knn_k=knn_k, knn_weighted=knn_weighted, **overrides)
-    if jobs is None:
-        jobs = default_jobs(overrides.get("device", "auto"))
     methods, label_sets = check_methods(methods), check_label_sets(label_sets)
     out = Path(out)
     folders = [run_folder(out, config) for config in configs]
