@@ -150,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_options(table, skip=("method", "n_train", "seed"))
     _add_sweep_parser(commands)
     _add_tag_parsers(commands)
+    from .cli_robust import add_robust_parsers
+
+    add_robust_parsers(commands)
     return parser
 
 
@@ -284,6 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     from .methods.loop import NonFiniteLossError
 
     try:
+        from .cli_robust import run_robust
+
+        status = run_robust(args)
+        if status is not None:
+            return status
         if args.command == "train":
             return _train(args)
         if args.command == "sweep":
