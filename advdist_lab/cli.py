@@ -150,9 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_options(table, skip=("method", "n_train", "seed"))
     _add_sweep_parser(commands)
     _add_tag_parsers(commands)
+    from .cli_dfard import add_dfard_parsers
     from .cli_robust import add_robust_parsers
 
     add_robust_parsers(commands)
+    add_dfard_parsers(commands)
     return parser
 
 
@@ -287,8 +289,11 @@ def main(argv: list[str] | None = None) -> int:
     from .methods.loop import NonFiniteLossError
 
     try:
+        from .cli_dfard import DFARD_COMMANDS
         from .cli_robust import run_robust
 
+        if args.command in DFARD_COMMANDS:
+            return DFARD_COMMANDS[args.command](args)
         status = run_robust(args)
         if status is not None:
             return status

@@ -1,6 +1,6 @@
 """DFARD: data-free adversarial robustness distillation (``001_...``, "Out of Thin Air", AAAI 2024).
 
-This module holds the two adaptive quantities of DFARD's method section (Algorithm 1 will be added here later):
+This module holds the two adaptive quantities of DFARD's method section and Algorithm 1 that uses them:
 
 * :func:`interactive_temperature`: "Interactive Temperature Adjustment" (ITA), **Eq. 4**. With
   ``Con_t, c = max f_t(x_hat)`` per sample (the teacher's largest probability and its class) and ``Con_s`` the
@@ -18,6 +18,17 @@ This module holds the two adaptive quantities of DFARD's method section (Algorit
   The mean of the largest probability is at least ``1/C``, so ``lambda`` lies in ``[1/C, 1]`` (the paper states
   ``0 < lambda <= 1``): ``1`` for a uniform teacher, ``1/C`` for a one-hot (fully confident) one.
 
+* :class:`DfardConfig` and :func:`run_dfard`: **Algorithm 1**. Each epoch repeats ``iterations`` times a
+  generation stage (``tg`` generator steps on ``L_gen``, Eq. 6, or a baseline's generator loss from
+  :mod:`advdist_lab.robust.generator_losses`) and a distillation stage (``ts`` student steps on PGD adversarial
+  examples of freshly generated data with ``L_KD``, Eq. 5, :mod:`advdist_lab.robust.distillation`). The switches of
+  DFARD **Table 3** are the fields ``ita`` (``"none"``, ``"generation"`` = "w/ ITA (G)", ``"both"`` = "w/ ITA (GD)")
+  and ``agb``; the methods of **Tables 1 and 4** are ``method`` = ``dfard`` (ITA in both stages and AGB: "Ours"),
+  ``vanilla`` (fixed ``tau = 3``, ``lambda = 0.3``, the paper's best), ``dafl``, ``zskt``, ``dfq``, ``deepinv`` and
+  each with ``+ita`` (Table 4: ITA in both stages). "Ours*" of Table 1 (ITA and AGB in the generation stage only)
+  is ``method="dfard", ita="generation"``. Every epoch's history entry records the mean ``tau`` and ``lambda`` of
+  its generator steps and the ``tau_distill`` of its student steps.
+
 **Where the paper is silent, and what we chose.**
 
 * Which probabilities: the paper writes ``f_t(x_hat)`` without a temperature; we take the callers' probabilities
@@ -25,15 +36,60 @@ This module holds the two adaptive quantities of DFARD's method section (Algorit
 * Ties in the teacher's maximum: ``c`` is the first maximal class (``torch.argmax``).
 * Both functions return Python floats computed without autograd (in float64), so no gradient flows through
   ``tau~`` or ``lambda``; the paper treats them as per-step constants.
+* Algorithm 1 computes ``tau~`` and ``lambda`` from every generator step's batch (teacher and student at
+  temperature 1, before the step) and the distillation stage "keeps" the latest ``tau~`` (Fig. 4: "In the
+  distillation stage, we keep the interactive temperature").
+* The student is in eval mode (batch norm frozen) and its parameters frozen during the generator's steps; the
+  generator stays in train mode throughout (DAFL's code does the same).
+* AGB only changes the ``lambda`` of Eq. 6, so it applies to the ``dfard``/``vanilla`` generator loss only. ITA on
+  a baseline replaces its fixed temperature in both stages; DAFL's generator loss has no temperature, so
+  ``dafl+ita`` changes its distillation stage only.
 * Inputs are validated: ``(batch >= 1, C >= 2)`` tensors of finite, non-negative entries whose rows sum to 1
   within ``atol`` (default ``1e-4``, loose enough for float16/float32 softmax outputs).
 """
 
 from __future__ import annotations
 
-import torch
+import dataclasses
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 
-__all__ = ["adaptive_generator_balance", "interactive_temperature"]
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from advdist_lab.hparams import check_choice, check_positive
+from advdist_lab.robust.runner import DistillConfig
+
+__all__ = [
+    "DFARD_METHODS",
+    "ITA_MODES",
+    "TABLE3_ROWS",
+    "DfardConfig",
+    "DfardDistiller",
+    "adaptive_generator_balance",
+    "interactive_temperature",
+    "run_dfard",
+]
+
+GENERATOR_METHODS = ("dfard", "vanilla", "dafl", "zskt", "dfq", "deepinv")
+DFARD_METHODS = GENERATOR_METHODS + tuple(f"{m}+ita" for m in GENERATOR_METHODS if m not in ("dfard", "vanilla"))
+"""The ``method`` values of :class:`DfardConfig`: DFARD, its vanilla baseline, the baselines of Table 1 and their
+ITA variants of Table 4."""
+
+ITA_MODES = ("none", "generation", "both")
+
+TABLE3_ROWS = {
+    "Vanilla": {"method": "vanilla"},
+    "w/ ITA (G)": {"method": "vanilla", "ita": "generation"},
+    "w/ ITA (GD)": {"method": "vanilla", "ita": "both"},
+    "w/ AGB": {"method": "vanilla", "agb": True},
+    "Ours": {"method": "dfard"},
+}
+"""DFARD Table 3's ablation rows as config overrides. Row (4) "w/ AGB" is read as AGB alone (the text: "Table 3
+(4-6) ... compared with the best-fixed lambda"), and "Ours" as ITA in both stages plus AGB."""
 
 
 def _check_probabilities(p: torch.Tensor, name: str, atol: float) -> torch.Tensor:
@@ -115,3 +171,264 @@ def adaptive_generator_balance(p_teacher: torch.Tensor, atol: float = 1e-4) -> f
     mean_con_t = float(teacher.max(dim=1).values.mean())
     # mean Con_t >= 1/C up to the row-sum tolerance; clamp so that lambda never exceeds 1 by rounding.
     return min(1.0 / (num_classes * mean_con_t), 1.0)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Algorithm 1
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DfardConfig(DistillConfig):
+    """Algorithm 1's hyperparameters (module docstring; the shared ones in :class:`DistillConfig`).
+
+    ``method``: one of :data:`DFARD_METHODS`. ``ita``: ``None`` (the method's own: ``both`` for ``dfard`` and the
+    ``+ita`` methods, else ``none``) or one of :data:`ITA_MODES`. ``agb``: ``None`` (on for ``dfard`` only) or a
+    bool. ``tau`` and ``lam``: the fixed temperature and weight used where ITA and AGB are off (DFARD Table 3's
+    best: 3 and 0.3).
+    """
+
+    method: str = "dfard"
+    ita: str | None = None
+    agb: bool | None = None
+    tau: float = 3.0
+    lam: float = 0.3
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("method", self.method, DFARD_METHODS)
+        if self.ita is not None:
+            check_choice("ita", self.ita, ITA_MODES)
+        if self.agb is not None and not isinstance(self.agb, bool):
+            raise ValueError(f"agb must be true, false or None (got {self.agb!r})")
+        check_positive("tau", self.tau)
+        if not (isinstance(self.lam, (int, float)) and 0.0 <= self.lam <= 1.0):
+            raise ValueError(f"lam must lie in [0, 1] (got {self.lam!r})")
+        if self.agb and self.generator_loss not in ("dfard",):
+            raise ValueError(
+                f"agb (DFARD Eq. 7) sets the lambda of Eq. 6, which only the dfard and vanilla generator losses "
+                f"have (got method {self.method!r})"
+            )
+
+    @property
+    def generator_loss(self) -> str:
+        """The name of the generator loss in :mod:`advdist_lab.robust.generator_losses`."""
+        base = self.method.removesuffix("+ita")
+        return "dfard" if base == "vanilla" else base
+
+    def resolved(self) -> DfardConfig:
+        config = super().resolved()
+        changes: dict = {}
+        if self.ita is None:
+            changes["ita"] = "both" if self.method == "dfard" or self.method.endswith("+ita") else "none"
+        if self.agb is None:
+            changes["agb"] = self.method == "dfard"
+        return dataclasses.replace(config, **changes)
+
+
+def _teacher_file(path: str) -> str:
+    return os.path.join(path, "teacher.pt") if os.path.isdir(path) else path
+
+
+def load_frozen_teacher(path: str, data, device: torch.device):
+    """The teacher at ``path`` (a run folder of ``robust-teacher`` or a model file), in eval mode and frozen,
+    checked against the data's classes and image shape. Returns ``(teacher, info)``."""
+    from advdist_lab.robust.models import load_robust_model
+
+    teacher, info = load_robust_model(_teacher_file(path), device=device)
+    if info["num_classes"] != data.num_classes or tuple(info["image_shape"]) != tuple(data.image_shape):
+        raise ValueError(
+            f"the teacher {path} was built for {info['num_classes']} classes of {tuple(info['image_shape'])} images, "
+            f"not {data.name}'s {data.num_classes} classes of {tuple(data.image_shape)}"
+        )
+    teacher.eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher, info
+
+
+class DfardDistiller:
+    """Algorithm 1 for one run: the generator, the student, their optimisers (see :func:`run_dfard`)."""
+
+    def __init__(self, config: DfardConfig, data, device: torch.device) -> None:
+        from advdist_lab.robust.generator_losses import BatchNormStatistics
+        from advdist_lab.robust.generators import ConditionalGenerator
+        from advdist_lab.robust.models import build_robust_model
+
+        self.config, self.device = config, device
+        self.teacher, self.teacher_info = load_frozen_teacher(config.teacher, data, device)
+        torch.manual_seed(config.seed)
+        self.student = build_robust_model(
+            config.student_arch, data.num_classes, data.image_shape, data.mean, data.std
+        ).to(device)
+        self.generator = ConditionalGenerator(
+            data.num_classes, data.image_shape, z_dim=config.z_dim, width=config.generator_width
+        ).to(device)
+        self.opt_student = torch.optim.SGD(
+            self.student.parameters(),
+            lr=config.lr_student,
+            momentum=config.momentum,
+            weight_decay=config.weight_decay,
+        )
+        total_steps = config.epochs * config.iterations * config.ts
+        self.schedule = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt_student, T_max=total_steps)
+        self.opt_generator = torch.optim.Adam(self.generator.parameters(), lr=config.lr_generator, betas=(0.5, 0.999))
+        self.bn = BatchNormStatistics(self.teacher) if config.generator_loss in ("dafl", "dfq", "deepinv") else None
+        self.tau_now = config.tau
+        self.best_student_state: dict | None = None
+
+    # -- Algorithm 1, lines 4-8 ------------------------------------------------------------------------------
+    def generation_step(self, rng: torch.Generator) -> dict[str, float]:
+        from advdist_lab.robust.attacks import attack_mode
+        from advdist_lab.robust.generator_losses import generator_loss
+
+        config = self.config
+        self.generator.train()
+        x, y, _ = self.generator.sample(config.batch_size, generator=rng)
+        with attack_mode(self.student):
+            t_logits = self.teacher(x)
+            s_logits = self.student(x)
+        p_t = F.softmax(t_logits.detach(), dim=1)
+        p_s = F.softmax(s_logits.detach(), dim=1)
+        tau = interactive_temperature(p_t, p_s) if config.ita in ("generation", "both") else config.tau
+        lam = adaptive_generator_balance(p_t) if config.agb else config.lam
+        terms = generator_loss(
+            config.generator_loss,
+            x=x,
+            y=y,
+            teacher_logits=t_logits,
+            student_logits=s_logits,
+            tau=tau,
+            lam=lam,
+            bn=self.bn,
+        )
+        self.opt_generator.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        self.opt_generator.step()
+        self.tau_now = tau
+        confidence = p_t.max(dim=1).values
+        entropy = -(p_t * p_t.clamp_min(1e-12).log()).sum(dim=1)
+        logged = {f"generator_{k}": float(v.detach()) for k, v in terms.items() if k != "total"}
+        return {
+            "tau": tau,
+            "lambda": lam,
+            "generator_loss": float(terms["total"].detach()),
+            "teacher_confidence": float(confidence.mean()),
+            "teacher_entropy": float(entropy.mean()),
+            "teacher_agreement": float((p_t.argmax(1) == y).float().mean()),
+            **logged,
+        }
+
+    # -- Algorithm 1, lines 10-14 ----------------------------------------------------------------------------
+    def distillation_step(self, rng: torch.Generator) -> dict[str, float]:
+        from advdist_lab.robust.distillation import adversarial_examples, kd_loss
+
+        config = self.config
+        with torch.no_grad():
+            x, _, _ = self.generator.sample(config.batch_size, generator=rng)
+            t_clean = self.teacher(x)
+        x_adv = adversarial_examples(
+            self.student,
+            t_clean,
+            x,
+            eps=config.train_eps,
+            steps=config.train_steps,
+            step_size=config.train_step_size,
+            start_std=config.start_std,
+            generator=rng,
+        )
+        tau = self.tau_now if config.ita == "both" else config.tau
+        with torch.no_grad():
+            t_adv = self.teacher(x_adv)
+        self.student.train()
+        loss = kd_loss(t_adv, self.student(x_adv), tau)
+        self.opt_student.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_student.step()
+        self.schedule.step()
+        return {"tau_distill": tau, "student_loss": float(loss.detach())}
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        from advdist_lab.robust.runner import epoch_generator
+
+        rng = epoch_generator(self.config.seed, 1, epoch, self.device)
+        logs: dict[str, list[float]] = {}
+        for _ in range(self.config.iterations):
+            for _ in range(self.config.tg):
+                for k, v in self.generation_step(rng).items():
+                    logs.setdefault(k, []).append(v)
+            for _ in range(self.config.ts):
+                for k, v in self.distillation_step(rng).items():
+                    logs.setdefault(k, []).append(v)
+        entry = {k: float(np.mean(v)) for k, v in logs.items()}
+        entry["lr_student"] = float(self.schedule.get_last_lr()[0])
+        return entry
+
+    def state_dict(self) -> dict:
+        return {
+            "student": self.student.state_dict(),
+            "generator": self.generator.state_dict(),
+            "opt_student": self.opt_student.state_dict(),
+            "opt_generator": self.opt_generator.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "tau_now": self.tau_now,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.student.load_state_dict(state["student"])
+        self.generator.load_state_dict(state["generator"])
+        self.opt_student.load_state_dict(state["opt_student"])
+        self.opt_generator.load_state_dict(state["opt_generator"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.tau_now = state["tau_now"]
+
+    def artifacts(self) -> dict[str, dict]:
+        from advdist_lab.robust.generators import generator_checkpoint
+
+        return {"generator.pt": generator_checkpoint(self.generator)}
+
+    def describe(self) -> dict:
+        from advdist_lab.models.presets import count_parameters
+
+        return {
+            "teacher": {
+                "path": self.config.teacher,
+                "arch": self.teacher_info["arch"],
+                "parameters": count_parameters(self.teacher.model),
+                "summary": self.teacher_info.get("summary", {}),
+            },
+            "generator_parameters": count_parameters(self.generator),
+        }
+
+
+def run_dfard(
+    config: DfardConfig,
+    out: str | os.PathLike | None = None,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    callback: Callable[[dict], None] | None = None,
+    stop: threading.Event | None = None,
+) -> dict:
+    """Run DFARD's Algorithm 1 (or a baseline) into the run folder ``out`` and return its result.
+
+    The run folder, the history, the best-epoch selection and ``result.json`` are those of
+    :func:`advdist_lab.robust.runner.run_distillation`; each history entry adds ``tau``, ``lambda``,
+    ``tau_distill``, the generator's loss terms, the teacher's mean confidence, entropy and agreement with the
+    sampled labels on generated images, and the student's loss.
+    """
+    from advdist_lab.robust.runner import run_distillation
+
+    if not isinstance(config, DfardConfig):
+        raise ValueError(f"config must be a DfardConfig (got {type(config).__name__})")
+    return run_distillation(
+        config,
+        DfardDistiller,
+        out,
+        resume=resume,
+        progress=progress,
+        callback=callback,
+        stop=stop,
+        label=config.method,
+        describe=lambda distiller: distiller.describe(),
+    )

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["ConditionalGenerator"]
+__all__ = ["GENERATOR_FORMAT", "ConditionalGenerator", "generator_checkpoint", "load_generator", "sample_grid"]
 
 
 def _is_int(value: object) -> bool:
@@ -142,3 +142,60 @@ class ConditionalGenerator(nn.Module):
             self._check_labels(labels, batch)
         labels = labels.to(self._device())
         return self(z, labels), labels, z
+
+
+GENERATOR_FORMAT = "advdist-lab-generator"
+
+
+def generator_checkpoint(generator: ConditionalGenerator) -> dict:
+    """What ``generator.pt`` of a DFARD or DERD run holds: the constructor's arguments and the weights."""
+    return {
+        "format": GENERATOR_FORMAT,
+        "num_classes": generator.num_classes,
+        "image_shape": list(generator.image_shape),
+        "z_dim": generator.z_dim,
+        "width": generator.width,
+        "state_dict": {k: v.detach().cpu() for k, v in generator.state_dict().items()},
+    }
+
+
+def load_generator(path: str, device: str | torch.device = "cpu") -> ConditionalGenerator:
+    """The generator saved by a run (``OUT/generator.pt``, or the run folder ``OUT``), in eval mode."""
+    import os
+
+    file = os.path.join(path, "generator.pt") if os.path.isdir(path) else path
+    if not os.path.isfile(file):
+        raise ValueError(f"no generator at {file} (a DFARD or DERD run folder holds generator.pt)")
+    try:
+        stored = torch.load(file, map_location="cpu", weights_only=False)
+    except Exception as error:  # damaged or foreign files
+        raise ValueError(f"{file} cannot be read ({type(error).__name__}: {error})") from None
+    if not isinstance(stored, dict) or stored.get("format") != GENERATOR_FORMAT:
+        raise ValueError(f"{file} is not an advdist-lab generator file")
+    generator = ConditionalGenerator(
+        stored["num_classes"], stored["image_shape"], z_dim=stored["z_dim"], width=stored["width"]
+    )
+    generator.load_state_dict(stored["state_dict"])
+    return generator.to(device).eval()
+
+
+@torch.no_grad()
+def sample_grid(
+    generator: ConditionalGenerator, per_class: int = 8, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``per_class`` images of every class, class by class: ``(images (C * per_class, ...), labels)`` on the CPU.
+
+    Drawn in eval mode (batch norm on its running statistics) from a generator seeded with ``seed``; the
+    module's mode is restored afterwards. For showing what a data-free generator produces (notebooks 08, 09).
+    """
+    if not _is_int(per_class) or per_class < 1:
+        raise ValueError(f"per_class must be a positive integer (got {per_class!r})")
+    was_training = generator.training
+    generator.eval()
+    try:
+        labels = torch.arange(generator.num_classes).repeat_interleave(per_class)
+        rng = torch.Generator(device=generator._device()).manual_seed(seed)
+        images, labels, _ = generator.sample(len(labels), generator=rng, labels=labels.to(generator._device()))
+    finally:
+        generator.train(was_training)
+    return images.cpu(), labels.cpu()

@@ -1,0 +1,84 @@
+"""The distillation stage shared by DFARD and DERD: adversarial examples of generated data and the KD loss.
+
+DFARD (``001_...``) trains every method through "the same PGD-attack ... and the same distillation training loss"
+("Baselines"); its Algorithm 1, lines 10-14: synthesise ``x_hat = g(z, y)``, make adversarial examples
+``x_hat'`` and distil the student through **Eq. 5**::
+
+    L_KD = sum_{x_hat' in X_hat'} KL( f_t(x_hat'; theta_t), f_s(x_hat'; theta_s), tau~ )
+
+* :func:`kd_loss`: the KL at temperature ``tau``, ``tau^2 * KL(softmax(t / tau) || softmax(s / tau))`` averaged
+  over the batch. The ``tau^2`` factor (Hinton et al. 2015) keeps the gradient's scale independent of ``tau``, so
+  that ITA's changing temperature does not also change the step size; the paper writes no factor. We average
+  over the batch where Eq. 5 writes a sum (the same up to the learning rate).
+* :func:`adversarial_examples`: "A 10-step PGD (PGD-10) with a random start size of 0.001 and step size of 2/255
+  ... L_inf norm eps = 8/255" ("Implementation details"). The paper does not say which loss the PGD ascends; we
+  take the ARD/RSLAD choice for distillation: the student's divergence from the teacher on the clean image,
+  ``KL(f_t(x_hat) || f_s(x_hat'))`` at temperature 1, starting from ``x_hat + 0.001 * N(0, I)``; the student is
+  in eval mode and frozen while attacked (:func:`advdist_lab.robust.attacks.attack_mode`).
+* Which teacher output Eq. 5 reads: it writes ``f_t(x_hat')``, the teacher on the adversarial example, and we
+  follow it (RSLAD instead reads the teacher on the clean image; with a robust teacher the two are close).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from advdist_lab.hparams import check_positive, check_positive_int
+from advdist_lab.robust.attacks import attack_mode
+
+__all__ = ["adversarial_examples", "kd_loss"]
+
+
+def kd_loss(teacher_logits: torch.Tensor, student_logits: torch.Tensor, tau: float) -> torch.Tensor:
+    """``tau^2 * KL(softmax(t / tau) || softmax(s / tau))``, mean over the batch (DFARD Eq. 5, module docstring).
+
+    Gradients flow to both arguments; pass ``teacher_logits.detach()`` for a fixed teacher.
+    """
+    tau = check_positive("tau", tau)
+    if teacher_logits.shape != student_logits.shape or teacher_logits.dim() != 2:
+        raise ValueError(
+            "teacher_logits and student_logits must have the same shape (batch, C) "
+            f"(got {tuple(teacher_logits.shape)} and {tuple(student_logits.shape)})"
+        )
+    log_p_t = F.log_softmax(teacher_logits / tau, dim=1)
+    log_p_s = F.log_softmax(student_logits / tau, dim=1)
+    kl = (log_p_t.exp() * (log_p_t - log_p_s)).sum(dim=1).mean()
+    return kl * tau**2
+
+
+def adversarial_examples(
+    student: nn.Module,
+    teacher_logits: torch.Tensor,
+    x: torch.Tensor,
+    *,
+    eps: float,
+    steps: int,
+    step_size: float,
+    start_std: float = 0.001,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """PGD-``steps`` on ``KL(softmax(teacher_logits) || softmax(student(x')))`` inside the ``eps``-ball around ``x``
+    and ``[0, 1]``, from ``x + start_std * N(0, I)`` (module docstring). Returns ``x'`` detached.
+
+    ``teacher_logits`` are the teacher's logits on ``x`` (detached here). The student's mode and parameter
+    flags are restored afterwards.
+    """
+    eps = check_positive("eps", eps)
+    steps = check_positive_int("steps", steps)
+    step_size = check_positive("step_size", step_size)
+    start_std = check_positive("start_std", start_std)
+    x = x.detach()
+    target = F.softmax(teacher_logits.detach(), dim=1)
+    noise = torch.randn(x.shape, generator=generator, device=generator.device if generator is not None else x.device)
+    x_adv = (x + start_std * noise.to(x.device)).clamp(0.0, 1.0)
+    with attack_mode(student):
+        for _ in range(steps):
+            x_adv.requires_grad_(True)
+            log_p_s = F.log_softmax(student(x_adv), dim=1)
+            loss = F.kl_div(log_p_s, target, reduction="sum")
+            (grad,) = torch.autograd.grad(loss, x_adv)
+            x_adv = x_adv.detach() + step_size * grad.sign()
+            x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0.0, 1.0)
+    return x_adv.detach()

@@ -1,0 +1,187 @@
+"""DFARD's tables at our scale: named rows of config overrides, run over seeds, summarised beside the paper's.
+
+* :func:`run_rows` runs every row (a label and a dict of :class:`~advdist_lab.robust.dfard.DfardConfig`
+  overrides) for every seed into ``out/<row>/seed=<k>/``; finished runs are read back and interrupted ones
+  resumed, so a table can be stopped and continued. ``jobs`` worker processes run in parallel on one CPU thread
+  each.
+* :data:`TABLE1_ROWS` (the generator losses of Table 1 that we implement, and DFARD), :data:`TABLE4_ROWS` (the
+  baselines with ITA) and :data:`advdist_lab.robust.dfard.TABLE3_ROWS` (the ablation) are the rows.
+* :func:`summarize` gives mean and std per row and column; :func:`comparison_markdown` a table of ours beside
+  the paper's (percentages), and :func:`average_over_attacks` the mean over the five attacks (Clean excluded),
+  DFARD's "average adversarial robustness".
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from advdist_lab.hparams import check_positive_int
+from advdist_lab.robust.dfard import TABLE3_ROWS, DfardConfig, run_dfard
+from advdist_lab.robust.paper_tables import COLUMNS
+from advdist_lab.runs import CHECKPOINT, RESULT
+
+__all__ = [
+    "TABLE1_ROWS",
+    "TABLE3_ROWS",
+    "TABLE4_ROWS",
+    "average_over_attacks",
+    "comparison_markdown",
+    "row_folder",
+    "run_rows",
+    "summarize",
+]
+
+TABLE1_ROWS = {
+    "DAFL": {"method": "dafl"},
+    "ZSKT": {"method": "zskt"},
+    "DFQ": {"method": "dfq"},
+    "DeepInv": {"method": "deepinv"},
+    "Ours*": {"method": "dfard", "ita": "generation"},
+    "Ours": {"method": "dfard"},
+}
+"""DFARD Table 1's rows that we implement (Dream, CMI and Fast are not); "Ours*" is DFARD in the generation
+stage only."""
+
+TABLE4_ROWS = {
+    "DAFL+ITA": {"method": "dafl+ita"},
+    "DFQ+ITA": {"method": "dfq+ita"},
+    "ZSKT+ITA": {"method": "zskt+ita"},
+}
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
+def row_folder(label: str) -> str:
+    """A folder name for a row label (``"w/ ITA (G)"`` -> ``"w-ITA-G"``)."""
+    name = _UNSAFE.sub("-", label).strip("-")
+    if not name:
+        raise ValueError(f"row label {label!r} has no usable characters for a folder name")
+    return name
+
+
+def _run_one(config: DfardConfig, folder: str) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
+    exists = (Path(folder) / RESULT).exists() or (Path(folder) / CHECKPOINT).exists()
+    return run_dfard(config, folder, resume=exists, progress=False)
+
+
+def run_rows(
+    rows: Mapping[str, Mapping[str, object]],
+    base: DfardConfig,
+    out: str | os.PathLike,
+    *,
+    seeds: Sequence[int] = (0,),
+    jobs: int = 1,
+    progress: bool = True,
+    on_result: Callable[[str, int, dict], None] | None = None,
+) -> dict[str, list[dict]]:
+    """Run every row of ``rows`` (label -> overrides of ``base``) for every seed; ``{label: [result per seed]}``.
+
+    Every config is built and validated before anything runs.
+    """
+    if not isinstance(base, DfardConfig):
+        raise ValueError(f"base must be a DfardConfig (got {type(base).__name__})")
+    jobs = check_positive_int("jobs", jobs)
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must hold at least one seed")
+    tasks = []
+    folders = set()
+    for label, overrides in rows.items():
+        folder = row_folder(label)
+        if folder in folders:
+            raise ValueError(f"two rows map to the folder {folder!r}; give them distinct labels")
+        folders.add(folder)
+        for seed in seeds:
+            config = DfardConfig.from_dict({**base.to_dict(), **dict(overrides), "seed": seed})
+            config.resolved()
+            tasks.append((label, seed, config, str(Path(out) / folder / f"seed={seed}")))
+    from tqdm.auto import tqdm
+
+    results: dict[str, list] = {label: [None] * len(seeds) for label in rows}
+    bar = tqdm(total=len(tasks), desc="DFARD rows", disable=not progress, dynamic_ncols=True)
+
+    def finished(label: str, seed: int, result: dict) -> None:
+        results[label][seeds.index(seed)] = result
+        bar.update(1)
+        if on_result is not None:
+            on_result(label, seed, result)
+
+    try:
+        if jobs == 1 or len(tasks) <= 1:
+            for label, seed, config, folder in tasks:
+                finished(label, seed, _run_one(config, folder))
+        else:
+            with ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=get_context("spawn")) as pool:
+                futures = {pool.submit(_run_one, c, f): (label, seed) for label, seed, c, f in tasks}
+                for future in as_completed(futures):
+                    finished(*futures[future], future.result())
+    finally:
+        bar.close()
+    return results
+
+
+def average_over_attacks(values: Mapping[str, float], attacks: Sequence[str] = COLUMNS[1:]) -> float:
+    """The mean over the attacks (Clean excluded) present in ``values``: DFARD's "average robustness"."""
+    present = [values[a] for a in attacks if a in values]
+    if not present:
+        raise ValueError(f"values hold none of the attacks {', '.join(attacks)}")
+    return float(np.mean(present))
+
+
+def summarize(results: Mapping[str, Sequence[dict]]) -> dict[str, dict[str, tuple[float, float]]]:
+    """``{row: {column: (mean, std)}}`` in percent over seeds, for the columns present in every result, plus
+    ``average`` (the mean over the attacks, Clean excluded) and ``best_epoch``."""
+    summary = {}
+    for label, runs in results.items():
+        runs = [r for r in runs if r is not None]
+        if not runs:
+            continue
+        row = {}
+        for column in (*COLUMNS, "average"):
+            if all(column in r for r in runs):
+                values = np.array([100.0 * r[column] for r in runs])
+                row[column] = (float(values.mean()), float(values.std()))
+        row["best_epoch"] = (float(np.mean([r["best_epoch"] for r in runs])), 0.0)
+        summary[label] = row
+    return summary
+
+
+def comparison_markdown(
+    summary: Mapping[str, Mapping[str, tuple[float, float]]],
+    paper: Mapping[str, Sequence[float] | Mapping[str, float]] | None = None,
+    columns: Sequence[str] = COLUMNS,
+) -> str:
+    """A markdown table: one line per row with ours (mean ± std, %) and, where the paper has the row, its
+    numbers in parentheses. ``paper`` rows are tuples in :data:`COLUMNS` order or dicts by column."""
+    from advdist_lab.robust.attacks import ATTACK_LABELS
+    from advdist_lab.tables import markdown_table
+
+    header = ["row", *(ATTACK_LABELS[c] for c in columns), ATTACK_LABELS["average"]]
+    lines = []
+    for label, row in summary.items():
+        reference = None if paper is None else paper.get(label)
+        if reference is not None and not isinstance(reference, Mapping):
+            reference = dict(zip(COLUMNS, reference, strict=True))
+        cells = [label]
+        for column in (*columns, "average"):
+            ours = row.get(column)
+            text = "-" if ours is None else f"{ours[0]:.1f} ± {ours[1]:.1f}"
+            if reference is not None:
+                ref = reference.get(column)
+                if column == "average" and all(c in reference for c in COLUMNS[1:]):
+                    ref = average_over_attacks(reference)
+                if ref is not None:
+                    text += f" ({ref:.2f})"
+            cells.append(text)
+        lines.append(cells)
+    return markdown_table(header, lines)

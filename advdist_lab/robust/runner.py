@@ -1,0 +1,405 @@
+"""Run folders for data-free robust distillation (DFARD, DERD): checkpoint every epoch, resume, ``result.json``.
+
+:class:`DistillConfig` holds the hyperparameters every data-free robust distillation shares (the teacher, the
+student, the optimisers of DFARD's "Implementation details", the PGD of the distillation stage, the evaluation);
+:class:`advdist_lab.robust.dfard.DfardConfig` and :class:`advdist_lab.robust.derd.DerdConfig` add their own.
+:func:`run_distillation` drives any *distiller* (an object with ``student``, ``train_epoch(epoch) -> dict``,
+``state_dict()``, ``load_state_dict(state)`` and ``artifacts() -> dict``) through a run folder ``out/``:
+
+* ``checkpoint.pt`` after every epoch (atomic): the distiller's state, the history, the best student so far;
+* after every epoch the student is evaluated on the real test images (never seen in training: the method is
+  data-free) under ``eval_attacks`` on the first ``eval_size`` of them; the history entry holds those accuracies
+  beside the epoch's losses and adaptive quantities (tau, lambda);
+* DFARD "selects and reports the best checkpoint of all methods among all epochs ... based on ... PGD_T": the
+  student of the epoch with the highest ``select`` accuracy is kept, and at the end it is evaluated under
+  ``final_attacks`` on ``final_size`` test images. ``result.json`` holds those accuracies at the top level
+  (``clean``, ``fgsm``, ``pgd_s``, ``pgd_t``, ``cw_inf``, ``autoattack``, ``average``, and ``test_accuracy`` =
+  ``clean`` as ``advdist-lab train`` writes it), ``best_epoch``, the last epoch's accuracies under ``last``, the
+  protocol, the teacher's description, parameter counts, ``timing`` (kept out of ``history`` so that histories
+  compare exactly) and ``status``. The best student is written to ``student.pt``
+  (:func:`advdist_lab.robust.models.save_robust_model`) and the distiller's artifacts (e.g. ``generator.pt``).
+
+Resume: every epoch draws from its own :class:`torch.Generator` seeded from ``(seed, epoch)``, so a run killed
+after any epoch and resumed ends with the same history and accuracies as an uninterrupted one. A finished run is
+never overwritten (:func:`advdist_lab.runs.read_finished`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from advdist_lab.environment import resolve_device
+from advdist_lab.hparams import (
+    check_choice,
+    check_nonnegative,
+    check_nonnegative_int,
+    check_positive,
+    check_positive_int,
+)
+from advdist_lab.methods.loop import NonFiniteLossError
+from advdist_lab.robust.attacks import ATTACKS, AttackProtocol, robust_accuracy
+from advdist_lab.robust.data import ROBUST_DATASETS, RobustData, load_robust_data
+from advdist_lab.robust.models import DEFAULT_STUDENTS, check_architecture, save_robust_model
+from advdist_lab.runs import (
+    CHECKPOINT,
+    RESULT,
+    CheckpointError,
+    RunExistsError,
+    _config_mismatch,
+    _maybe_kill,
+    _progress_bar,
+    atomic_torch_save,
+    atomic_write_json,
+    read_finished,
+)
+
+__all__ = ["DistillConfig", "epoch_generator", "protocol_for", "run_distillation"]
+
+_DATASET_DEFAULTS = {
+    "digits": {
+        "epochs": 30,
+        "iterations": 10,
+        "batch_size": 128,
+        "z_dim": 64,
+        "generator_width": 32,
+        "lr_student": 0.05,
+        "final_attacks": ATTACKS,
+    },
+    "cifar10": {
+        "epochs": 200,
+        "iterations": 50,
+        "batch_size": 256,
+        "z_dim": 100,
+        "generator_width": 64,
+        "lr_student": 0.05,
+        "final_attacks": ATTACKS,
+    },
+}
+_DATASET_DEFAULTS["cifar10-random"] = _DATASET_DEFAULTS["cifar10"]
+
+
+def protocol_for(dataset: str, attacks=ATTACKS) -> AttackProtocol:
+    """The evaluation protocol of a dataset: DFARD's on CIFAR-10, our scaled one on digits."""
+    return AttackProtocol.digits(attacks) if dataset == "digits" else AttackProtocol.cifar(attacks)
+
+
+def epoch_generator(seed: int, stage: int, epoch: int, device: torch.device) -> torch.Generator:
+    """The random stream of one stage of one epoch, independent of all others (what makes resume exact)."""
+    state = np.random.SeedSequence([seed, stage, epoch]).generate_state(1)[0]
+    return torch.Generator(device=device).manual_seed(int(state))
+
+
+def _attack_tuple(name: str, value: object, allow_empty: bool = False) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = tuple(v for v in value.split(",") if v)
+    try:
+        names = tuple(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise ValueError(f"{name} must be a sequence of attack names from {', '.join(ATTACKS)}") from None
+    unknown = [a for a in names if a not in ATTACKS]
+    if unknown:
+        raise ValueError(f"{name} must hold attack names from {', '.join(ATTACKS)} (unknown: {', '.join(unknown)})")
+    if not names and not allow_empty:
+        raise ValueError(f"{name} must name at least one attack from {', '.join(ATTACKS)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{name} must not repeat an attack (got {', '.join(names)})")
+    return names
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Hyperparameters shared by data-free robust distillation methods (DFARD "Implementation details").
+
+    ``None`` fields take the dataset's default in :meth:`resolved` (CIFAR-10: the paper's; digits: ours, sized so
+    that a run takes minutes on a CPU). Optimisers: the student SGD (momentum 0.9, weight decay 1e-4) with cosine
+    annealing from ``lr_student`` (0.05) over all steps, the generator Adam (``lr_generator`` 1e-3, betas 0.5 and
+    0.999); batch size 256 for synthesis and distillation; PGD-10, random start 0.001, step 2/255 at eps 8/255.
+    ``iterations``: how many times an epoch repeats Algorithm 1's block of ``tg`` generator and ``ts`` student
+    steps (the paper's Algorithm 1 is ``iterations = 1`` with ``T = 200`` epochs, which is 1,200 student steps in
+    all; it does not say how many steps an epoch holds, and DFAD-style code runs 50 blocks per epoch: our CIFAR
+    default). ``train_eps`` / ``train_step_size`` ``None``: the evaluation protocol's budget and ``eps / 4``.
+    """
+
+    dataset: str = "digits"
+    teacher: str | None = None
+    student_arch: str | None = None
+    epochs: int | None = None
+    iterations: int | None = None
+    tg: int = 1
+    ts: int = 5
+    batch_size: int | None = None
+    lr_student: float | None = None
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    lr_generator: float = 1e-3
+    z_dim: int | None = None
+    generator_width: int | None = None
+    train_eps: float | None = None
+    train_steps: int = 10
+    train_step_size: float | None = None
+    start_std: float = 0.001
+    eval_size: int | None = None
+    eval_attacks: tuple[str, ...] = ("pgd_s", "pgd_t")
+    final_size: int | None = None
+    final_attacks: tuple[str, ...] | None = None
+    select: str = "pgd_t"
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        check_choice("dataset", self.dataset, ROBUST_DATASETS)
+        if self.teacher is not None and not isinstance(self.teacher, str):
+            raise ValueError(f"teacher must be a path (got {self.teacher!r})")
+        if self.student_arch is not None:
+            check_architecture(self.student_arch)
+        for name in ("epochs", "iterations", "batch_size", "z_dim", "generator_width", "eval_size", "final_size"):
+            value = getattr(self, name)
+            if value is not None:
+                check_positive_int(name, value)
+        for name in ("tg", "ts", "train_steps"):
+            check_positive_int(name, getattr(self, name))
+        for name in ("lr_student", "train_eps", "train_step_size"):
+            value = getattr(self, name)
+            if value is not None:
+                check_positive(name, value)
+        check_positive("lr_generator", self.lr_generator)
+        check_positive("start_std", self.start_std)
+        check_nonnegative("weight_decay", self.weight_decay)
+        if not 0.0 <= check_nonnegative("momentum", self.momentum) < 1.0:
+            raise ValueError(f"momentum must lie in [0, 1) (got {self.momentum})")
+        if self.train_eps is not None and self.train_eps > 1:
+            raise ValueError(f"train_eps must be <= 1, in pixel units of [0, 1] images (got {self.train_eps})")
+        object.__setattr__(self, "eval_attacks", _attack_tuple("eval_attacks", self.eval_attacks, allow_empty=True))
+        if self.final_attacks is not None:
+            object.__setattr__(self, "final_attacks", _attack_tuple("final_attacks", self.final_attacks))
+        if self.select != "clean" and self.select not in self.eval_attacks:
+            raise ValueError(
+                f"select must be 'clean' or one of eval_attacks ({', '.join(self.eval_attacks) or 'none'}), the "
+                f"accuracy that picks the best epoch (got {self.select!r})"
+            )
+        check_nonnegative_int("seed", self.seed)
+        if not isinstance(self.device, str):
+            raise ValueError(f"device must be a string such as auto, cpu or cuda (got {self.device!r})")
+
+    def resolved(self):
+        """A copy with every ``None`` replaced by the dataset's default; the teacher must be set."""
+        if self.teacher is None:
+            raise ValueError("teacher must be given: a robust teacher's run folder or model file (robust-teacher)")
+        defaults = _DATASET_DEFAULTS[self.dataset]
+        changes = {k: v for k, v in defaults.items() if getattr(self, k) is None}
+        if self.student_arch is None:
+            changes["student_arch"] = DEFAULT_STUDENTS[self.dataset]
+        protocol = protocol_for(self.dataset)
+        eps = self.train_eps if self.train_eps is not None else protocol.eps
+        if self.train_eps is None:
+            changes["train_eps"] = eps
+        if self.train_step_size is None:
+            changes["train_step_size"] = eps / 4
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        for key in ("eval_attacks", "final_attacks"):
+            if data[key] is not None:
+                data[key] = list(data[key])
+        return data
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def _comparable(config: dict) -> dict:
+    return {k: v for k, v in config.items() if k != "device"}
+
+
+def _read_checkpoint(path: Path, device: torch.device) -> dict:
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+    except Exception as error:  # pickle, zip and runtime errors of damaged files
+        raise CheckpointError(
+            f"{path} cannot be read as a checkpoint ({type(error).__name__}: {error}); it was left as it is: move it "
+            "away to start the run over"
+        ) from None
+    missing = {"config", "distiller", "history", "best", "timing", "wall_seconds"} - set(
+        state if isinstance(state, dict) else ()
+    )
+    if missing:
+        raise CheckpointError(f"{path} is not a robust-distillation checkpoint (missing {', '.join(sorted(missing))})")
+    return state
+
+
+def _evaluate(student, data: RobustData, config, attacks, size, seed: int, progress: bool) -> dict[str, float]:
+    n = len(data.y_test) if size is None else min(size, len(data.y_test))
+    if attacks:
+        protocol = protocol_for(config.dataset, attacks)
+        result = robust_accuracy(
+            student, data.x_test[:n], data.y_test[:n], protocol, seed=seed, batch_size=512, progress=progress
+        )
+    else:
+        with torch.no_grad():
+            was = student.training
+            student.eval()
+            clean = float((student(data.x_test[:n]).argmax(1) == data.y_test[:n]).float().mean())
+            student.train(was)
+        result = {"clean": clean}
+    return {k: float(v) for k, v in result.items()}
+
+
+def run_distillation(
+    config,
+    build: Callable[[object, RobustData, torch.device], object],
+    out: str | os.PathLike | None = None,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    callback: Callable[[dict], None] | None = None,
+    stop: threading.Event | None = None,
+    label: str = "distill",
+    describe: Callable[[object], dict] | None = None,
+) -> dict:
+    """Run ``build(config, data, device)``'s distiller for ``config.epochs`` epochs (module docstring)."""
+    config = config.resolved()
+    device = resolve_device(config.device)
+    out_dir = Path(out) if out is not None else None
+    requested = config.to_dict()
+    state = None
+    if out_dir is not None:
+        finished = read_finished(out_dir, requested, resume, _comparable)
+        if finished is not None:
+            return finished
+        checkpoint = out_dir / CHECKPOINT
+        if checkpoint.exists():
+            if not resume:
+                raise RunExistsError(
+                    f"{out_dir} holds the checkpoint of an unfinished run; pass --resume to continue it, or choose "
+                    "another --out"
+                )
+            state = _read_checkpoint(checkpoint, device)
+            if _comparable(state["config"]) != _comparable(requested):
+                raise RunExistsError(_config_mismatch(out_dir, state["config"], requested))
+    data = load_robust_data(config.dataset, device=device, test_size=None)
+    distiller = build(config, data, device)
+    history: list[dict] = []
+    best: dict = {"epoch": 0, "score": -math.inf, "student": None}
+    timing: dict = {"epoch_seconds": [], "evaluation_seconds": []}
+    previous = 0.0
+    if state is not None:
+        distiller.load_state_dict(state["distiller"])
+        history, best, timing, previous = state["history"], state["best"], state["timing"], state["wall_seconds"]
+    started = time.perf_counter()
+    status = "finished"
+    bar = _progress_bar(config.epochs, f"{label} {config.dataset} seed={config.seed}", progress)
+    bar.update(len(history))
+    try:
+        for epoch in range(len(history), config.epochs):
+            if stop is not None and stop.is_set():
+                status = "stopped"
+                break
+            epoch_started = time.perf_counter()
+            losses = distiller.train_epoch(epoch)
+            bad = [k for k, v in losses.items() if isinstance(v, float) and not math.isfinite(v)]
+            if bad:
+                raise NonFiniteLossError(bad[0].split("_")[0], epoch + 1)
+            trained = time.perf_counter()
+            accuracies = _evaluate(
+                distiller.student, data, config, config.eval_attacks, config.eval_size, config.seed + epoch, False
+            )
+            entry = {"epoch": epoch + 1, **losses, **accuracies}
+            history.append(entry)
+            timing["epoch_seconds"].append(trained - epoch_started)
+            timing["evaluation_seconds"].append(time.perf_counter() - trained)
+            if accuracies[config.select] > best["score"]:
+                student_state = {k: v.detach().clone().cpu() for k, v in distiller.student.state_dict().items()}
+                best = {"epoch": epoch + 1, "score": accuracies[config.select], "student": student_state}
+            if out_dir is not None:
+                atomic_torch_save(
+                    {
+                        "config": requested,
+                        "distiller": distiller.state_dict(),
+                        "history": history,
+                        "best": best,
+                        "timing": timing,
+                        "wall_seconds": previous + time.perf_counter() - started,
+                    },
+                    out_dir / CHECKPOINT,
+                )
+                _maybe_kill(epoch + 1)
+            bar.update(1)
+            bar.set_postfix({config.select: f"{accuracies[config.select]:.3f}"})
+            if callback is not None:
+                callback(entry)
+    finally:
+        bar.close()
+    result = _result(config, distiller, data, history, best, timing, device, progress)
+    result["wall_seconds"] = previous + time.perf_counter() - started
+    result["status"] = status
+    if describe is not None:
+        result.update(describe(distiller))
+    if out_dir is not None and status == "finished":
+        _write_models(out_dir, config, distiller, data)
+        atomic_write_json(out_dir / RESULT, result)
+    return result
+
+
+def _result(config, distiller, data, history, best, timing, device, progress) -> dict:
+    from advdist_lab.models.presets import count_parameters
+
+    last_state = {k: v.detach().clone() for k, v in distiller.student.state_dict().items()}
+    if best["student"] is not None:
+        distiller.student.load_state_dict(best["student"])
+    evaluated = time.perf_counter()
+    final = _evaluate(
+        distiller.student, data, config, config.final_attacks, config.final_size, config.seed + 10_007, progress
+    )
+    timing = {**timing, "final_evaluation_seconds": time.perf_counter() - evaluated}
+    best_state = {k: v.detach().clone() for k, v in distiller.student.state_dict().items()}
+    distiller.student.load_state_dict(last_state)
+    distiller.best_student_state = best_state
+    n_final = len(data.y_test) if config.final_size is None else min(config.final_size, len(data.y_test))
+    result = {
+        "config": config.to_dict(),
+        "history": history,
+        **final,
+        "test_accuracy": final["clean"],
+        "best_epoch": best["epoch"],
+        "last": {k: v for k, v in (history[-1] if history else {}).items() if k in ("clean", *ATTACKS, "average")},
+        "protocol": protocol_for(config.dataset, config.final_attacks).to_dict(),
+        "evaluated_on": n_final,
+        "student_parameters": count_parameters(distiller.student.model),
+        "device": str(device),
+        "timing": timing,
+        "torch": torch.__version__,
+    }
+    return result
+
+
+def _write_models(out_dir: Path, config, distiller, data: RobustData) -> None:
+    import copy
+
+    best = copy.deepcopy(distiller.student)
+    best.load_state_dict(distiller.best_student_state)
+    save_robust_model(
+        out_dir / "student.pt",
+        best,
+        arch=config.student_arch,
+        num_classes=data.num_classes,
+        image_shape=data.image_shape,
+        summary={"method": getattr(config, "method", "distill"), "source": "best epoch by " + config.select},
+    )
+    for name, obj in distiller.artifacts().items():
+        atomic_torch_save(obj, out_dir / name)
