@@ -252,6 +252,7 @@ def test_rows_run_summarize_and_compare(teacher_file, tmp_path):
     text = experiments.comparison_markdown(summary, PAPER_TABLE3, ("clean", "fgsm", "pgd_t"))
     assert "(58.35)" in text and "| Ours |" in text.replace("| Ours | ", "| Ours |")
     assert experiments.row_folder("w/ ITA (G)") == "w-ITA-G"
+    assert experiments.row_folder("Ours*") != experiments.row_folder("Ours")
 
 
 # -- the command line --------------------------------------------------------------------------------------------

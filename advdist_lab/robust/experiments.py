@@ -59,8 +59,8 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 
 
 def row_folder(label: str) -> str:
-    """A folder name for a row label (``"w/ ITA (G)"`` -> ``"w-ITA-G"``)."""
-    name = _UNSAFE.sub("-", label).strip("-")
+    """A folder name for a row label (``"w/ ITA (G)"`` -> ``"w-ITA-G"``, ``"Ours*"`` -> ``"Ours-star"``)."""
+    name = _UNSAFE.sub("-", label.replace("*", "-star")).strip("-")
     if not name:
         raise ValueError(f"row label {label!r} has no usable characters for a folder name")
     return name

@@ -67,7 +67,7 @@ __all__ = ["DistillConfig", "epoch_generator", "protocol_for", "run_distillation
 
 _DATASET_DEFAULTS = {
     "digits": {
-        "epochs": 30,
+        "epochs": 20,
         "iterations": 10,
         "batch_size": 128,
         "z_dim": 64,
