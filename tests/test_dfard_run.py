@@ -169,6 +169,7 @@ def test_dfard_run_writes_the_table1_result(teacher_file, tmp_path):
         assert key in entry
     assert 1.0 <= entry["tau"] <= 10.0 and 0.1 <= entry["lambda"] <= 1.0
     assert entry["tau_distill"] == pytest.approx(entry["tau"])  # dfard: ITA in both stages
+    assert result["teacher"]["parameters"] == 62_378 and result["student_parameters"] == 6_138
     assert result["best_epoch"] == 1 + max(range(2), key=lambda i: (result["history"][i]["pgd_t"], -i))
     student, info = load_robust_model(out / "student.pt")
     assert info["arch"] == "digits-small"

@@ -388,16 +388,14 @@ class DfardDistiller:
         return {"generator.pt": generator_checkpoint(self.generator)}
 
     def describe(self) -> dict:
-        from advdist_lab.models.presets import count_parameters
-
         return {
             "teacher": {
                 "path": self.config.teacher,
                 "arch": self.teacher_info["arch"],
-                "parameters": count_parameters(self.teacher.model),
+                "parameters": sum(p.numel() for p in self.teacher.model.parameters()),  # frozen: count them all
                 "summary": self.teacher_info.get("summary", {}),
             },
-            "generator_parameters": count_parameters(self.generator),
+            "generator_parameters": sum(p.numel() for p in self.generator.parameters()),
         }
 
 

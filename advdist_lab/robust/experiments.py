@@ -160,9 +160,14 @@ def comparison_markdown(
     summary: Mapping[str, Mapping[str, tuple[float, float]]],
     paper: Mapping[str, Sequence[float] | Mapping[str, float]] | None = None,
     columns: Sequence[str] = COLUMNS,
+    average_of: Sequence[str] | None = None,
 ) -> str:
     """A markdown table: one line per row with ours (mean ± std, %) and, where the paper has the row, its
-    numbers in parentheses. ``paper`` rows are tuples in :data:`COLUMNS` order or dicts by column."""
+    numbers in parentheses. ``paper`` rows are tuples in :data:`COLUMNS` order or dicts by column.
+
+    The last column averages the five attacks (DFARD's "average robustness"); ``average_of`` names other columns
+    to average instead, on both sides (DERD's supplement averages all six, Clean included), and then shows our
+    mean without a std."""
     from advdist_lab.robust.attacks import ATTACK_LABELS
     from advdist_lab.tables import markdown_table
 
@@ -171,15 +176,19 @@ def comparison_markdown(
     for label, row in summary.items():
         reference = None if paper is None else paper.get(label)
         if reference is not None and not isinstance(reference, Mapping):
-            reference = dict(zip(COLUMNS, reference, strict=True))
+            reference = dict(zip(COLUMNS, reference[: len(COLUMNS)], strict=True))
         cells = [label]
+        averaged = COLUMNS[1:] if average_of is None else tuple(average_of)
         for column in (*columns, "average"):
             ours = row.get(column)
             text = "-" if ours is None else f"{ours[0]:.1f} ± {ours[1]:.1f}"
+            if column == "average" and average_of is not None:
+                present = [row[c][0] for c in averaged if c in row]
+                text = f"{np.mean(present):.1f}" if len(present) == len(averaged) else "-"
             if reference is not None:
                 ref = reference.get(column)
-                if column == "average" and all(c in reference for c in COLUMNS[1:]):
-                    ref = average_over_attacks(reference)
+                if column == "average" and all(c in reference for c in averaged):
+                    ref = float(np.mean([reference[c] for c in averaged]))
                 if ref is not None:
                     text += f" ({ref:.2f})"
             cells.append(text)
