@@ -5,7 +5,7 @@ model, so the robust pipeline reads its data raw, not through :func:`advdist_lab
 is mean-subtracted for TPAMI Sec. 5.1). :func:`load_robust_data` returns a :class:`RobustData`:
 
 * ``digits``: scikit-learn's 1,797 8x8 digits (bundled, offline), the same fixed test split as the rest of the
-  course (360 test images); the training pool is the other 1,437.
+  course (500 test images); the training pool is the other 1,297.
 * ``cifar10``: torchvision's CIFAR-10 (50,000 / 10,000), downloaded once where a network exists; offline it fails
   with :class:`advdist_lab.data.DatasetUnavailableError` naming the digits fallback.
 * ``cifar10-random``: CIFAR-10-shaped uniform noise with random labels (seeded): for throughput benchmarks and
@@ -26,7 +26,7 @@ import torch
 from advdist_lab.data.base import check_device, data_root, stratified_subset
 from advdist_lab.hparams import check_choice, check_nonnegative_int, check_positive_int
 
-__all__ = ["ROBUST_DATASETS", "RobustData", "load_robust_data"]
+__all__ = ["ROBUST_DATASETS", "RobustData", "dataset_stats", "load_robust_data"]
 
 ROBUST_DATASETS = ("digits", "cifar10", "cifar10-random")
 
@@ -36,6 +36,15 @@ _STATS = {
     "cifar10-random": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
 }
 _RANDOM_SIZES = (50_000, 10_000)
+_IMAGE_SHAPES = {"digits": (1, 8, 8), "cifar10": (3, 32, 32), "cifar10-random": (3, 32, 32)}
+_NUM_CLASSES = 10
+
+
+def dataset_stats(dataset: str) -> tuple[tuple[float, ...], tuple[float, ...], tuple[int, int, int], int]:
+    """``(mean, std, image_shape, num_classes)`` of ``dataset`` without loading it (for a foreign checkpoint)."""
+    check_choice("dataset", dataset, ROBUST_DATASETS)
+    mean, std = _STATS[dataset]
+    return mean, std, _IMAGE_SHAPES[dataset], _NUM_CLASSES
 
 
 @dataclass
@@ -86,16 +95,16 @@ def load_robust_data(
     elif dataset == "cifar10":
         x_train, y_train, x_test, y_test = _cifar10(root, download)
     else:
-        generator = torch.Generator().manual_seed(subset_seed)
+        # one generator per tensor: the test split does not depend on n_train, and test_size takes a prefix of it
         n_tr, n_te = _RANDOM_SIZES
         if n_train is not None:
             n_tr = n_train
         if test_size is not None:
             n_te = test_size
-        x_train = torch.rand((n_tr, 3, 32, 32), generator=generator)
-        y_train = torch.randint(0, 10, (n_tr,), generator=generator)
-        x_test = torch.rand((n_te, 3, 32, 32), generator=generator)
-        y_test = torch.randint(0, 10, (n_te,), generator=generator)
+        x_train = torch.rand((n_tr, 3, 32, 32), generator=_random_stream(subset_seed, 0))
+        y_train = torch.randint(0, 10, (n_tr,), generator=_random_stream(subset_seed, 1))
+        x_test = torch.rand((n_te, 3, 32, 32), generator=_random_stream(subset_seed, 2))
+        y_test = torch.randint(0, 10, (n_te,), generator=_random_stream(subset_seed, 3))
     if n_train is not None and dataset != "cifar10-random":
         if n_train > len(y_train):
             raise ValueError(f"n_train must be <= {len(y_train)} for {dataset} (got {n_train})")
@@ -112,10 +121,14 @@ def load_robust_data(
         y_train=y_train.to(device),
         x_test=x_test.to(device),
         y_test=y_test.to(device),
-        num_classes=10,
+        num_classes=_NUM_CLASSES,
         mean=mean,
         std=std,
     )
+
+
+def _random_stream(seed: int, stream: int) -> torch.Generator:
+    return torch.Generator().manual_seed(4 * seed + stream)
 
 
 def _cifar10(root: str | None, download: bool) -> tuple[torch.Tensor, ...]:
