@@ -70,8 +70,8 @@ SEED = 0
 # | `05_gradient_variance` | the gradient estimators against the exact gradient, Lemma 4.5, and gradient probes in training (Figs. 5, 7) |
 # | `06_explorer` | sliders over omega, nu, mu, upsilon and tau: the exact game and a training run, live; Figs. 3 and 6 swept |
 # | `07_tag_recommendation` | image tag recommendation with privileged text: Table 4, Figs. 9 and 11 |
-#
-# Data-free adversarial robustness distillation (DFARD, DERD) follows in later notebooks.
+# | `08_data_free_robust_distillation` | a robust student from a robust teacher without its data (DFARD): ITA and AGB, generated images, DFARD Tables 1, 3 and 4 |
+# | `09_derd` | two experts, a natural and a robust teacher, in two stages (DERD), its variants, the supplement's Tables 2 and 3 |
 
 # %% [markdown]
 # ## Environment check

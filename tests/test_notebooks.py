@@ -81,7 +81,7 @@ def _title(figure: dict) -> str:
 
 def test_the_course_has_the_foundation_and_training_notebooks():
     names = [s.stem for s in SOURCES]
-    assert names[:8] == [
+    assert names[:10] == [
         "00_welcome",
         "01_kd_vs_ngan",
         "02_adib_equilibrium",
@@ -90,6 +90,8 @@ def test_the_course_has_the_foundation_and_training_notebooks():
         "05_gradient_variance",
         "06_explorer",
         "07_tag_recommendation",
+        "08_data_free_robust_distillation",
+        "09_derd",
     ]
 
 
@@ -310,3 +312,50 @@ def test_tag_notebook_prints_table_4_and_draws_figs_9_and_11(smoke_dir: Path):
     assert {t["name"] for t in fig9["data"] if t.get("showlegend", True) is not False} >= {"NGAN", "ADIB", "ADIM"}
     assert sum("(TPAMI Fig. 11)" in t for t in figures) == 2
     assert re.search(r"teacher MAP: best at mu = \S+ \(\d\.\d{4}\), mu = 0 gives \d\.\d{4}; paper", text)
+
+
+DFARD = "08_data_free_robust_distillation"
+
+
+def test_dfard_notebook_compares_with_an_undefended_student_and_the_paper(smoke_dir: Path):
+    notebook = _load(smoke_dir / f"{DFARD}.ipynb")
+    text = "\n".join(_outputs(notebook))
+    markdown = "\n".join(_markdown_outputs(notebook))
+    assert re.search(r"\| robust teacher \(PGD-AT\) \| \d+\.\d\d \|", markdown)
+    assert re.search(r"\| DFARD student \(no data\) \| \d+\.\d\d \|", markdown)
+    assert re.search(r"Under PGD_S the data-free DFARD student keeps \d+\.\d% against the undefended", text)
+    assert re.search(r"tau: \d\.\d\d in epoch 1 -> \d\.\d\d in epoch \d+; lambda: ", text)
+    for number, paper_cell in (("1", "(66.44)"), ("3", "(58.35)"), ("4", "(56.26)")):
+        assert f"**DFARD Table {number}: ours (mean ± std, %)" in markdown
+        assert paper_cell in markdown
+    assert len(re.findall(r"^\* Table 3, .* vs Vanilla, average robust accuracy: ours [-+]\d", markdown, re.M)) == 4
+
+
+def test_dfard_notebook_shows_generated_images_tau_and_lambda(smoke_dir: Path):
+    figures = _figures(_load(smoke_dir / f"{DFARD}.ipynb"))
+    titles = [_title(f) for f in figures]
+    images = [f for f in figures if _title(f).startswith("DFARD's generated images")]
+    assert len(images) == 1 and len(images[0]["data"]) == 80, titles
+    adaptive = [f for f in figures if _title(f) == "ITA and AGB"]
+    assert len(adaptive) == 1
+    assert {t["name"] for t in adaptive[0]["data"]} >= {"DFARD", "DFARD (distillation)"}
+    assert any(_title(f).startswith("DFARD Table 1: ours and the paper's") for f in figures), titles
+
+
+DERD = "09_derd"
+
+
+def test_derd_notebook_runs_the_variants_and_the_supplements_tables(smoke_dir: Path):
+    notebook = _load(smoke_dir / f"{DERD}.ipynb")
+    text = "\n".join(_outputs(notebook))
+    markdown = "\n".join(_markdown_outputs(notebook))
+    assert re.search(r"\| natural teacher \| \d+\.\d\d \|", markdown)
+    for row in ("DERD (ours)", "w/o T_nat", "DERD_inv", "DFARD"):
+        assert re.search(rf"\| {re.escape(row)} \| \d+\.\d\d \|", markdown), row
+    assert re.search(r"DERD: stage I for epochs 1-\d+, stage II for \d+-\d+", text)
+    assert re.search(r"DERD \(ours\): end of stage I clean \d+\.\d%", text)
+    assert "(72.83)" in markdown and "(52.51)" in markdown and "(62.44)" in markdown
+    assert len(re.findall(r"^\* .*: ours [-+]\d+\.\d\d points, supplement [-+]\d+\.\d\d: ", markdown, re.M)) == 3
+    titles = [_title(f) for f in _figures(notebook)]
+    assert "DERD's generated images, one row per class" in titles
+    assert any(t.startswith("DERD_inv: the last inverted batch") for t in titles), titles
