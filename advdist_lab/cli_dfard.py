@@ -94,10 +94,11 @@ def _values(args: argparse.Namespace, cls: type) -> dict:
     fields = {f.name for f in dataclasses.fields(cls)}
     known = {f.name for c in _config_classes() for f in dataclasses.fields(c)}
     given = {k: v for k, v in vars(args).items() if k in known}
-    foreign = sorted(k for k in given if k not in fields)
+    method = given.get("method", "dfard")
+    foreign = sorted(k for k in given if k not in fields and k != "method")
     if foreign:
         options = ", ".join("--" + k.replace("_", "-") for k in foreign)
-        raise ValueError(f"{options} do(es) not apply to --method {given.get('method', 'dfard')}")
+        raise ValueError(f"{options} {'does' if len(foreign) == 1 else 'do'} not apply to --method {method}")
     return given
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 
 import pytest
@@ -294,3 +295,19 @@ def test_cli_refuses_bad_values_with_one_line(teacher_file, capsys):
     assert capsys.readouterr().err.strip().startswith("advdist-lab: error: tau")
     assert main(["dfard", "--teacher", teacher_file, "--ita", "always"]) == 2
     assert "ita must be one of" in capsys.readouterr().err
+
+
+def test_cli_runs_derd_and_robust_eval_reads_the_student(teacher_file, tmp_path, capsys):
+    out = tmp_path / "derd"
+    args = ["dfard", "--method", "derd", "--variant", "no-natural", "--no-progress", "--out", str(out)]
+    assert main(args + ["--epochs", "2"] + _options(teacher_file)) == 0
+    assert "derd-no-natural on digits" in capsys.readouterr().out
+    stored = json.loads((out / "result.json").read_text())
+    assert [e["stage"] for e in stored["history"]] == [1, 2] and stored["model"] == "student.pt"
+    assert main(["robust-eval", "--model", str(out), "--test-size", "24", "--attacks", "fgsm", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert f"{out / 'student.pt'} (digits-small)" in printed
+    clean = re.search(r"\| \S+ \| (\d+\.\d\d) \|", printed)
+    assert clean and float(clean.group(1)) == pytest.approx(100 * stored["clean"], abs=0.01)
+    assert main(["dfard", "--method", "derd", "--ita", "both", "--teacher", teacher_file]) == 2
+    assert "--ita does not apply to --method derd" in capsys.readouterr().err

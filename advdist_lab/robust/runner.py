@@ -16,7 +16,8 @@ student, the optimisers of DFARD's "Implementation details", the PGD of the dist
   (``clean``, ``fgsm``, ``pgd_s``, ``pgd_t``, ``cw_inf``, ``autoattack``, ``average``, and ``test_accuracy`` =
   ``clean`` as ``advdist-lab train`` writes it), ``best_epoch``, the last epoch's accuracies under ``last``, the
   protocol, the teacher's description, parameter counts, ``timing`` (kept out of ``history`` so that histories
-  compare exactly) and ``status``. The best student is written to ``student.pt``
+  compare exactly) and ``status``. The best student is written to ``student.pt`` (named under ``model``, so that
+  ``advdist-lab robust-eval --model OUT`` finds it)
   (:func:`advdist_lab.robust.models.save_robust_model`) and the distiller's artifacts (e.g. ``generator.pt``).
 
 Resume: every epoch draws from its own :class:`torch.Generator` seeded from ``(seed, epoch)``, so a run killed
@@ -377,6 +378,7 @@ def _result(config, distiller, data, history, best, timing, device, progress) ->
         **final,
         "test_accuracy": final["clean"],
         "best_epoch": best["epoch"],
+        "model": "student.pt",
         "last": {k: v for k, v in (history[-1] if history else {}).items() if k in ("clean", *ATTACKS, "average")},
         "protocol": protocol_for(config.dataset, config.final_attacks).to_dict(),
         "evaluated_on": n_final,
