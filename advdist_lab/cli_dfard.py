@@ -47,29 +47,9 @@ def _config_classes() -> list[type]:
     return classes + [DerdConfig]
 
 
-def _parse_bool(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in ("true", "1", "yes", "on"):
-        return True
-    if lowered in ("false", "0", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false (got {text!r})")
-
-
-def _option_type(field: dataclasses.Field):
-    annotation = str(field.type)
-    if "bool" in annotation:
-        return _parse_bool
-    if "tuple" in annotation:
-        return lambda text: tuple(v.strip() for v in text.split(",") if v.strip())
-    if "int" in annotation:
-        return int
-    if "float" in annotation:
-        return float
-    return str
-
-
 def _add_options(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    from .cli_robust import option_type
+
     seen: set[str] = set()
     for cls in _config_classes():
         defaults = cls()
@@ -83,7 +63,7 @@ def _add_options(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) ->
             parser.add_argument(
                 "--" + field.name.replace("_", "-"),
                 dest=field.name,
-                type=_option_type(field),
+                type=option_type(field),
                 default=argparse.SUPPRESS,
                 help=f"{text} (default: {suffix})",
             )

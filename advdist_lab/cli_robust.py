@@ -61,10 +61,23 @@ def _attack_list(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
-def _field_type(field: dataclasses.Field):
-    if field.name in ("eval_attacks", "final_attacks"):
-        return _attack_list
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false (got {text!r})")
+
+
+def option_type(field: dataclasses.Field):
+    """The argparse ``type`` of a config field: attack lists, booleans, ints, numbers (``8/255`` too), strings.
+    Shared by the robust commands here and in :mod:`advdist_lab.cli_dfard`."""
     annotation = str(field.type)
+    if field.name in ("eval_attacks", "final_attacks") or "tuple" in annotation:
+        return _attack_list
+    if "bool" in annotation:
+        return _parse_bool
     if "int" in annotation:
         return int
     if "float" in annotation:
@@ -94,7 +107,7 @@ def _add_teacher_parser(commands: argparse._SubParsersAction) -> None:
         parser.add_argument(
             "--" + field.name.replace("_", "-"),
             dest=field.name,
-            type=_field_type(field),
+            type=option_type(field),
             default=argparse.SUPPRESS,
             help=text + suffix,
         )

@@ -269,8 +269,10 @@ class CheckpointError(ValueError):
     """A checkpoint file that cannot be read back (truncated, from another program, or edited by hand)."""
 
 
-def _read_checkpoint(path: Path, device: torch.device) -> dict:
-    """The checkpoint at ``path``; a file that is not one of ours raises :class:`CheckpointError`, untouched."""
+def read_checkpoint(path: Path, device: torch.device, needed: set[str], kind: str = "an advdist-lab") -> dict:
+    """The checkpoint at ``path``, which must hold the keys ``needed``; a file that cannot be read or is not one of
+    ours raises :class:`CheckpointError` (naming ``kind`` of checkpoint) and is left untouched. Shared by
+    :func:`train`, :func:`advdist_lab.robust.runner.run_distillation` and the robust teacher's training."""
     try:
         state = torch.load(path, map_location=device, weights_only=False)
     except Exception as error:  # torch raises pickle, zip and runtime errors for damaged files
@@ -278,12 +280,14 @@ def _read_checkpoint(path: Path, device: torch.device) -> dict:
             f"{path} cannot be read as a checkpoint ({type(error).__name__}: {error}); it was left as it is: move it "
             "away to start the run over"
         ) from None
-    missing = {"config", "trainer", "history", "timing", "pretraining", "wall_seconds"} - set(
-        state if isinstance(state, dict) else ()
-    )
+    missing = needed - set(state if isinstance(state, dict) else ())
     if missing:
-        raise CheckpointError(f"{path} is not an advdist-lab checkpoint (missing {', '.join(sorted(missing))})")
+        raise CheckpointError(f"{path} is not {kind} checkpoint (missing {', '.join(sorted(missing))})")
     return state
+
+
+def _read_checkpoint(path: Path, device: torch.device) -> dict:
+    return read_checkpoint(path, device, {"config", "trainer", "history", "timing", "pretraining", "wall_seconds"})
 
 
 def _elapsed(started: float) -> float:

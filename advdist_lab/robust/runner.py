@@ -54,13 +54,13 @@ from advdist_lab.robust.models import DEFAULT_STUDENTS, check_architecture, save
 from advdist_lab.runs import (
     CHECKPOINT,
     RESULT,
-    CheckpointError,
     RunExistsError,
     _config_mismatch,
     _maybe_kill,
     _progress_bar,
     atomic_torch_save,
     atomic_write_json,
+    read_checkpoint,
     read_finished,
 )
 
@@ -229,19 +229,8 @@ def _comparable(config: dict) -> dict:
 
 
 def _read_checkpoint(path: Path, device: torch.device) -> dict:
-    try:
-        state = torch.load(path, map_location=device, weights_only=False)
-    except Exception as error:  # pickle, zip and runtime errors of damaged files
-        raise CheckpointError(
-            f"{path} cannot be read as a checkpoint ({type(error).__name__}: {error}); it was left as it is: move it "
-            "away to start the run over"
-        ) from None
-    missing = {"config", "distiller", "history", "best", "timing", "wall_seconds"} - set(
-        state if isinstance(state, dict) else ()
-    )
-    if missing:
-        raise CheckpointError(f"{path} is not a robust-distillation checkpoint (missing {', '.join(sorted(missing))})")
-    return state
+    needed = {"config", "distiller", "history", "best", "timing", "wall_seconds"}
+    return read_checkpoint(path, device, needed, "a robust-distillation")
 
 
 def _evaluate(student, data: RobustData, config, attacks, size, seed: int, progress: bool) -> dict[str, float]:

@@ -469,21 +469,12 @@ def _optimizer(config: RobustTeacherConfig, model: nn.Module, batches: int):
 
 
 def _read_checkpoint(path: Path, device: torch.device) -> dict:
-    from advdist_lab.runs import CheckpointError
+    from advdist_lab.runs import CheckpointError, read_checkpoint
 
-    try:
-        state = torch.load(path, map_location=device, weights_only=False)
-    except Exception as error:  # torch raises pickle, zip and runtime errors for damaged files
-        raise CheckpointError(
-            f"{path} cannot be read as a checkpoint ({type(error).__name__}: {error}); it was left as it is: move it "
-            "away to start the run over"
-        ) from None
     needed = {"format", "config", "model", "optimizer", "scheduler", "history", "timing", "wall_seconds"}
-    missing = needed - set(state if isinstance(state, dict) else ())
-    if missing or state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(
-            f"{path} is not a robust-teacher checkpoint (missing {', '.join(sorted(missing)) or 'format'})"
-        )
+    state = read_checkpoint(path, device, needed, "a robust-teacher")
+    if state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not a robust-teacher checkpoint (its format is {state.get('format')!r})")
     return state
 
 
