@@ -6,8 +6,21 @@
   this package imports without it.
 * :mod:`advdist_lab.robust.generators`: :class:`ConditionalGenerator`, the DAFL-style conditional generator
   ``g(z, y)`` of DFARD's data-free stage, images in ``[0, 1]``.
-* :mod:`advdist_lab.robust.dfard`: :func:`interactive_temperature` (ITA, DFARD Eq. 4) and
-  :func:`adaptive_generator_balance` (AGB, DFARD Eq. 7).
+* :mod:`advdist_lab.robust.dfard`: :func:`interactive_temperature` (ITA, DFARD Eq. 4),
+  :func:`adaptive_generator_balance` (AGB, DFARD Eq. 7), and Algorithm 1: :class:`DfardConfig`, :func:`run_dfard`.
+* :mod:`advdist_lab.robust.generator_losses`: the generator losses of DFARD (Eq. 6), DAFL, ZSKT, DFQ and
+  DeepInversion, and the teacher's batch-norm statistics.
+* :mod:`advdist_lab.robust.distillation`: the distillation stage shared by DFARD and DERD (PGD examples of
+  generated data, the KD loss of Eq. 5).
+* :mod:`advdist_lab.robust.derd`: DERD's two stages with a natural and a robust teacher, its variants, the
+  supplement's tables.
+* :mod:`advdist_lab.robust.teacher`: robust (PGD-AT, TRADES) and natural teachers; importing a checkpoint;
+  evaluating any model under the protocol.
+* :mod:`advdist_lab.robust.runner`: run folders of data-free robust distillation (checkpoint, resume, best epoch).
+* :mod:`advdist_lab.robust.experiments` and :mod:`advdist_lab.robust.paper_tables`: DFARD's tables at our scale
+  beside the published numbers.
+* :mod:`advdist_lab.robust.data` and :mod:`advdist_lab.robust.models`: images in ``[0, 1]`` and the networks
+  (digits CNNs, ResNet-18, WideResNets) with their checkpoint format.
 """
 
 from advdist_lab.robust.attacks import (
@@ -28,7 +41,7 @@ from advdist_lab.robust.attacks import (
     run_attack,
     table1_row,
 )
-from advdist_lab.robust.dfard import adaptive_generator_balance, interactive_temperature
+from advdist_lab.robust.dfard import DfardConfig, adaptive_generator_balance, interactive_temperature, run_dfard
 from advdist_lab.robust.generators import ConditionalGenerator
 
 __all__ = [
@@ -37,6 +50,7 @@ __all__ = [
     "TORCHATTACKS_INSTALL",
     "AttackProtocol",
     "ConditionalGenerator",
+    "DfardConfig",
     "Normalized",
     "adaptive_generator_balance",
     "attack_mode",
@@ -49,6 +63,7 @@ __all__ = [
     "pgd_s",
     "pgd_t",
     "robust_accuracy",
+    "run_dfard",
     "run_attack",
     "table1_row",
 ]
