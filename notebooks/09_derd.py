@@ -22,6 +22,7 @@ TEACHER = None  # the robust teacher (run folder or model file); None trains one
 NATURAL_TEACHER = None  # the natural teacher; None trains one (robust-teacher --method natural)
 EPOCHS = None  # epochs of every run; None: the dataset's default (digits 20, CIFAR-10 200)
 OUT = None  # run folder; None picks runs/09_derd/<dataset> at the repository root
+DERD_OVERRIDES = {}  # DerdConfig fields for the two generator variants, e.g. {"lambda_adv": 1.28} (section 5)
 
 # %%
 import os
@@ -134,9 +135,15 @@ variants = {
         dataset=DATASET,
         device=str(device),
         **DISTILL_SETTINGS,
+        **DERD_OVERRIDES,
     ),
     "w/o T_nat": DerdConfig(
-        variant="no-natural", teacher=robust_dir, dataset=DATASET, device=str(device), **DISTILL_SETTINGS
+        variant="no-natural",
+        teacher=robust_dir,
+        dataset=DATASET,
+        device=str(device),
+        **DISTILL_SETTINGS,
+        **DERD_OVERRIDES,
     ),
     "DERD_inv": DerdConfig(
         variant="inversion",
@@ -250,7 +257,25 @@ for better, worse, paper, claim in claims:
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]
-# ## 5 · The full run
+# ## 5 · Why the generator variants can fail at this scale, and what to try
+#
+# The supplement's weights were set for CIFAR-10 with losses whose scale we do not know. In ours, the generator's
+# adversarial terms carry $\lambda_a = 0.01$ (stage I) and $0.003$ (stage II) against $\lambda_{ie} = 5$ for the
+# information entropy and $0.05$ for the one-hot term: the generator is then hardly adversarial, it learns to
+# please the teacher with a narrow set of images, the student copies the teacher almost perfectly on them and
+# learns little about real digits. DFARD's own generator loss weights its adversarial term $1 - \lambda$, about
+# 0.9 here (notebook 08). Two readings to try with `DERD_OVERRIDES`:
+#
+# * the supplement's terms might be **sums over the batch** (DFARD's Eq. 5 writes a sum), which at batch size
+#   128 would make its weights 128 times ours: `{"lambda_adv": 1.28, "lambda_adv2": 0.384}`;
+# * or $L_a$ is DAFL's **activation** loss, not an adversarial one (the supplement's $L_{oh}$, $L_a$, $L_{ie}$ is
+#   DAFL's notation): `{"lambda_adv": 0.0, "lambda_act": 0.01}`.
+#
+# Model inversion (`DERD_inv`) needs no such balance: each batch is optimised from scratch for a fixed number of
+# steps, and the student then distils on adversarial examples of it.
+
+# %% [markdown]
+# ## 6 · The full run
 #
 # ```
 # papermill notebooks/09_derd.ipynb out.ipynb -p DATASET cifar10 -p DEVICE cuda
