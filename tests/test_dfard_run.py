@@ -311,3 +311,22 @@ def test_cli_runs_derd_and_robust_eval_reads_the_student(teacher_file, tmp_path,
     assert clean and float(clean.group(1)) == pytest.approx(100 * stored["clean"], abs=0.01)
     assert main(["dfard", "--method", "derd", "--ita", "both", "--teacher", teacher_file]) == 2
     assert "--ita does not apply to --method derd" in capsys.readouterr().err
+
+
+def test_the_teacher_is_compared_by_its_file_not_its_path(teacher_file, tmp_path):
+    import shutil
+
+    out = tmp_path / "run"
+    result = run_dfard(tiny(teacher_file, epochs=1), out, progress=False)
+    assert len(result["teachers_sha1"]["teacher"]) == 40
+    copy = tmp_path / "elsewhere" / "teacher.pt"
+    copy.parent.mkdir()
+    shutil.copy(teacher_file, copy)
+    again = run_dfard(tiny(str(copy.parent), epochs=1), out, resume=True, progress=False)  # a folder, same file
+    assert again["history"] == result["history"]
+    model, _ = load_robust_model(copy)
+    with torch.no_grad():
+        next(model.parameters()).add_(0.01)
+    save_robust_model(copy, model, arch="digits-cnn", num_classes=10, image_shape=(1, 8, 8))
+    with pytest.raises(RunExistsError, match="another teacher file"):
+        run_dfard(tiny(str(copy), epochs=1), out, resume=True, progress=False)

@@ -22,7 +22,9 @@ student, the optimisers of DFARD's "Implementation details", the PGD of the dist
 
 Resume: every epoch draws from its own :class:`torch.Generator` seeded from ``(seed, epoch)``, so a run killed
 after any epoch and resumed ends with the same history and accuracies as an uninterrupted one. A finished run is
-never overwritten (:func:`advdist_lab.runs.read_finished`).
+never overwritten (:func:`advdist_lab.runs.read_finished`). The teachers are compared by their files' SHA-1
+(``teachers_sha1`` in the checkpoint and ``result.json``), not by the path that names them: a run resumes from
+another working folder or with the teacher copied elsewhere, and refuses a teacher file that changed.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ from advdist_lab.runs import (
     read_finished,
 )
 
-__all__ = ["DistillConfig", "epoch_generator", "protocol_for", "run_distillation"]
+__all__ = ["DistillConfig", "epoch_generator", "protocol_for", "run_distillation", "teacher_fingerprints"]
 
 _DATASET_DEFAULTS = {
     "digits": {
@@ -224,8 +226,34 @@ class DistillConfig:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
+_TEACHER_FIELDS = ("teacher", "natural_teacher")
+
+
 def _comparable(config: dict) -> dict:
-    return {k: v for k, v in config.items() if k != "device"}
+    """A config as compared on resume: the device may change, and the teachers are compared by their files'
+    SHA-1 (:func:`teacher_fingerprints`), not by the path that named them."""
+    return {k: v for k, v in config.items() if k != "device" and k not in _TEACHER_FIELDS}
+
+
+def teacher_fingerprints(config) -> dict[str, str]:
+    """The SHA-1 of every teacher file ``config`` names (a run folder stands for its model file)."""
+    from advdist_lab.robust.teacher import model_path
+    from advdist_lab.runs import _file_sha1
+
+    return {
+        name: _file_sha1(model_path(getattr(config, name)))
+        for name in _TEACHER_FIELDS
+        if getattr(config, name, None) is not None
+    }
+
+
+def _check_teachers(out_dir: Path, stored: dict | None, current: dict) -> None:
+    if stored is not None and stored != current:
+        changed = ", ".join(k for k in sorted(set(stored) | set(current)) if stored.get(k) != current.get(k))
+        raise RunExistsError(
+            f"{out_dir} holds a run distilled from another {changed} file (its SHA-1 differs); choose another "
+            "output folder (--out)"
+        )
 
 
 def _read_checkpoint(path: Path, device: torch.device) -> dict:
@@ -267,10 +295,12 @@ def run_distillation(
     device = resolve_device(config.device)
     out_dir = Path(out) if out is not None else None
     requested = config.to_dict()
+    teachers = teacher_fingerprints(config)
     state = None
     if out_dir is not None:
         finished = read_finished(out_dir, requested, resume, _comparable)
         if finished is not None:
+            _check_teachers(out_dir, finished.get("teachers_sha1"), teachers)
             return finished
         checkpoint = out_dir / CHECKPOINT
         if checkpoint.exists():
@@ -282,6 +312,7 @@ def run_distillation(
             state = _read_checkpoint(checkpoint, device)
             if _comparable(state["config"]) != _comparable(requested):
                 raise RunExistsError(_config_mismatch(out_dir, state["config"], requested))
+            _check_teachers(out_dir, state.get("teachers_sha1"), teachers)
     data = load_robust_data(config.dataset, device=device, test_size=None)
     distiller = build(config, data, device)
     history: list[dict] = []
@@ -325,6 +356,7 @@ def run_distillation(
                         "best": best,
                         "timing": timing,
                         "wall_seconds": previous + time.perf_counter() - started,
+                        "teachers_sha1": teachers,
                     },
                     out_dir / CHECKPOINT,
                 )
@@ -338,6 +370,7 @@ def run_distillation(
     result = _result(config, distiller, data, history, best, timing, device, progress)
     result["wall_seconds"] = previous + time.perf_counter() - started
     result["status"] = status
+    result["teachers_sha1"] = teachers
     if describe is not None:
         result.update(describe(distiller))
     if out_dir is not None and status == "finished":
