@@ -576,24 +576,19 @@ class DerdDistiller:
         return {}
 
     def describe(self) -> dict:
-        def count(module: torch.nn.Module) -> int:  # every parameter: the teachers' are frozen
+        from advdist_lab.robust.dfard import describe_teacher
+
+        def count(module: torch.nn.Module) -> int:
             return sum(p.numel() for p in module.parameters())
 
-        def teacher(path, model, info) -> dict | None:
-            if model is None:
-                return None
-            return {
-                "path": path,
-                "arch": info["arch"],
-                "parameters": count(model.model),
-                "summary": info.get("summary", {}),
-            }
-
         config = self.config
+        natural = None
+        if self.natural_teacher is not None:
+            natural = describe_teacher(config.natural_teacher, self.natural_teacher, self.natural_info)
         described = {
             "variant": config.variant,
-            "teacher": teacher(config.teacher, self.robust_teacher, self.robust_info),
-            "natural_teacher": teacher(config.natural_teacher, self.natural_teacher, self.natural_info),
+            "teacher": describe_teacher(config.teacher, self.robust_teacher, self.robust_info),
+            "natural_teacher": natural,
             "stage1_epochs": config.stage1_epochs,
         }
         if self.generator is not None:

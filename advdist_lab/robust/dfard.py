@@ -226,16 +226,14 @@ class DfardConfig(DistillConfig):
         return dataclasses.replace(config, **changes)
 
 
-def _teacher_file(path: str) -> str:
-    return os.path.join(path, "teacher.pt") if os.path.isdir(path) else path
-
-
 def load_frozen_teacher(path: str, data, device: torch.device):
-    """The teacher at ``path`` (a run folder of ``robust-teacher`` or a model file), in eval mode and frozen,
-    checked against the data's classes and image shape. Returns ``(teacher, info)``."""
+    """The teacher at ``path`` (a run folder of ``robust-teacher`` or a model file, resolved by
+    :func:`advdist_lab.robust.teacher.model_path` as the run's fingerprint is), in eval mode and frozen, checked
+    against the data's classes and image shape. Returns ``(teacher, info)``."""
     from advdist_lab.robust.models import load_robust_model
+    from advdist_lab.robust.teacher import model_path
 
-    teacher, info = load_robust_model(_teacher_file(path), device=device)
+    teacher, info = load_robust_model(model_path(path), device=device)
     if info["num_classes"] != data.num_classes or tuple(info["image_shape"]) != tuple(data.image_shape):
         raise ValueError(
             f"the teacher {path} was built for {info['num_classes']} classes of {tuple(info['image_shape'])} images, "
@@ -245,6 +243,17 @@ def load_frozen_teacher(path: str, data, device: torch.device):
     for p in teacher.parameters():
         p.requires_grad_(False)
     return teacher, info
+
+
+def describe_teacher(path: str, model, info: dict) -> dict:
+    """What ``result.json`` says of a teacher: its path, architecture, parameters (all: it is frozen) and the
+    summary its model file carries."""
+    return {
+        "path": path,
+        "arch": info["arch"],
+        "parameters": sum(p.numel() for p in model.model.parameters()),
+        "summary": info.get("summary", {}),
+    }
 
 
 class DfardDistiller:
@@ -389,12 +398,7 @@ class DfardDistiller:
 
     def describe(self) -> dict:
         return {
-            "teacher": {
-                "path": self.config.teacher,
-                "arch": self.teacher_info["arch"],
-                "parameters": sum(p.numel() for p in self.teacher.model.parameters()),  # frozen: count them all
-                "summary": self.teacher_info.get("summary", {}),
-            },
+            "teacher": describe_teacher(self.config.teacher, self.teacher, self.teacher_info),
             "generator_parameters": sum(p.numel() for p in self.generator.parameters()),
         }
 
