@@ -354,7 +354,6 @@ class DerdDistiller:
         self._hooks(False)
         self.natural_standin: torch.nn.Module | None = None
         self.last_inverted: dict | None = None
-        self.best_student_state: dict | None = None
 
     # -- the experts ---------------------------------------------------------------------------------------------
     def _hooks(self, enabled: bool) -> None:

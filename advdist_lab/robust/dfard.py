@@ -284,7 +284,6 @@ class DfardDistiller:
         self.opt_generator = torch.optim.Adam(self.generator.parameters(), lr=config.lr_generator, betas=(0.5, 0.999))
         self.bn = BatchNormStatistics(self.teacher) if config.generator_loss in ("dafl", "dfq", "deepinv") else None
         self.tau_now = config.tau
-        self.best_student_state: dict | None = None
 
     # -- Algorithm 1, lines 4-8 ------------------------------------------------------------------------------
     def generation_step(self, rng: torch.Generator) -> dict[str, float]:

@@ -374,7 +374,7 @@ def run_distillation(
     if describe is not None:
         result.update(describe(distiller))
     if out_dir is not None and status == "finished":
-        _write_models(out_dir, config, distiller, data)
+        _write_models(out_dir, config, distiller, data, best["student"])
         atomic_write_json(out_dir / RESULT, result)
     return result
 
@@ -390,9 +390,7 @@ def _result(config, distiller, data, history, best, timing, device, progress) ->
         distiller.student, data, config, config.final_attacks, config.final_size, config.seed + 10_007, progress
     )
     timing = {**timing, "final_evaluation_seconds": time.perf_counter() - evaluated}
-    best_state = {k: v.detach().clone() for k, v in distiller.student.state_dict().items()}
     distiller.student.load_state_dict(last_state)
-    distiller.best_student_state = best_state
     n_final = len(data.y_test) if config.final_size is None else min(config.final_size, len(data.y_test))
     result = {
         "config": config.to_dict(),
@@ -412,11 +410,13 @@ def _result(config, distiller, data, history, best, timing, device, progress) ->
     return result
 
 
-def _write_models(out_dir: Path, config, distiller, data: RobustData) -> None:
+def _write_models(out_dir: Path, config, distiller, data: RobustData, best_state: dict | None) -> None:
+    """``student.pt`` (the best epoch's student; the last one when no epoch ran) and the distiller's artifacts."""
     import copy
 
     best = copy.deepcopy(distiller.student)
-    best.load_state_dict(distiller.best_student_state)
+    if best_state is not None:
+        best.load_state_dict(best_state)
     save_robust_model(
         out_dir / "student.pt",
         best,
