@@ -85,17 +85,16 @@ from IPython.display import Markdown, display
 from advdist_lab import viz, viz_robust
 from advdist_lab.environment import configure_threads, resolve_device
 from advdist_lab.robust import experiments, paper_tables
-from advdist_lab.robust.attacks import format_table1
+from advdist_lab.robust.attacks import AttackProtocol, format_table1
 from advdist_lab.robust.dfard import TABLE3_ROWS, DfardConfig, run_dfard
 from advdist_lab.robust.generators import load_generator, sample_grid
-from advdist_lab.robust.runner import protocol_for
 from advdist_lab.robust.teacher import RobustTeacherConfig, train_robust_teacher
 
 viz.use_notebook_renderer()
 device = resolve_device(DEVICE)
 configure_threads(DATASET, device)
 print(f"dataset {DATASET}, device {device}, {SEEDS} seed(s), tables {', '.join(TABLES)}; runs in {OUT}")
-print("evaluation protocol:", protocol_for(DATASET).describe())
+print("evaluation protocol:", AttackProtocol.for_dataset(DATASET).describe())
 
 # %% [markdown]
 # ## 1 · The robust teacher, and an undefended student for reference

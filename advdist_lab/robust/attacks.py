@@ -64,6 +64,7 @@ __all__ = [
     "attack_mode",
     "autoattack",
     "build_autoattack",
+    "check_attack_names",
     "cw_inf",
     "fgsm",
     "format_table1",
@@ -462,6 +463,21 @@ def autoattack(
     return _project(x_adv, x, eps)
 
 
+def check_attack_names(name: str, value: object, *, allow_empty: bool) -> tuple[str, ...]:
+    """``value`` as a tuple of distinct names from :data:`ATTACKS` (empty only when ``allow_empty``); else a
+    ``ValueError`` that starts with ``name``. Shared by the configs of the robust teacher and of distillation."""
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ValueError(f"{name} must be a sequence of names from {', '.join(ATTACKS)} (got {value!r})")
+    unknown = [a for a in value if a not in ATTACKS]
+    if unknown:
+        raise ValueError(f"{name}: unknown attack(s) {unknown!r}; names must come from {', '.join(ATTACKS)}")
+    if len(set(value)) != len(value):
+        raise ValueError(f"{name} must be distinct attack names (got {list(value)!r})")
+    if not value and not allow_empty:
+        raise ValueError(f"{name} must name at least one attack from {', '.join(ATTACKS)}")
+    return tuple(value)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # The protocol
 # ----------------------------------------------------------------------------------------------------------------
@@ -511,6 +527,12 @@ class AttackProtocol:
         )
         if not isinstance(self.name, str):
             raise ValueError(f"name must be a string (got {self.name!r})")
+
+    @classmethod
+    def for_dataset(cls, dataset: str, attacks: Sequence[str] = ATTACKS) -> AttackProtocol:
+        """:meth:`digits` for ``"digits"``, :meth:`cifar` for the CIFAR-10 datasets (``cifar10``,
+        ``cifar10-random``): the protocol that the robust teacher, DFARD and DERD evaluate under."""
+        return cls.digits(attacks) if dataset == "digits" else cls.cifar(attacks)
 
     @classmethod
     def cifar(cls, attacks: Sequence[str] = ATTACKS) -> AttackProtocol:

@@ -50,7 +50,7 @@ from advdist_lab.hparams import (
     check_positive_int,
 )
 from advdist_lab.methods.loop import NonFiniteLossError
-from advdist_lab.robust.attacks import ATTACKS, AttackProtocol, robust_accuracy
+from advdist_lab.robust.attacks import ATTACKS, AttackProtocol, check_attack_names, robust_accuracy
 from advdist_lab.robust.data import ROBUST_DATASETS, RobustData, load_robust_data
 from advdist_lab.robust.models import DEFAULT_STUDENTS, check_architecture, save_robust_model
 from advdist_lab.runs import (
@@ -66,7 +66,7 @@ from advdist_lab.runs import (
     read_finished,
 )
 
-__all__ = ["DistillConfig", "epoch_generator", "protocol_for", "run_distillation", "teacher_fingerprints"]
+__all__ = ["DistillConfig", "epoch_generator", "run_distillation", "teacher_fingerprints"]
 
 _DATASET_DEFAULTS = {
     "digits": {
@@ -91,11 +91,6 @@ _DATASET_DEFAULTS = {
 _DATASET_DEFAULTS["cifar10-random"] = _DATASET_DEFAULTS["cifar10"]
 
 
-def protocol_for(dataset: str, attacks=ATTACKS) -> AttackProtocol:
-    """The evaluation protocol of a dataset: DFARD's on CIFAR-10, our scaled one on digits."""
-    return AttackProtocol.digits(attacks) if dataset == "digits" else AttackProtocol.cifar(attacks)
-
-
 def epoch_generator(seed: int, stage: int, epoch: int, device: torch.device) -> torch.Generator:
     """The random stream of one stage of one epoch, independent of all others (what makes resume exact)."""
     state = np.random.SeedSequence([seed, stage, epoch]).generate_state(1)[0]
@@ -103,20 +98,15 @@ def epoch_generator(seed: int, stage: int, epoch: int, device: torch.device) -> 
 
 
 def _attack_tuple(name: str, value: object, allow_empty: bool = False) -> tuple[str, ...]:
+    """Attack names as a tuple (a comma-separated string or any iterable), checked by
+    :func:`~advdist_lab.robust.attacks.check_attack_names`."""
     if isinstance(value, str):
         value = tuple(v for v in value.split(",") if v)
     try:
         names = tuple(value)  # type: ignore[arg-type]
     except TypeError:
         raise ValueError(f"{name} must be a sequence of attack names from {', '.join(ATTACKS)}") from None
-    unknown = [a for a in names if a not in ATTACKS]
-    if unknown:
-        raise ValueError(f"{name} must hold attack names from {', '.join(ATTACKS)} (unknown: {', '.join(unknown)})")
-    if not names and not allow_empty:
-        raise ValueError(f"{name} must name at least one attack from {', '.join(ATTACKS)}")
-    if len(set(names)) != len(names):
-        raise ValueError(f"{name} must not repeat an attack (got {', '.join(names)})")
-    return names
+    return check_attack_names(name, names, allow_empty=allow_empty)
 
 
 @dataclass(frozen=True)
@@ -202,7 +192,7 @@ class DistillConfig:
         changes = {k: v for k, v in defaults.items() if getattr(self, k) is None}
         if self.student_arch is None:
             changes["student_arch"] = DEFAULT_STUDENTS[self.dataset]
-        protocol = protocol_for(self.dataset)
+        protocol = AttackProtocol.for_dataset(self.dataset)
         eps = self.train_eps if self.train_eps is not None else protocol.eps
         if self.train_eps is None:
             changes["train_eps"] = eps
@@ -264,7 +254,7 @@ def _read_checkpoint(path: Path, device: torch.device) -> dict:
 def _evaluate(student, data: RobustData, config, attacks, size, seed: int, progress: bool) -> dict[str, float]:
     n = len(data.y_test) if size is None else min(size, len(data.y_test))
     if attacks:
-        protocol = protocol_for(config.dataset, attacks)
+        protocol = AttackProtocol.for_dataset(config.dataset, attacks)
         result = robust_accuracy(
             student, data.x_test[:n], data.y_test[:n], protocol, seed=seed, batch_size=512, progress=progress
         )
@@ -400,7 +390,7 @@ def _result(config, distiller, data, history, best, timing, device, progress) ->
         "best_epoch": best["epoch"],
         "model": "student.pt",
         "last": {k: v for k, v in (history[-1] if history else {}).items() if k in ("clean", *ATTACKS, "average")},
-        "protocol": protocol_for(config.dataset, config.final_attacks).to_dict(),
+        "protocol": AttackProtocol.for_dataset(config.dataset, config.final_attacks).to_dict(),
         "evaluated_on": n_final,
         "student_parameters": count_parameters(distiller.student.model),
         "device": str(device),

@@ -94,7 +94,7 @@ from advdist_lab.hparams import (
     check_positive_int,
 )
 from advdist_lab.robust import attacks as A
-from advdist_lab.robust.attacks import ATTACKS, AttackProtocol, attack_mode, robust_accuracy
+from advdist_lab.robust.attacks import ATTACKS, AttackProtocol, attack_mode, check_attack_names, robust_accuracy
 from advdist_lab.robust.data import ROBUST_DATASETS, RobustData, dataset_stats, load_robust_data
 from advdist_lab.robust.models import (
     DEFAULT_TEACHERS,
@@ -187,8 +187,7 @@ def protocol_for(dataset: str, attacks: Sequence[str] | None = None) -> AttackPr
     """
     check_choice("dataset", dataset, ROBUST_DATASETS)
     attacks = DATASET_DEFAULTS[dataset]["final_attacks"] if attacks is None else attacks
-    factory = AttackProtocol.digits if dataset == "digits" else AttackProtocol.cifar
-    return factory(attacks=_check_attacks("attacks", attacks, allow_empty=False))
+    return AttackProtocol.for_dataset(dataset, check_attack_names("attacks", attacks, allow_empty=False))
 
 
 def _check_test_size(dataset: str, test_size: object) -> int | None:
@@ -199,19 +198,6 @@ def _check_test_size(dataset: str, test_size: object) -> int | None:
     if test_size > _TEST_SPLIT[dataset]:
         raise ValueError(f"test_size must be <= {_TEST_SPLIT[dataset]}, the test split of {dataset} (got {test_size})")
     return test_size
-
-
-def _check_attacks(name: str, value: object, *, allow_empty: bool) -> tuple[str, ...]:
-    if isinstance(value, str) or not isinstance(value, Sequence):
-        raise ValueError(f"{name} must be a sequence of names from {', '.join(ATTACKS)} (got {value!r})")
-    unknown = [a for a in value if a not in ATTACKS]
-    if unknown:
-        raise ValueError(f"{name}: unknown attack(s) {unknown!r}; names must come from {', '.join(ATTACKS)}")
-    if len(set(value)) != len(value):
-        raise ValueError(f"{name} must be distinct attack names (got {list(value)!r})")
-    if not value and not allow_empty:
-        raise ValueError(f"{name} must name at least one attack from {', '.join(ATTACKS)}")
-    return tuple(value)
 
 
 @dataclass(frozen=True)
@@ -296,8 +282,8 @@ class RobustTeacherConfig:
             raise ValueError(
                 f"eval_size must be <= the {tested} test images evaluated (test_size) (got {self.eval_size})"
             )
-        put(self, "eval_attacks", _check_attacks("eval_attacks", self.eval_attacks, allow_empty=True))
-        put(self, "final_attacks", _check_attacks("final_attacks", self.final_attacks, allow_empty=False))
+        put(self, "eval_attacks", check_attack_names("eval_attacks", self.eval_attacks, allow_empty=True))
+        put(self, "final_attacks", check_attack_names("final_attacks", self.final_attacks, allow_empty=False))
         put(self, "seed", check_nonnegative_int("seed", self.seed))
         if not isinstance(self.device, str) or not DEVICE_PATTERN.match(self.device):
             raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' (got {self.device!r})")
@@ -761,7 +747,7 @@ def evaluate_model(
     seed = check_nonnegative_int("seed", seed)
     batch_size = check_positive_int("batch_size", batch_size)
     if attacks is not None:  # checked before the model is read
-        attacks = _check_attacks("attacks", attacks, allow_empty=False)
+        attacks = check_attack_names("attacks", attacks, allow_empty=False)
     if dataset is not None:
         check_choice("dataset", dataset, ROBUST_DATASETS)
         _check_test_size(dataset, test_size)
