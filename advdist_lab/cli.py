@@ -399,7 +399,7 @@ def parse_grid(specs: list[str]) -> dict[str, list]:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from .runs import atomic_write_json
+    from .files import atomic_write_json
     from .sweeps import grid, points, run_sweep, summarize, to_markdown
 
     values = _config_values(args, skip=("seed",))

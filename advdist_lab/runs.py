@@ -40,6 +40,7 @@ import torch
 
 from .data import load_data
 from .environment import resolve_device
+from .files import UnsafeFileError, atomic_torch_save, atomic_write_json, file_sha1, load_tensors
 from .methods.config import TrainConfig
 from .methods.loop import Trainer
 from .metrics import TAG_METRICS
@@ -64,40 +65,6 @@ _TEACHER_KEYS = (
 
 class RunExistsError(ValueError):
     """The output folder already holds a finished run or a checkpoint that this call would overwrite."""
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: str | os.PathLike, obj: object) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, allow_nan=False) + "\n").encode())
-
-
-def atomic_torch_save(obj: object, path: str | os.PathLike) -> None:
-    """``torch.save`` through a temporary file and a rename: a crash never leaves a half-written checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def notebook_folder(
@@ -134,18 +101,10 @@ def teacher_cache_key(config: TrainConfig) -> str:
     """
     fields = {k: config.to_dict()[k] for k in _TEACHER_KEYS}
     if config.data_file is not None:  # a user's features: the key follows the file's content, not its name
-        fields["data_file_sha1"] = _file_sha1(config.data_file)
+        fields["data_file_sha1"] = file_sha1(config.data_file)
     device = config.device
     fields["device_type"] = resolve_device(device).type if device == "auto" else device.split(":")[0]
     return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _file_sha1(path: str | os.PathLike) -> str:
-    digest = hashlib.sha1()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _comparable(config: dict) -> dict:
@@ -274,7 +233,9 @@ def read_checkpoint(path: Path, device: torch.device, needed: set[str], kind: st
     ours raises :class:`CheckpointError` (naming ``kind`` of checkpoint) and is left untouched. Shared by
     :func:`train`, :func:`advdist_lab.robust.runner.run_distillation` and the robust teacher's training."""
     try:
-        state = torch.load(path, map_location=device, weights_only=False)
+        state = load_tensors(path, map_location=device, what="checkpoint")
+    except UnsafeFileError:
+        raise
     except Exception as error:  # torch raises pickle, zip and runtime errors for damaged files
         raise CheckpointError(
             f"{path} cannot be read as a checkpoint ({type(error).__name__}: {error}); it was left as it is: move it "
@@ -358,7 +319,7 @@ def _read_cached_teacher(path: Path, device: torch.device) -> dict | None:
     if not path.exists():
         return None
     try:
-        stored = torch.load(path, map_location=device, weights_only=False)
+        stored = load_tensors(path, map_location=device, what="teacher cache")
         if not isinstance(stored, dict) or not {"state", "summary"} <= set(stored):
             raise ValueError("not a cached teacher")
         return stored

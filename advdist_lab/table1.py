@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .data import TABLE1_SIZES, max_train_size
+from .files import atomic_write_bytes
 from .hparams import check_positive_int
 from .methods.config import METHODS, TrainConfig, applicable
-from .runs import atomic_write_bytes
 from .sweeps import run_configs
 from .tables import TABLE1_METHODS, aggregate, to_csv, to_markdown
 

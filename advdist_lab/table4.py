@@ -25,10 +25,11 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from .files import atomic_write_bytes, atomic_write_json
 from .hparams import check_choice, check_positive_int
 from .knn import DEFAULT_K, KNN_METHOD, LABEL_SETS, KnnConfig, pool_size, run_knn
 from .methods.config import ADVERSARIAL, METHODS, TrainConfig, applicable
-from .runs import RESULT, atomic_write_bytes, atomic_write_json
+from .runs import RESULT
 from .tables import mean_std
 
 TABLE4_METRICS = ("map", "mrr", "p@3", "r@3", "f@3", "ndcg@3")

@@ -201,7 +201,7 @@ for label in ("DERD (ours)", "w/o T_nat"):
 images, labels = sample_grid(load_generator(os.path.join(OUT, experiments.row_folder("DERD (ours)"), "seed=0")), 6)
 viz_robust.generated_images_figure(images, labels, title="DERD's generated images, one row per class").show()
 inverted = torch.load(
-    os.path.join(OUT, experiments.row_folder("DERD_inv"), "seed=0", "inverted.pt"), weights_only=False
+    os.path.join(OUT, experiments.row_folder("DERD_inv"), "seed=0", "inverted.pt"), weights_only=True
 )
 viz_robust.generated_images_figure(
     inverted["images"], inverted["labels"], title="DERD_inv: the last inverted batch (Eq. 7), one row per class"

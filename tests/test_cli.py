@@ -160,7 +160,7 @@ def test_a_non_finite_loss_exits_1(tmp_path: Path, capsys, monkeypatch) -> None:
     line = error_line(capsys)
     assert "the student's loss is not finite in training epoch 1" in line
     assert not (out / RESULT).exists()
-    state = torch.load(out / CHECKPOINT, weights_only=False)
+    state = torch.load(out / CHECKPOINT, weights_only=True)
     assert state["history"] == []  # the checkpoint after pretraining, the last good one
 
 
@@ -268,7 +268,7 @@ def test_a_run_killed_between_epochs_resumes_to_the_same_result(tmp_path: Path, 
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert (out / CHECKPOINT).exists()
     assert not (out / RESULT).exists()
-    state = torch.load(out / CHECKPOINT, weights_only=False)
+    state = torch.load(out / CHECKPOINT, weights_only=True)
     assert [entry["epoch"] for entry in state["history"]] == [1, 2]
 
     # resume in this process (a third process would cost seconds of imports for nothing new)

@@ -155,7 +155,7 @@ def test_save_and_load_round_trip_gives_equal_outputs(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "teacher.pt"
     save_robust_model(path, model, arch="digits-cnn", num_classes=10, image_shape=(1, 8, 8), summary={"epochs": 3})
     assert [p.name for p in path.parent.iterdir()] == ["teacher.pt"]  # atomic: no temporary file left behind
-    stored = torch.load(path, weights_only=False)
+    stored = torch.load(path, weights_only=True)
     assert stored["format"] == MODEL_FORMAT
     loaded, info = load_robust_model(path)
     assert not loaded.training

@@ -296,7 +296,7 @@ def test_teacher_pt_loads_back_with_identical_logits_and_accuracies(trained_run:
     result = load_result(trained_run)
     from_folder, info = load_teacher(trained_run)
     from_file, _ = load_teacher(trained_run / "teacher.pt", dataset="digits", arch="digits-cnn")
-    state = torch.load(trained_run / CHECKPOINT, weights_only=False)
+    state = torch.load(trained_run / CHECKPOINT, weights_only=True)
     reference = build_robust_model("digits-cnn", 10, (1, 8, 8), 0.5, 0.5)
     reference.load_state_dict(state["model"])
     reference.eval()
@@ -375,7 +375,7 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_
     with pytest.raises(NonFiniteLossError, match="teacher's loss is not finite in training epoch 2") as caught:
         train_robust_teacher(tiny(n_train=100, epochs=3), out, progress=False)
     assert (caught.value.player, caught.value.epoch) == ("teacher", 2)
-    state = torch.load(out / CHECKPOINT, weights_only=False)
+    state = torch.load(out / CHECKPOINT, weights_only=True)
     assert [e["epoch"] for e in state["history"]] == [1]
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
     assert not (out / RESULT).exists()
@@ -410,7 +410,7 @@ def test_a_teacher_killed_after_an_epoch_resumes_to_the_uninterrupted_result(tmp
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert not (out / RESULT).exists()
-    state = torch.load(out / CHECKPOINT, weights_only=False)
+    state = torch.load(out / CHECKPOINT, weights_only=True)
     assert [e["epoch"] for e in state["history"]] == [1, 2]
 
     assert cli.main([*argv, "--resume"]) == 0

@@ -38,7 +38,7 @@ def reference(**changes) -> dict:
 
 
 def read_checkpoint(folder: Path) -> dict:
-    return torch.load(folder / CHECKPOINT, map_location="cpu", weights_only=False)
+    return torch.load(folder / CHECKPOINT, map_location="cpu", weights_only=True)
 
 
 def temp_files(folder: Path) -> list[Path]:
@@ -373,7 +373,7 @@ def test_a_damaged_teacher_cache_is_retrained_and_replaced(tmp_path: Path) -> No
     with pytest.warns(UserWarning, match="damaged teacher cache"):
         again = train(tiny(method="mimic"), None, progress=False, teacher_cache=cache)
     assert again["history"] == first["history"]
-    assert torch.load(cached, weights_only=False)["summary"] == first["pretraining"]["teacher"]
+    assert torch.load(cached, weights_only=True)["summary"] == first["pretraining"]["teacher"]
 
 
 def test_notebook_folder_smoke_is_temporary_full_is_under_runs(tmp_path):

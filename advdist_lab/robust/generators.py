@@ -32,6 +32,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from advdist_lab.files import UnsafeFileError, load_tensors
+
 __all__ = ["GENERATOR_FORMAT", "ConditionalGenerator", "generator_checkpoint", "load_generator", "sample_grid"]
 
 
@@ -167,7 +169,9 @@ def load_generator(path: str, device: str | torch.device = "cpu") -> Conditional
     if not os.path.isfile(file):
         raise ValueError(f"no generator at {file} (a DFARD or DERD run folder holds generator.pt)")
     try:
-        stored = torch.load(file, map_location="cpu", weights_only=False)
+        stored = load_tensors(file, what="generator file")
+    except UnsafeFileError:
+        raise
     except Exception as error:  # damaged or foreign files
         raise ValueError(f"{file} cannot be read ({type(error).__name__}: {error})") from None
     if not isinstance(stored, dict) or stored.get("format") != GENERATOR_FORMAT:

@@ -41,6 +41,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from advdist_lab.files import UnsafeFileError, load_tensors
 from advdist_lab.hparams import check_positive_int
 from advdist_lab.robust.attacks import Normalized
 
@@ -239,7 +240,7 @@ def save_robust_model(
     summary: dict | None = None,
 ) -> None:
     """Write ``model`` (a :func:`build_robust_model` model) to ``path`` in :data:`MODEL_FORMAT`, atomically."""
-    from advdist_lab.runs import atomic_torch_save
+    from advdist_lab.files import atomic_torch_save
 
     if not isinstance(model, Normalized):
         raise ValueError(f"model must be a Normalized model from build_robust_model (got {type(model).__name__})")
@@ -291,7 +292,9 @@ def load_robust_model(
     if not path.is_file():
         raise ValueError(f"no checkpoint at {path}")
     try:
-        stored = torch.load(path, map_location="cpu", weights_only=False)
+        stored = load_tensors(path, what="checkpoint")
+    except UnsafeFileError:
+        raise
     except Exception as error:  # pickle, zip and runtime errors for damaged files
         raise ValueError(f"{path} cannot be read as a checkpoint ({type(error).__name__}: {error})") from None
     if isinstance(stored, dict) and stored.get("format") == MODEL_FORMAT:

@@ -227,11 +227,11 @@ def _comparable(config: dict) -> dict:
 
 def teacher_fingerprints(config) -> dict[str, str]:
     """The SHA-1 of every teacher file ``config`` names (a run folder stands for its model file)."""
+    from advdist_lab.files import file_sha1
     from advdist_lab.robust.teacher import model_path
-    from advdist_lab.runs import _file_sha1
 
     return {
-        name: _file_sha1(model_path(getattr(config, name)))
+        name: file_sha1(model_path(getattr(config, name)))
         for name in _TEACHER_FIELDS
         if getattr(config, name, None) is not None
     }
