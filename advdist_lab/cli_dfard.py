@@ -157,7 +157,7 @@ def _dfard(args: argparse.Namespace) -> int:
 
 def _dfard_table(args: argparse.Namespace) -> int:
     from .robust import experiments, paper_tables
-    from .runs import atomic_write_bytes, atomic_write_json
+    from .files import atomic_write_bytes, atomic_write_json
 
     rows = {"1": experiments.TABLE1_ROWS, "3": experiments.TABLE3_ROWS, "4": experiments.TABLE4_ROWS}[args.table]
     paper = {

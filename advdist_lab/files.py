@@ -106,7 +106,7 @@ def load_tensors(path: str | os.PathLike, map_location: str | torch.device | Non
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        if "weights_only" not in str(error) and "Weights only" not in str(error):
+        if "Unsupported global" not in str(error):  # garbage bytes: a damaged file, not a refused one
             raise
         raise UnsafeFileError(
             f"{path} is refused: this {what} holds Python objects beyond tensors, plain containers and numbers, and "
