@@ -78,6 +78,38 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(device)
 
 
+def available_memory(device: str | torch.device = "cpu") -> int | None:
+    """Bytes that a new allocation on ``device`` can take now: free CUDA memory, or the host's available memory
+    (``MemAvailable`` of ``/proc/meminfo``, else free pages); ``None`` where it cannot be read."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fits_in_memory(name: str, nbytes: int, device: str | torch.device = "cpu") -> int:
+    """Raise ``ValueError`` naming ``name`` when a block of ``nbytes`` (a batch and what its passes keep for the
+    backward pass, as the caller estimates it) exceeds the memory available on ``device``; return ``nbytes``."""
+    available = available_memory(device)
+    if available is not None and nbytes > available:
+        raise ValueError(
+            f"{name} needs about {nbytes / 2**30:.1f} GiB but only {available / 2**30:.1f} GiB is available on "
+            f"{torch.device(device)}: choose a smaller {name}"
+        )
+    return nbytes
+
+
 def package_version(name: str) -> str | None:
     """The installed version of a distribution, or ``None`` if it is not installed."""
     try:

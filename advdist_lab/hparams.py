@@ -84,6 +84,38 @@ def check_nonnegative_int(name: str, value: object) -> int:
     return check_int_at_least(name, value, 0)
 
 
+MAX_EPOCHS = 10_000
+"""The most epochs a command accepts: the papers train 50-200; 10,000 epochs of the smallest run on digits would take
+over a day on a laptop, so a larger count is a typo (an extra zero) rather than a plan."""
+
+MAX_ITERATIONS = 1_000_000
+"""The most iterations (generator or attack steps per epoch, solver steps) a command accepts, for the same reason."""
+
+
+def check_count(name: str, value: object, maximum: int, minimum: int = 1, why: str = "") -> int:
+    """Return ``value`` if it is an integer in ``[minimum, maximum]``; otherwise raise ``ValueError`` that names
+    the bound and, with ``why``, the reason for it (an epoch count, a number of steps)."""
+    value = check_int_at_least(name, value, minimum)
+    if value > maximum:
+        reason = f": {why}" if why else ""
+        raise ValueError(f"{name} must be <= {maximum:,} (got {value:,}){reason}")
+    return value
+
+
+def check_epochs(name: str, value: object, minimum: int = 1) -> int:
+    """An epoch count in ``[minimum, MAX_EPOCHS]``, the message saying why the bound is there."""
+    return check_count(
+        name, value, MAX_EPOCHS, minimum, "a sane bound on epochs (the papers train at most a few hundred)"
+    )
+
+
+def check_iterations(name: str, value: object, minimum: int = 1) -> int:
+    """An iteration count in ``[minimum, MAX_ITERATIONS]``, the message saying why the bound is there."""
+    return check_count(
+        name, value, MAX_ITERATIONS, minimum, "a sane bound on iterations (the papers use at most thousands)"
+    )
+
+
 def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
     """Return ``value`` if it is one of ``choices``; otherwise raise ``ValueError`` listing them."""
     if value not in choices:

@@ -56,3 +56,13 @@ def test_configure_threads_gives_one_thread_to_the_small_models_on_the_cpu() -> 
                 configure_threads("digits", "cpu", threads=bad)
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_block_larger_than_the_memory_is_refused_naming_it() -> None:
+    from advdist_lab.environment import available_memory, check_fits_in_memory
+
+    available = available_memory("cpu")
+    assert available is not None and available > 0
+    assert check_fits_in_memory("--batch-size", 1024) == 1024
+    with pytest.raises(ValueError, match=r"--batch-size needs about .* GiB but only .* GiB is available on cpu"):
+        check_fits_in_memory("--batch-size", 4 * available)

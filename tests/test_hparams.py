@@ -379,3 +379,15 @@ def test_one_element_tensors_and_arrays_count_as_numbers():
         Omega(torch.tensor([0.2, 0.1]), 0.3, 0.5)
     with pytest.raises(ValueError, match="finite real number"):
         Omega(torch.tensor(float("nan")), 0.3, 0.5)
+
+
+def test_counts_have_a_sane_upper_bound_that_the_message_explains() -> None:
+    from advdist_lab.hparams import MAX_EPOCHS, check_epochs, check_iterations
+
+    assert check_epochs("epochs", MAX_EPOCHS) == MAX_EPOCHS
+    with pytest.raises(ValueError, match=r"epochs must be <= 10,000 \(got 10,001\): a sane bound on epochs"):
+        check_epochs("epochs", MAX_EPOCHS + 1)
+    with pytest.raises(ValueError, match="iterations must be <= 1,000,000 .*sane bound on iterations"):
+        check_iterations("iterations", 10**7)
+    with pytest.raises(ValueError, match="epochs must be an integer >= 0"):
+        check_epochs("epochs", -1, minimum=0)
