@@ -13,7 +13,8 @@ import time
 
 import torch
 
-from advdist_lab import game, theory
+from advdist_lab.theory.distributions import random_distributions
+from advdist_lab.theory.solver import solve_game
 
 
 def main() -> None:
@@ -32,7 +33,7 @@ def main() -> None:
         "adib optimal D": dict(method="adib", nu=1.0, mu=1.0, upsilon=0.5, discriminator="optimal"),
         "adim alternating": dict(method="adim", omega=(0.2, 0.5, 0.3)),
         "adim simultaneous": dict(method="adim", omega=(0.2, 0.5, 0.3), mode="simultaneous"),
-        "adim 64 contexts": dict(method="adim", omega=(0.2, 0.5, 0.3), p_r=theory.random_distributions(64, 3)),
+        "adim 64 contexts": dict(method="adim", omega=(0.2, 0.5, 0.3), p_r=random_distributions(64, 3)),
         "adim record every 100": dict(method="adim", omega=(0.2, 0.5, 0.3), record_every=100),
     }
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.steps} steps, best of {args.repeats}")
@@ -43,7 +44,7 @@ def main() -> None:
         best = float("inf")
         for _ in range(args.repeats):
             start = time.perf_counter()
-            game.solve_game(target, steps=args.steps, lr=0.5, **config)
+            solve_game(target, steps=args.steps, lr=0.5, **config)
             best = min(best, time.perf_counter() - start)
         times[name] = best
     fastest = min(times.values())

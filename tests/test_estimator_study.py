@@ -1,4 +1,4 @@
-"""Tests of advdist_lab.estimator_study: the library's gradient estimators against the exact gradient.
+"""Tests of advdist_lab.theory.estimators: the library's gradient estimators against the exact gradient.
 
 Every draw is seeded, so the Monte Carlo checks are deterministic; their tolerances are still set from standard
 errors (or are ratios far from the threshold), so they would hold for other seeds too.
@@ -12,7 +12,8 @@ from itertools import pairwise
 import pytest
 import torch
 
-from advdist_lab.estimator_study import (
+from advdist_lab.gumbel import BASELINES, ESTIMATORS
+from advdist_lab.theory.estimators import (
     DEFAULT_TAUS,
     REWARDS,
     BiasVariance,
@@ -22,7 +23,6 @@ from advdist_lab.estimator_study import (
     estimator_label,
     estimator_sweep,
 )
-from advdist_lab.gumbel import BASELINES, ESTIMATORS
 
 CASE = discriminator_case()  # K = 5, f = log D(x, y) with D = sigmoid(<y, h>)
 

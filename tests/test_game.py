@@ -1,4 +1,4 @@
-"""Tests of advdist_lab.game: closed-form gradients against autograd, convergence of the exact games
+"""Tests of advdist_lab.theory.solver: closed-form gradients against autograd, convergence of the exact games
 (TPAMI Theorems 4.2 and 4.4, KD's inherited error, NGAN), trajectory records and argument checks."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from advdist_lab import theory as T
-from advdist_lab.game import GameTrajectory, game_gradients, solve_game, sweep_game
 from advdist_lab.hparams import GameHParams
+from advdist_lab.theory.solver import GameTrajectory, game_gradients, solve_game, sweep_game
 
 F64 = torch.float64
 LOG4 = math.log(4.0)

@@ -7,15 +7,15 @@ import math
 import pytest
 import torch
 
-from advdist_lab import theorems, theory
+from advdist_lab.theory import distributions, theorems
 
 
 @pytest.fixture(scope="module")
 def players():
     return (
-        theory.random_distributions(5, 4, seed=10),
-        theory.random_distributions(5, 4, seed=11),
-        theory.random_distributions(5, 4, seed=12),
+        distributions.random_distributions(5, 4, seed=10),
+        distributions.random_distributions(5, 4, seed=11),
+        distributions.random_distributions(5, 4, seed=12),
     )
 
 
@@ -31,10 +31,12 @@ def test_check_verdict_and_text():
 def test_numerical_discriminators_match_their_lemmas(players):
     p_r, p_s, p_t = players
     ngan = theorems.numerical_discriminator(p_r, p_s, method="ngan")
-    assert torch.allclose(ngan, theory.optimal_discriminator_binary(p_r, p_s), atol=1e-6)
+    assert torch.allclose(ngan, distributions.optimal_discriminator_binary(p_r, p_s), atol=1e-6)
     adim = theorems.numerical_discriminator(p_r, p_s, p_t, method="adim", omega=(0.2, 0.3, 0.5))
     assert torch.allclose(adim.sum(0), torch.ones_like(p_r))
-    assert torch.allclose(adim, theory.optimal_discriminator_multiclass(p_r, p_s, p_t, (0.2, 0.3, 0.5)), atol=1e-6)
+    assert torch.allclose(
+        adim, distributions.optimal_discriminator_multiclass(p_r, p_s, p_t, (0.2, 0.3, 0.5)), atol=1e-6
+    )
 
 
 def test_lemma_and_theorem_checks_pass(players):
@@ -71,13 +73,13 @@ def test_lemma_path_converges_linearly_and_the_literal_ratio_diverges(players):
 
 
 def test_minimise_players_finds_the_kd_optimum():
-    p_r = theory.random_distributions(3, 4, seed=1)
-    p_t = theory.random_distributions(3, 4, seed=2)
-    start = theory.random_distributions(3, 4, seed=3)
+    p_r = distributions.random_distributions(3, 4, seed=1)
+    p_t = distributions.random_distributions(3, 4, seed=2)
+    start = distributions.random_distributions(3, 4, seed=3)
     best_s, _ = theorems.minimise_players(
-        lambda a, b: theory.kd_loss(p_t, a, p_r, 0.7) + theory.kl(b, p_t), start, start
+        lambda a, b: distributions.kd_loss(p_t, a, p_r, 0.7) + distributions.kl(b, p_t), start, start
     )
-    assert torch.allclose(best_s, theory.kd_optimal_student(p_r, p_t, 0.7), atol=1e-6)
+    assert torch.allclose(best_s, distributions.kd_optimal_student(p_r, p_t, 0.7), atol=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,8 @@ Conventions
 * Inputs are checked: negative entries, rows that do not sum to 1 within :data:`DIST_ATOL`, non-finite values,
   mismatched shapes, and omega off the simplex raise ``ValueError``.
 
-The game solver, :func:`solve_game`, lives in :mod:`advdist_lab.game`; it plays these value functions.
+The game solver, :func:`~advdist_lab.theory.solver.solve_game`, plays these value functions; it imports this
+module, never the other way round.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from .hparams import check_binary_omega, check_choice, check_nonnegative, check_omega, check_real
+from ..hparams import check_binary_omega, check_choice, check_nonnegative, check_omega, check_real
 
 DTYPE = torch.float64
 """Default dtype of inputs given as lists, arrays or numbers."""
@@ -569,13 +570,3 @@ def kdgan_optimal_value(
     if gamma:
         value = value + gamma * _kdgan_ds(p_t, p_c, distillation)
     return _reduce(value, reduction)
-
-
-def __getattr__(name: str) -> object:
-    # The game solver lives in game.py (it plays the value functions above); re-exported here lazily so that
-    # ``theory.solve_game`` works without a circular import.
-    if name in ("solve_game", "GameTrajectory", "game_gradients"):
-        from . import game
-
-        return getattr(game, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
