@@ -3,8 +3,11 @@
 The room's modules, each importing only those before it (one way, no circle):
 
 * :mod:`.small_ops`: softmax, log-softmax, log-sigmoid for tiny tensors, and :func:`flush_denormals`.
-* :mod:`.distributions`: exact distributions, divergences, optimal discriminators, the value functions of NGAN,
-  ADIB, ADIM and KDGAN and their optima (TPAMI Eq. 1-6, Lemmas 4.1, 4.3, Theorems 4.2, 4.4, Lemmas 4.6, 4.7).
+* :mod:`.distributions`: input checks, divergences, KD's loss (TPAMI Eq. 1, 2), optimal discriminators
+  (Lemmas 4.1, 4.3), and the unchecked per-context kernels the other modules share.
+* :mod:`.value_functions`: NGAN, ADIB, ADIM (Eq. 3, 4, 6), their optima and equilibria (Theorems 4.2, 4.4) and
+  the limits of Lemmas 4.6, 4.7.
+* :mod:`.kdgan`: KDGAN's value function and optimum (KDGAN Eq. 3-5).
 * :mod:`.solver`: the exact-game solver (gradient descent-ascent on logits) and its trajectories.
 * :mod:`.theorems`: numerical checks of the lemmas and theorems against their closed forms.
 * :mod:`.estimators`: the Gumbel-Softmax / score-function estimators against the exact gradient.
@@ -17,16 +20,8 @@ and ``advdist_lab.theory.X`` keep working.
 from .distributions import (
     DIST_ATOL,
     DTYPE,
-    KDGAN_DISTILLATION,
     LOG4,
     REDUCTIONS,
-    adib_equilibrium_value,
-    adib_optimal_value,
-    adib_value,
-    adim_divergence,
-    adim_equilibrium_value,
-    adim_optimal_value,
-    adim_value,
     as_distribution,
     empirical_distribution,
     expected_log,
@@ -34,22 +29,29 @@ from .distributions import (
     js,
     kd_loss,
     kd_optimal_student,
-    kdgan_distillation_loss,
-    kdgan_optimal_value,
-    kdgan_value,
     kl,
-    lemma_limit,
-    lemma_omega,
-    lemma_scaled_divergence,
     mixture,
-    ngan_equilibrium_value,
-    ngan_optimal_value,
-    ngan_value,
     optimal_discriminator_binary,
     optimal_discriminator_multiclass,
     random_distributions,
 )
+from .kdgan import KDGAN_DISTILLATION, kdgan_distillation_loss, kdgan_optimal_value, kdgan_value
 from .solver import GameTrajectory, game_gradients, solve_game
+from .value_functions import (
+    adib_equilibrium_value,
+    adib_optimal_value,
+    adib_value,
+    adim_divergence,
+    adim_equilibrium_value,
+    adim_optimal_value,
+    adim_value,
+    lemma_limit,
+    lemma_omega,
+    lemma_scaled_divergence,
+    ngan_equilibrium_value,
+    ngan_optimal_value,
+    ngan_value,
+)
 
 __all__ = [
     "DIST_ATOL",

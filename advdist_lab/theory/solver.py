@@ -32,8 +32,17 @@ from torch import Tensor
 
 from ..gumbel import sample_gumbel
 from ..hparams import GameHParams, Omega, check_choice, check_positive, check_positive_int
-from . import distributions
+from .distributions import (
+    LOG4,
+    as_distribution,
+    generalized_js_per_context,
+    js_per_context,
+    kd_loss_per_context,
+    kd_optimal_student,
+    kl_per_context,
+)
 from .small_ops import flush_denormals, log_softmax, logsigmoid, softmax
+from .value_functions import adim_equilibrium_value
 
 MODES = ("simultaneous", "alternating")
 DISCRIMINATORS = ("learned", "optimal")
@@ -55,7 +64,7 @@ class GameTrajectory:
         value: the value function at the recorded players and discriminator, ``(R,)``.
         optimal_value: the value with the optimal discriminator, ``V*`` (for KD: the KD loss), ``(R,)``.
         equilibrium_value: the value at the theoretical equilibrium (Theorems 4.2, 4.4; for KD the loss of
-            :func:`~advdist_lab.theory.distributions.kd_optimal_student`).
+            :func:`~advdist_lab.theory.kd_optimal_student`).
         tau, samples: the Gumbel-Softmax temperature and samples per step of the players' adversarial gradients
             (``tau = None``: exact gradients).
     """
@@ -92,7 +101,7 @@ class GameTrajectory:
             p = self.hparams.omega_s * self.p_s + self.hparams.omega_t * self.p_t
         else:
             p = self._player(player)
-        return distributions._kl(self.p_r.expand_as(p), p).reshape(len(p), -1).mean(1)
+        return kl_per_context(self.p_r.expand_as(p), p).reshape(len(p), -1).mean(1)
 
     def total_variation(self, player: str = "student") -> Tensor:
         """Largest total-variation distance ``max_x sum_y |p_player - p_r| / 2`` over contexts, per record."""
@@ -117,7 +126,7 @@ class GameTrajectory:
         """
         check_positive("tolerance", tolerance)
         p = self._player(check_choice("player", player, ("student", "teacher")))
-        target = distributions.as_distribution(target, "target").to(p.dtype)
+        target = as_distribution(target, "target").to(p.dtype)
         if tuple(target.shape) != tuple(p.shape[1:]):
             raise ValueError(f"target must have the shape of p_r {tuple(p.shape[1:])} (got {tuple(target.shape)})")
         gap = (p - target).abs().reshape(len(p), -1).amax(1)
@@ -203,7 +212,7 @@ class _Game:
         log_s = log_softmax(th_s, -1)
         p_s = log_s.exp()
         if hp.method == "kd":
-            return distributions._kd_loss(self.p_teacher, p_s, p_r, self.upsilon)
+            return kd_loss_per_context(self.p_teacher, p_s, p_r, self.upsilon)
         if hp.method == "ngan":
             return (p_r * logsigmoid(phi)).sum(-1) + (p_s * logsigmoid(-phi)).sum(-1)
         log_t = log_softmax(th_t, -1)
@@ -217,21 +226,21 @@ class _Game:
         return adversarial + self._distillation(p_s, log_s, p_t, log_t)
 
     def optimal_value(self, th_s: Tensor, th_t: Tensor | None) -> Tensor:
-        """Per-context value with the optimal discriminator (Lemma 4.1 / 4.3): the closed forms of distributions.py."""
+        """Per-context value with the optimal discriminator (Lemma 4.1 / 4.3): Theorems 4.2 and 4.4 in closed form."""
         hp, p_r = self.hp, self.p_r
         log_s = log_softmax(th_s, -1)
         p_s = log_s.exp()
         if hp.method == "kd":
-            return distributions._kd_loss(self.p_teacher, p_s, p_r, self.upsilon)
+            return kd_loss_per_context(self.p_teacher, p_s, p_r, self.upsilon)
         if hp.method == "ngan":
-            return 2 * distributions._js(p_r, p_s) - distributions.LOG4
+            return 2 * js_per_context(p_r, p_s) - LOG4
         log_t = log_softmax(th_t, -1)
         p_t = log_t.exp()
         if hp.method == "adib":
-            adversarial = 2 * distributions._js(p_r, hp.omega_s * p_s + hp.omega_t * p_t) - distributions.LOG4
+            adversarial = 2 * js_per_context(p_r, hp.omega_s * p_s + hp.omega_t * p_t) - LOG4
         else:
             constant = sum(w * math.log(w) for w in hp.omega)
-            adversarial = constant + distributions._gjs((p_r, p_s, p_t), hp.omega)
+            adversarial = constant + generalized_js_per_context((p_r, p_s, p_t), hp.omega)
         return adversarial + self._distillation(p_s, log_s, p_t, log_t)
 
     def optimal_phi(self, th_s: Tensor, th_t: Tensor | None) -> Tensor:
@@ -292,7 +301,7 @@ class _Game:
 
 
 def _logits(p: object, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
-    t = distributions.as_distribution(p, name).to(dtype)
+    t = as_distribution(p, name).to(dtype)
     if tuple(t.shape) != shape:
         raise ValueError(f"{name} must have the shape of p_r {shape} (got {tuple(t.shape)})")
     if (t <= 0).any():
@@ -339,11 +348,11 @@ def game_gradients(
     Returns a dict with keys ``student`` (and ``teacher`` for ADIB/ADIM, ``discriminator`` for NGAN, ADIB,
     ADIM). Used by :func:`solve_game`; public so that tests and notebooks can check them against autograd.
     """
-    p_r = distributions.as_distribution(p_r, "p_r")
+    p_r = as_distribution(p_r, "p_r")
     hp = _hparams(method, omega, nu, mu, upsilon)
     if method == "kd" and p_teacher is None:
         raise ValueError("method='kd' distils from a fixed teacher: pass p_teacher (the teacher's distribution)")
-    teacher = None if p_teacher is None else distributions.as_distribution(p_teacher, "p_teacher").to(p_r.dtype)
+    teacher = None if p_teacher is None else as_distribution(p_teacher, "p_teacher").to(p_r.dtype)
     players = ("student", "teacher", "discriminator")
     return _Game(hp, p_r, teacher).gradients(theta_s, theta_t, phi, players)
 
@@ -392,7 +401,7 @@ def solve_game(
     Raises:
         ValueError: bad distributions, omega off the simplex, negative weights, non-positive step sizes.
     """
-    p_r = distributions.as_distribution(p_r, "p_r")
+    p_r = as_distribution(p_r, "p_r")
     dtype, shape = p_r.dtype, tuple(p_r.shape)
     hp = _hparams(method, omega, nu, mu, upsilon)
     steps = check_positive_int("steps", steps)
@@ -478,12 +487,12 @@ def solve_game(
                 record(step)
 
     if method == "kd":
-        q = distributions.kd_optimal_student(p_r, p_teacher, hp.upsilon)
-        equilibrium = float(distributions._kd_loss(p_teacher, q, p_r, hp.upsilon).mean())
+        q = kd_optimal_student(p_r, p_teacher, hp.upsilon)
+        equilibrium = float(kd_loss_per_context(p_teacher, q, p_r, hp.upsilon).mean())
     elif method == "adim":
-        equilibrium = distributions.adim_equilibrium_value(hp.omega)
+        equilibrium = adim_equilibrium_value(hp.omega)
     else:
-        equilibrium = -distributions.LOG4
+        equilibrium = -LOG4
     return GameTrajectory(
         method=method,
         hparams=hp,

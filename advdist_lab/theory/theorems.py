@@ -23,8 +23,28 @@ from ..hparams import (
     check_positive,
     check_real,
 )
-from . import distributions
+from .distributions import (
+    as_distribution,
+    as_finite_tensor,
+    expected_log,
+    mixture,
+    optimal_discriminator_binary,
+    optimal_discriminator_multiclass,
+)
+from .kdgan import kdgan_optimal_value, kdgan_value
 from .small_ops import flush_denormals, softmax
+from .value_functions import (
+    adib_equilibrium_value,
+    adib_optimal_value,
+    adib_value,
+    adim_equilibrium_value,
+    adim_optimal_value,
+    adim_value,
+    lemma_limit,
+    lemma_omega,
+    lemma_scaled_divergence,
+    ngan_value,
+)
 
 
 @dataclass(frozen=True)
@@ -76,8 +96,8 @@ def maximise(
 
 def minimise_players(objective: Callable[[Tensor, Tensor], Tensor], p_s: object, p_t: object) -> tuple[Tensor, Tensor]:
     """Minimise ``objective(p_s, p_t)`` over both players' logits with L-BFGS, from the given (positive) start."""
-    p_s = distributions.as_distribution(p_s, "p_s").to(torch.float64)
-    p_t = distributions.as_distribution(p_t, "p_t").to(torch.float64)
+    p_s = as_distribution(p_s, "p_s").to(torch.float64)
+    p_t = as_distribution(p_t, "p_t").to(torch.float64)
     init = torch.stack([torch.log(p_s), torch.log(p_t)])
     logits = maximise(lambda z: -objective(softmax(z[0], -1), softmax(z[1], -1)), init.shape, init=init)
     return softmax(logits[0], -1), softmax(logits[1], -1)
@@ -93,16 +113,16 @@ def numerical_discriminator(
     terms do not involve the discriminator, so they are left out.
     """
     check_choice("method", method, ("ngan", "adib", "adim"))
-    p_r = distributions.as_distribution(p_r, "p_r")
+    p_r = as_distribution(p_r, "p_r")
     if method == "ngan":
-        logits = maximise(lambda phi: distributions.ngan_value(p_r, p_s, torch.sigmoid(phi)), p_r.shape)
+        logits = maximise(lambda phi: ngan_value(p_r, p_s, torch.sigmoid(phi)), p_r.shape)
         return torch.sigmoid(logits)
     if method == "adib":
         w_s, w_t = omega if omega is not None else (0.5, 0.5)
-        logits = maximise(lambda phi: distributions.adib_value(p_r, p_s, p_t, torch.sigmoid(phi), w_s, w_t), p_r.shape)
+        logits = maximise(lambda phi: adib_value(p_r, p_s, p_t, torch.sigmoid(phi), w_s, w_t), p_r.shape)
         return torch.sigmoid(logits)
     w = omega if omega is not None else (1 / 3, 1 / 3, 1 / 3)
-    logits = maximise(lambda phi: distributions.adim_value(p_r, p_s, p_t, softmax(phi, 0), w), (3, *p_r.shape))
+    logits = maximise(lambda phi: adim_value(p_r, p_s, p_t, softmax(phi, 0), w), (3, *p_r.shape))
     return softmax(logits, 0)
 
 
@@ -117,7 +137,7 @@ def _equilibrium_checks(
     tolerance: float,
 ) -> list[Check]:
     """The three checks shared by Theorems 4.2 and 4.4 (see :func:`theorem_4_2`)."""
-    p_r, p_s, p_t = (distributions.as_distribution(p, n) for p, n in zip(players, ("p_r", "p_s", "p_t")))
+    p_r, p_s, p_t = (as_distribution(p, n) for p, n in zip(players, ("p_r", "p_s", "p_t")))
     best_s, best_t = minimise_players(optimal_value, p_s, p_t)
     reached = max(abs(float(optimal_value(best_s, best_t)) - target), _max_abs(best_s, p_r), _max_abs(best_t, p_r))
     return [
@@ -141,7 +161,7 @@ def _equilibrium_checks(
 def lemma_4_1(p_r: object, p_s: object, p_t: object, omega_s: float, omega_t: float, tolerance: float = 1e-6) -> Check:
     """Lemma 4.1: the discriminator that maximises Eq. 4 equals ``p_r / (p_r + p_omega)``."""
     numerical = numerical_discriminator(p_r, p_s, p_t, method="adib", omega=(omega_s, omega_t))
-    closed = distributions.optimal_discriminator_binary(p_r, distributions.mixture(p_s, p_t, omega_s, omega_t))
+    closed = optimal_discriminator_binary(p_r, mixture(p_s, p_t, omega_s, omega_t))
     return Check("Lemma 4.1: argmax_D V_ADIB vs p_r / (p_r + p_omega)", _max_abs(numerical, closed), tolerance)
 
 
@@ -166,13 +186,13 @@ def theorem_4_2(
        ``|V - (-log 4)|`` and ``max |p - p_r|``. (The gradient dynamics of the game are shown by
        :func:`~advdist_lab.theory.solver.solve_game` in the notebooks.)
     """
-    d_star = distributions.optimal_discriminator_binary(p_r, distributions.mixture(p_s, p_t, omega_s, omega_t))
+    d_star = optimal_discriminator_binary(p_r, mixture(p_s, p_t, omega_s, omega_t))
     return _equilibrium_checks(
         "Theorem 4.2",
-        at_d_star=distributions.adib_value(p_r, p_s, p_t, d_star, omega_s, omega_t, nu, mu, upsilon),
+        at_d_star=adib_value(p_r, p_s, p_t, d_star, omega_s, omega_t, nu, mu, upsilon),
         closed_form="2 JS(p_r || p_omega) - log 4 + distillation",
-        optimal_value=lambda a, b: distributions.adib_optimal_value(p_r, a, b, omega_s, omega_t, nu, mu, upsilon),
-        target=distributions.adib_equilibrium_value(),
+        optimal_value=lambda a, b: adib_optimal_value(p_r, a, b, omega_s, omega_t, nu, mu, upsilon),
+        target=adib_equilibrium_value(),
         target_name="-log 4",
         players=(p_r, p_s, p_t),
         tolerance=tolerance,
@@ -181,11 +201,9 @@ def theorem_4_2(
 
 def kdgan_eq_4(p_c: object, p_t: object, d: object, alpha: float, tolerance: float = 1e-12) -> Check:
     """KDGAN Eq. 4: ``alpha E_{p_c}[log(1-d)] + (1-alpha) E_{p_t}[log(1-d)] = E_{p_alpha}[log(1-d)]``."""
-    one_minus_d = 1 - distributions._as_tensor(d, "d")
-    lhs = alpha * distributions.expected_log(p_c, one_minus_d) + (1 - alpha) * distributions.expected_log(
-        p_t, one_minus_d
-    )
-    rhs = distributions.expected_log(distributions.mixture(p_c, p_t, alpha, 1 - alpha), one_minus_d)
+    one_minus_d = 1 - as_finite_tensor(d, "d")
+    lhs = alpha * expected_log(p_c, one_minus_d) + (1 - alpha) * expected_log(p_t, one_minus_d)
+    rhs = expected_log(mixture(p_c, p_t, alpha, 1 - alpha), one_minus_d)
     return Check("KDGAN Eq. 4: the two fake terms vs one term under p_alpha", _max_abs(lhs, rhs), tolerance)
 
 
@@ -201,8 +219,8 @@ def kdgan_eq_5(
 ) -> Check:
     """KDGAN Eq. 5 and Lemma 4.1: Eq. 3 at the numerically optimal discriminator equals ``2 JS - log 4 + L_MD``."""
     d = numerical_discriminator(p_u, p_c, p_t, method="adib", omega=(alpha, 1 - alpha))
-    numerical = distributions.kdgan_value(p_u, p_c, p_t, d, alpha, beta, gamma, distillation)
-    closed = distributions.kdgan_optimal_value(p_u, p_c, p_t, alpha, beta, gamma, distillation)
+    numerical = kdgan_value(p_u, p_c, p_t, d, alpha, beta, gamma, distillation)
+    closed = kdgan_optimal_value(p_u, p_c, p_t, alpha, beta, gamma, distillation)
     return Check(
         f"KDGAN Eq. 5 ({distillation} distillation): max_d U vs 2 JS - log 4 + L_MD",
         _max_abs(numerical, closed),
@@ -218,7 +236,7 @@ def kdgan_eq_5(
 def lemma_4_3(p_r: object, p_s: object, p_t: object, omega: Sequence[float], tolerance: float = 1e-6) -> Check:
     """Lemma 4.3: the discriminator that maximises Eq. 6 equals ``omega_i p_i / p_bar``."""
     numerical = numerical_discriminator(p_r, p_s, p_t, method="adim", omega=omega)
-    closed = distributions.optimal_discriminator_multiclass(p_r, p_s, p_t, omega)
+    closed = optimal_discriminator_multiclass(p_r, p_s, p_t, omega)
     return Check("Lemma 4.3: argmax_D V_ADIM vs omega_i p_i / p_bar", _max_abs(numerical, closed), tolerance)
 
 
@@ -237,13 +255,13 @@ def theorem_4_4(
     With ``nu = mu = 0`` the third check shows what ADIB cannot do: the adversarial losses alone drive both
     ``p_s`` and ``p_t`` to ``p_r``.
     """
-    d_star = distributions.optimal_discriminator_multiclass(p_r, p_s, p_t, omega)
+    d_star = optimal_discriminator_multiclass(p_r, p_s, p_t, omega)
     return _equilibrium_checks(
         "Theorem 4.4",
-        at_d_star=distributions.adim_value(p_r, p_s, p_t, d_star, omega, nu, mu, upsilon),
+        at_d_star=adim_value(p_r, p_s, p_t, d_star, omega, nu, mu, upsilon),
         closed_form="sum omega log omega + sum omega_i KL(p_i || p_bar) + distillation",
-        optimal_value=lambda a, b: distributions.adim_optimal_value(p_r, a, b, omega, nu, mu, upsilon),
-        target=distributions.adim_equilibrium_value(omega),
+        optimal_value=lambda a, b: adim_optimal_value(p_r, a, b, omega, nu, mu, upsilon),
+        target=adim_equilibrium_value(omega),
         target_name="sum omega log omega",
         players=(p_r, p_s, p_t),
         tolerance=tolerance,
@@ -271,13 +289,13 @@ def lemma_path(
     to minus infinity like ``(1 + upsilon) log(epsilon)``, which :attr:`LemmaPoint.naive_ratio` shows.
     """
     check_positive("upsilon", upsilon)
-    limit = float(distributions.lemma_limit(player, p_r, p_s, p_t, upsilon))
+    limit = float(lemma_limit(player, p_r, p_s, p_t, upsilon))
     points = []
     for eps in epsilons:
-        omega = distributions.lemma_omega(player, eps, upsilon)
+        omega = lemma_omega(player, eps, upsilon)
         scale = omega[2] if player == "student" else omega[1]
-        scaled = float(distributions.lemma_scaled_divergence(player, p_r, p_s, p_t, omega))
-        naive = float(distributions.adim_optimal_value(p_r, p_s, p_t, omega)) / scale
+        scaled = float(lemma_scaled_divergence(player, p_r, p_s, p_t, omega))
+        naive = float(adim_optimal_value(p_r, p_s, p_t, omega)) / scale
         points.append(LemmaPoint(float(eps), omega, scaled, naive, limit, abs(scaled - limit)))
     return points
 
