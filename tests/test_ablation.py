@@ -1,4 +1,5 @@
-"""Tests of :mod:`advdist_lab.ablation` (TPAMI Figs. 3 and 6) and their figures in :mod:`advdist_lab.viz`."""
+"""Tests of :mod:`advdist_lab.experiments.ablation` (TPAMI Figs. 3 and 6) and their figures in
+:mod:`advdist_lab.viz`."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from advdist_lab import ablation, runs, viz
-from advdist_lab.ablation import (
+from advdist_lab import runs, viz
+from advdist_lab.experiments import ablation, ablation_analysis
+from advdist_lab.experiments.ablation import (
     DEFAULT_GRIDS,
     HYPERPARAMETERS,
     fig3_points,
@@ -246,11 +248,11 @@ def _fig3_row(name: str, value: float, n: int, accuracy: float) -> dict:
 
 def test_effects_find_the_ends_the_best_the_worst_and_the_spread():
     rows = [_fig3_row("nu", v, 100, a) for v, a in ((1.0, 0.80), (0.001, 0.70), (10.0, 0.78))]
-    (effect,) = ablation.effects(rows)
+    (effect,) = ablation_analysis.effects(rows)
     assert (effect["lowest"], effect["highest"], effect["best"], effect["worst"]) == (0.001, 10.0, 1.0, 0.001)
     assert effect["lowest_accuracy"] == 0.70 and effect["highest_accuracy"] == 0.78
     assert effect["spread"] == pytest.approx(0.10)
-    table = ablation.effects_markdown([effect])
+    table = ablation_analysis.effects_markdown([effect])
     assert "| nu | 100 | 0.001 | 70 | 10 | 78 | 1 | 0.001 | 10 |" in table
 
 
@@ -266,15 +268,17 @@ def test_paper_comparison_prints_our_differences_beside_the_claims():
     fig6 = [{"n_train": 100, "mu": 0.001, "teacher_test_accuracy_mean": 0.91}]
     fig6.append({"n_train": 100, "mu": 10.0, "teacher_test_accuracy_mean": 0.85})
     baseline = [{"n_train": 100, "mu": 0.0, "teacher_test_accuracy_mean": 0.90}]
-    lines = ablation.paper_comparison(fig3, fig6, baseline)
+    lines = ablation_analysis.paper_comparison(fig3, fig6, baseline)
     assert lines[0].startswith("n = 100: omega panels spread at most 1.00 points") and "nu 5.00, mu 20.00" in lines[0]
     assert "nu = 0.001 against nu = 1: student -5.00 points. Paper:" in lines[1]
     assert "mu = 10 against mu = 0.01: student -20.00 points. Paper:" in lines[2]
     assert "teacher at mu = 0.001 against mu = 0: +1.00 points; at mu = 10: -5.00 points" in lines[3]
     # a default value outside the grid is said, not guessed
-    lines = ablation.paper_comparison([_fig3_row("nu", 0.01, 100, 0.7), _fig3_row("nu", 0.1, 100, 0.72)])
+    lines = ablation_analysis.paper_comparison([_fig3_row("nu", 0.01, 100, 0.7), _fig3_row("nu", 0.1, 100, 0.72)])
     assert lines == [
-        "n = 100: nu = 0.01 against nu = 1: student not in the grid. Paper: " + ablation.PAPER_CLAIMS["nu"] + "."
+        "n = 100: nu = 0.01 against nu = 1: student not in the grid. Paper: "
+        + ablation_analysis.TPAMI_ABLATION_CLAIMS["nu"]
+        + "."
     ]
 
 

@@ -1,4 +1,4 @@
-"""Tests of :mod:`advdist_lab.gradient_experiments`: the configs of Figs. 5 and 7 and the readers of their runs."""
+"""Tests of :mod:`advdist_lab.experiments.gradients`: the configs of Figs. 5 and 7 and the readers of their runs."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from advdist_lab import gradient_experiments as ge
 from advdist_lab import probes
+from advdist_lab.experiments import gradients as ge
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -1,4 +1,5 @@
-"""Tests of advdist_lab.table4: the paper's Table 4, aggregation and layout, the plan, and a tiny table end to end."""
+"""Tests of advdist_lab.experiments.table4 and table4_runs: the paper's Table 4, aggregation and layout, the
+plan, and a tiny table end to end."""
 
 from __future__ import annotations
 
@@ -10,24 +11,21 @@ from pathlib import Path
 
 import pytest
 
-from advdist_lab import table4
+from advdist_lab.experiments import table4
+from advdist_lab.experiments.table4 import (
+    TABLE4_METRICS,
+    TPAMI_TABLE4,
+    TPAMI_TABLE4_METHODS,
+    aggregate,
+    block_rows,
+    to_csv,
+    to_markdown,
+)
+from advdist_lab.experiments.table4_runs import plan, run_folder, run_table4, tag_config
 from advdist_lab.knn import KnnConfig
 from advdist_lab.methods import TrainConfig
 from advdist_lab.methods.config import TAG_RUN_DEFAULTS
 from advdist_lab.runs import RESULT
-from advdist_lab.table4 import (
-    PAPER_METHODS,
-    PAPER_TABLE4,
-    TABLE4_METRICS,
-    aggregate,
-    block_rows,
-    plan,
-    run_folder,
-    run_table4,
-    tag_config,
-    to_csv,
-    to_markdown,
-)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -43,22 +41,22 @@ TINY = {"n_train": 200, "epochs": 1, "teacher_pretrain_epochs": 1, "student_pret
 
 
 def test_a_few_cells_of_the_papers_table4():
-    assert PAPER_TABLE4["popular"]["kvote"]["map"] == 0.5755
-    assert PAPER_TABLE4["popular"]["adim"]["ndcg@3"] == 0.7914
-    assert PAPER_TABLE4["popular"]["rexmp"]["r@3"] == 0.6285
-    assert PAPER_TABLE4["random"]["ngan"]["f@3"] == 0.2693
-    assert PAPER_TABLE4["random"]["adib"]["mrr"] == 0.6452
-    assert PAPER_TABLE4["random"]["adim"]["p@3"] == 0.2620
+    assert TPAMI_TABLE4["popular"]["kvote"]["map"] == 0.5755
+    assert TPAMI_TABLE4["popular"]["adim"]["ndcg@3"] == 0.7914
+    assert TPAMI_TABLE4["popular"]["rexmp"]["r@3"] == 0.6285
+    assert TPAMI_TABLE4["random"]["ngan"]["f@3"] == 0.2693
+    assert TPAMI_TABLE4["random"]["adib"]["mrr"] == 0.6452
+    assert TPAMI_TABLE4["random"]["adim"]["p@3"] == 0.2620
     for label_set in ("popular", "random"):
-        assert tuple(PAPER_TABLE4[label_set]) == PAPER_METHODS
-        for row in PAPER_TABLE4[label_set].values():
+        assert tuple(TPAMI_TABLE4[label_set]) == TPAMI_TABLE4_METHODS
+        for row in TPAMI_TABLE4[label_set].values():
             assert tuple(row) == TABLE4_METRICS
             assert row["mrr"] > row["map"] and row["r@3"] > row["p@3"]  # as in every row of the paper
         # the proposed methods are best in every column, ADIM above ADIB (the paper's claim)
         for metric in TABLE4_METRICS:
-            column = [PAPER_TABLE4[label_set][m][metric] for m in PAPER_METHODS]
-            assert column.index(max(column)) == PAPER_METHODS.index("adim")
-            assert PAPER_TABLE4[label_set]["adib"][metric] > PAPER_TABLE4[label_set]["ngan"][metric]
+            column = [TPAMI_TABLE4[label_set][m][metric] for m in TPAMI_TABLE4_METHODS]
+            assert column.index(max(column)) == TPAMI_TABLE4_METHODS.index("adim")
+            assert TPAMI_TABLE4[label_set]["adib"][metric] > TPAMI_TABLE4[label_set]["ngan"][metric]
 
 
 @pytest.mark.skipif(not TPAMI.exists(), reason="the paper's text is not next to this checkout")
@@ -73,10 +71,10 @@ def test_the_transcription_matches_the_text_extraction_of_the_tpami_paper():
     first, second = numbers[:60], numbers[60:]
     columns = [(label_set, metric) for label_set in ("popular", "random") for metric in TABLE4_METRICS]
     for c, (label_set, metric) in enumerate(columns):
-        for r, method in enumerate(PAPER_METHODS[:5]):
-            assert PAPER_TABLE4[label_set][method][metric] == first[5 * c + r], (label_set, method, metric)
-        for r, method in enumerate(PAPER_METHODS[5:]):
-            assert PAPER_TABLE4[label_set][method][metric] == second[2 * c + r], (label_set, method, metric)
+        for r, method in enumerate(TPAMI_TABLE4_METHODS[:5]):
+            assert TPAMI_TABLE4[label_set][method][metric] == first[5 * c + r], (label_set, method, metric)
+        for r, method in enumerate(TPAMI_TABLE4_METHODS[5:]):
+            assert TPAMI_TABLE4[label_set][method][metric] == second[2 * c + r], (label_set, method, metric)
 
 
 @pytest.mark.skipif(not KDGAN.exists(), reason="the paper's text is not next to this checkout")
@@ -91,7 +89,7 @@ def test_the_transcription_agrees_with_kdgan_table2():
             continue
         values = [float(re.sub(r"<[^>]+>", "", cell)) for cell in cells[1:]]
         for label_set, block in (("popular", values[:6]), ("random", values[6:])):
-            row = PAPER_TABLE4[label_set][names[cells[0]]]
+            row = TPAMI_TABLE4[label_set][names[cells[0]]]
             assert (row["p@3"], row["f@3"], row["map"], row["mrr"]) == (block[0], block[2], block[4], block[5])
         found += 1
     assert found == 6
@@ -197,7 +195,7 @@ def test_a_tiny_table_runs_end_to_end_and_a_rerun_reads_it_back(tmp_path: Path):
     assert (tmp_path / "popular" / "adim" / "seed0" / RESULT).exists()
     document = json.loads((tmp_path / "table4.json").read_text())
     assert document["label_sets"] == ["popular"] and document["methods"] == ["knn", "adim"]
-    assert document["seeds"] == [0] and document["paper"] == {"popular": PAPER_TABLE4["popular"]}
+    assert document["seeds"] == [0] and document["paper"] == {"popular": TPAMI_TABLE4["popular"]}
     assert set(document["ours"]["popular"]) == {"knn", "adim"}
     assert [run["folder"] for run in document["runs"]] == ["popular/knn/seed0", "popular/adim/seed0"]
     adim = outcome["results"][1]

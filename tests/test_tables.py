@@ -1,4 +1,5 @@
-"""Tests of advdist_lab.tables (aggregation, markdown, csv, the paper's Table 1) and of advdist_lab.table1."""
+"""Tests of advdist_lab.experiments.tables (mean ± std, markdown) and advdist_lab.experiments.table1 (aggregation,
+markdown, csv, the paper's Table 1, the runs)."""
 
 from __future__ import annotations
 
@@ -12,19 +13,21 @@ from pathlib import Path
 import pytest
 
 from advdist_lab import runs
-from advdist_lab.runs import RESULT, load_result
-from advdist_lab.table1 import plan, run_folder, run_table1
-from advdist_lab.tables import (
-    PAPER_TABLE1,
+from advdist_lab.experiments.table1 import (
     TABLE1_METHODS,
+    TPAMI_TABLE1,
     aggregate,
-    markdown_table,
-    mean_std,
     paper_table,
+    plan,
+    run_folder,
+    run_table1,
     table_rows,
     to_csv,
     to_markdown,
+    train_runs,
 )
+from advdist_lab.experiments.tables import format_cell, markdown_table, mean_std
+from advdist_lab.runs import RESULT, load_result
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -118,7 +121,7 @@ def test_paper_table_values() -> None:
     assert all(set(by_n) == {100, 1000, 10000, 50000} for by_n in mnist.values())
     assert all(set(by_n) == {500, 5000, 10000, 50000} for by_n in cifar.values())
     # ADIM is the best row of every column in the paper
-    for dataset, table in PAPER_TABLE1.items():
+    for dataset, table in TPAMI_TABLE1.items():
         for n in table["adim"]:
             assert max(table, key=lambda m: table[m][n][0]) == "adim", (dataset, n)
     markdown = to_markdown(mnist)
@@ -254,3 +257,26 @@ def test_markdown_table_formats_cells():
         "| nu | 0.1235 | - |",
         "| mu | 10 | 7 |",
     ]
+
+
+def test_format_cell_shows_the_spread_unless_there_is_none():
+    assert format_cell(78.7, 0.114) == "78.70 ± 0.11"
+    assert format_cell(78.7, math.nan) == "78.70"
+    assert format_cell(0.78623, None, digits=4) == "0.7862"
+    assert format_cell(0.5, 0.01234, digits=4) == "0.5000 ± 0.0123"
+    with pytest.raises(ValueError, match="digits must be an integer >= 0"):
+        format_cell(1.0, 0.1, digits=-1)
+
+
+def test_train_runs_fills_the_tables_folders_without_writing_the_table(tmp_path: Path) -> None:
+    out = tmp_path / "t1"
+    kwargs = {k: v for k, v in TABLE_ARGS.items() if k not in ("seeds", "methods", "sizes")}
+    results = train_runs("digits", ("mimic",), (30,), 1, out, **kwargs)
+    assert [r["config"]["method"] for r in results] == ["mimic"]
+    assert load_result(out / "mimic" / "n30" / "seed0")["history"] == results[0]["history"]
+    assert not (out / "table1.md").exists() and not (out / "table1.csv").exists()
+    # the table then reads that run back instead of training it again
+    table = run_table1("digits", out=out, **{**TABLE_ARGS, "seeds": 1, "methods": ("mimic",)})
+    assert table["results"][0]["history"] == results[0]["history"]
+    with pytest.raises(ValueError, match="seeds must be an integer >= 1"):
+        train_runs("digits", ("mimic",), (30,), 0, out)
