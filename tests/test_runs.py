@@ -1,4 +1,5 @@
-"""Tests of advdist_lab.runs: run folders, result.json, checkpoints, resume, non-finite losses, atomic writes."""
+"""Tests of advdist_lab.runs.training: run folders, result.json, checkpoints, resume, non-finite losses, atomic
+writes."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import pytest
 import tiny_configs  # tests/ is on sys.path
 import torch
 
-from advdist_lab import runs
+from advdist_lab import files
 from advdist_lab.methods import TrainConfig
 from advdist_lab.methods.base import Terms
 from advdist_lab.methods.loop import NonFiniteLossError, Trainer
-from advdist_lab.runs import CHECKPOINT, RESULT, RunExistsError, load_result, train
+from advdist_lab.runs.folder import CHECKPOINT, RESULT, RunExistsError, load_result, notebook_folder
+from advdist_lab.runs.training import teacher_cache_key, train
 
 
 def tiny(**changes) -> TrainConfig:
@@ -243,6 +245,40 @@ def test_a_non_finite_pretraining_loss_names_the_player(tmp_path: Path) -> None:
     assert info.value.stage == "pretraining"
     assert not (out / RESULT).exists()
     assert not (out / CHECKPOINT).exists()
+    # the message says what exists: no checkpoint yet (pretraining comes before the first one)
+    assert "no checkpoint was written yet" in str(info.value)
+    assert "kept" not in str(info.value)
+
+
+@pytest.mark.parametrize(("bad_epoch", "kept"), [(1, "written after pretraining"), (3, "of epoch 2")])
+def test_a_non_finite_loss_message_names_the_checkpoint_that_is_kept(tmp_path: Path, bad_epoch, kept) -> None:
+    out = tmp_path / "run"
+    with pytest.raises(NonFiniteLossError) as info:
+        train(tiny(method="mimic"), out, progress=False, trainer_hook=nan_from_epoch("student", bad_epoch))
+    message = str(info.value)
+    assert f"the student's loss is not finite in training epoch {bad_epoch}: the run stopped and " in message
+    assert f"the checkpoint {kept} is kept in {out / CHECKPOINT}" in message
+    assert len(read_checkpoint(out)["history"]) == bad_epoch - 1
+
+
+def test_a_non_finite_loss_without_a_folder_claims_no_checkpoint() -> None:
+    with pytest.raises(NonFiniteLossError, match="nothing was saved") as info:
+        train(tiny(method="mimic"), progress=False, trainer_hook=nan_from_epoch("student", 1))
+    assert "checkpoint" not in str(info.value)
+
+
+def test_non_finite_loss_errors_cross_process_boundaries() -> None:
+    """Worker processes hand errors back pickled: the fields and the message survive."""
+    import pickle
+
+    error = NonFiniteLossError("teacher", 4, stage="pretraining")
+    assert str(error) == (
+        "the teacher's loss is not finite in pretraining epoch 4: the run stopped (try a smaller learning rate)"
+    )
+    error.record_kept("no checkpoint was written yet")
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.player, copy.epoch, copy.stage, copy.kept) == ("teacher", 4, "pretraining", error.kept)
+    assert str(copy) == str(error) and "and no checkpoint was written yet" in str(copy)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -282,7 +318,7 @@ def test_a_crash_while_saving_a_checkpoint_keeps_the_previous_one(tmp_path: Path
 
 def test_atomic_torch_save_leaves_no_temp_file_on_failure(tmp_path: Path, monkeypatch) -> None:
     path = tmp_path / "state.pt"
-    runs.atomic_torch_save({"value": 1}, path)
+    files.atomic_torch_save({"value": 1}, path)
     before = path.read_bytes()
 
     def failing(obj, target, *args, **kwargs):
@@ -291,25 +327,25 @@ def test_atomic_torch_save_leaves_no_temp_file_on_failure(tmp_path: Path, monkey
 
     monkeypatch.setattr(torch, "save", failing)
     with pytest.raises(RuntimeError, match="interrupted"):
-        runs.atomic_torch_save({"value": 2}, path)
+        files.atomic_torch_save({"value": 2}, path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.pt"]
 
 
 def test_atomic_write_json_keeps_the_old_file_on_failure(tmp_path: Path, monkeypatch) -> None:
     path = tmp_path / "deep" / RESULT
-    runs.atomic_write_json(path, {"a": 1})  # creates the folder
+    files.atomic_write_json(path, {"a": 1})  # creates the folder
     assert json.loads(path.read_text()) == {"a": 1}
     with pytest.raises(ValueError):
-        runs.atomic_write_json(path, {"a": math.nan})  # NaN is not JSON
+        files.atomic_write_json(path, {"a": math.nan})  # NaN is not JSON
     assert json.loads(path.read_text()) == {"a": 1}
 
     def failing_replace(src, dst):
         raise OSError("rename failed")
 
-    monkeypatch.setattr(runs.os, "replace", failing_replace)
+    monkeypatch.setattr(files.os, "replace", failing_replace)
     with pytest.raises(OSError, match="rename failed"):
-        runs.atomic_write_json(path, {"a": 2})
+        files.atomic_write_json(path, {"a": 2})
     assert json.loads(path.read_text()) == {"a": 1}
     assert sorted(p.name for p in path.parent.iterdir()) == [RESULT]
 
@@ -335,16 +371,14 @@ def test_the_teacher_cache_is_shared_and_changes_nothing(tmp_path: Path) -> None
     # another seed pretrains another teacher
     train(tiny(method="mimic", seed=1, epochs=1), tmp_path / "mimic1", progress=False, teacher_cache=cache)
     assert len(list(cache.iterdir())) == 2
-    assert runs.teacher_cache_key(tiny(method="mimic")) == runs.teacher_cache_key(tiny(method="adim", nu=3.0))
-    assert runs.teacher_cache_key(tiny(method="mimic")) != runs.teacher_cache_key(tiny(method="mimic", seed=1))
+    assert teacher_cache_key(tiny(method="mimic")) == teacher_cache_key(tiny(method="adim", nu=3.0))
+    assert teacher_cache_key(tiny(method="mimic")) != teacher_cache_key(tiny(method="mimic", seed=1))
 
 
 def test_the_teacher_cache_key_separates_devices() -> None:
     """A teacher pretrained on CUDA (bf16 autocast under precision "auto") is not bit-identical to one
     pretrained on the CPU: the cache must not hand one to a run on the other."""
-    assert runs.teacher_cache_key(tiny(device="cpu").resolved()) != runs.teacher_cache_key(
-        tiny(device="cuda").resolved()
-    )
+    assert teacher_cache_key(tiny(device="cpu").resolved()) != teacher_cache_key(tiny(device="cuda").resolved())
 
 
 @pytest.mark.parametrize("damage", ["truncate", "foreign"])
@@ -377,12 +411,12 @@ def test_a_damaged_teacher_cache_is_retrained_and_replaced(tmp_path: Path) -> No
 
 
 def test_notebook_folder_smoke_is_temporary_full_is_under_runs(tmp_path):
-    folder, handle = runs.notebook_folder("06_explorer", "digits-e50", smoke=True)
+    folder, handle = notebook_folder("06_explorer", "digits-e50", smoke=True)
     assert Path(folder).is_dir() and "advdist-06-smoke-" in folder
     handle.cleanup()
     assert not Path(folder).exists()
-    assert runs.notebook_folder("06_explorer", "digits-e50", smoke=False) == (
+    assert notebook_folder("06_explorer", "digits-e50", smoke=False) == (
         str(Path("..") / "runs" / "06_explorer" / "digits-e50"),
         None,
     )
-    assert runs.notebook_folder("06_explorer", "x", smoke=True, out=tmp_path) == (str(tmp_path), None)
+    assert notebook_folder("06_explorer", "x", smoke=True, out=tmp_path) == (str(tmp_path), None)

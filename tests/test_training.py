@@ -14,11 +14,12 @@ import pytest
 import torch
 from tiny_configs import TINY, tiny  # tests/ is on sys.path
 
-from advdist_lab import runs
 from advdist_lab.data import load_data
 from advdist_lab.methods import ADVERSARIAL, METHODS, StepContext, TrainConfig, default_batch_size, get_method
 from advdist_lab.methods.config import PAPER_LR, SMALL_DATA_LR
 from advdist_lab.methods.loop import Trainer
+from advdist_lab.runs import training
+from advdist_lab.runs.training import train
 from advdist_lab.table1 import plan
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -69,11 +70,11 @@ def test_bad_hyperparameters_fail_before_training(changes, match, tmp_path, monk
     def no_training(*args, **kwargs):
         raise AssertionError("training started")
 
-    monkeypatch.setattr(runs, "Trainer", no_training)
+    monkeypatch.setattr(training, "Trainer", no_training)
     out = tmp_path / "run"
     started = time.perf_counter()
     with pytest.raises(ValueError, match=match) as info:
-        runs.train(tiny(**changes), out, progress=False)
+        train(tiny(**changes), out, progress=False)
     assert time.perf_counter() - started < 1.0
     assert "\n" not in str(info.value)  # one clear line
     assert not out.exists()
@@ -191,7 +192,7 @@ for _name in ("adib", "adim", "adim-ngs"):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_trains_two_epochs(method) -> None:
-    result = runs.train(tiny(method=method), progress=False)
+    result = train(tiny(method=method), progress=False)
     history = result["history"]
     assert [entry["epoch"] for entry in history] == [1, 2]
     for entry in history:
@@ -218,39 +219,39 @@ def test_every_method_trains_two_epochs(method) -> None:
 
 
 def test_discriminator_pretraining() -> None:
-    result = runs.train(tiny(method="ngan", discriminator_pretrain_epochs=2), progress=False)
+    result = train(tiny(method="ngan", discriminator_pretrain_epochs=2), progress=False)
     assert set(result["pretraining"]) == {"student", "discriminator"}
     assert result["pretraining"]["discriminator"]["epochs"] == 2
     assert math.isfinite(result["pretraining"]["discriminator"]["final_loss"])
-    assert result["history"] != runs.train(tiny(method="ngan"), progress=False)["history"]
+    assert result["history"] != train(tiny(method="ngan"), progress=False)["history"]
 
 
 def test_tau_is_annealed_from_start_to_end() -> None:
-    result = runs.train(tiny(method="ngan", epochs=3, tau_start=4.0, tau_end=0.25), progress=False)
+    result = train(tiny(method="ngan", epochs=3, tau_start=4.0, tau_end=0.25), progress=False)
     assert [entry["tau"] for entry in result["history"]] == pytest.approx([4.0, 1.0, 0.25])
 
 
 @pytest.mark.parametrize("estimator", ["score", "pathwise", "straight_through"])
 def test_adim_trains_with_every_estimator(estimator) -> None:
-    result = runs.train(tiny(method="adim", estimator=estimator), progress=False)
+    result = train(tiny(method="adim", estimator=estimator), progress=False)
     assert result["config"]["estimator"] == estimator
     for entry in result["history"]:
         assert all(math.isfinite(v) for v in entry.values())
 
 
 def test_adim_ngs_is_adim_with_the_score_function() -> None:
-    ngs = runs.train(tiny(method="adim-ngs"), progress=False)
-    score = runs.train(tiny(method="adim", estimator="score"), progress=False)
-    gumbel = runs.train(tiny(method="adim"), progress=False)
+    ngs = train(tiny(method="adim-ngs"), progress=False)
+    score = train(tiny(method="adim", estimator="score"), progress=False)
+    gumbel = train(tiny(method="adim"), progress=False)
     assert ngs["config"]["estimator"] == "score"
     assert ngs["history"] == score["history"]
     assert ngs["history"] != gumbel["history"]
 
 
 def test_same_seed_same_history_different_seed_different() -> None:
-    a = runs.train(tiny(method="adib"), progress=False)
-    b = runs.train(tiny(method="adib"), progress=False)
-    c = runs.train(tiny(method="adib", seed=1), progress=False)
+    a = train(tiny(method="adib"), progress=False)
+    b = train(tiny(method="adib"), progress=False)
+    c = train(tiny(method="adib", seed=1), progress=False)
     assert a["history"] == b["history"]
     assert a["test_accuracy"] == b["test_accuracy"]
     assert a["history"] != c["history"]
@@ -367,7 +368,7 @@ def test_checkpoint_refuses_other_players(digits30) -> None:
 
 def test_train_refuses_a_config_that_is_not_a_trainconfig(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="config must be a TrainConfig"):
-        runs.train(dict(TINY), tmp_path / "run")
+        train(dict(TINY), tmp_path / "run")
 
 
 def test_applicable_keeps_only_the_options_a_method_takes() -> None:

@@ -50,14 +50,29 @@ PLAYERS = ("discriminator", "teacher", "student")
 
 
 class NonFiniteLossError(RuntimeError):
-    """A player's loss became NaN or infinite; the run stops and its last good checkpoint is kept."""
+    """A player's loss became NaN or infinite; the run stops. ``kept`` says what of the run survives (the run
+    folder knows: "the checkpoint of epoch 3 is kept in ...", "no checkpoint was written yet"); the loop raises it
+    without, and the run that catches it records it (:meth:`record_kept`), so that the message never claims a
+    checkpoint that does not exist."""
 
-    def __init__(self, player: str, epoch: int, stage: str = "training"):
-        self.player, self.epoch, self.stage = player, epoch, stage
-        super().__init__(
-            f"the {player}'s loss is not finite in {stage} epoch {epoch}: the run stopped and the checkpoint of the "
-            "last good epoch was kept (try a smaller learning rate)"
+    def __init__(self, player: str, epoch: int, stage: str = "training", kept: str | None = None):
+        self.player, self.epoch, self.stage, self.kept = player, epoch, stage, kept
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        stopped = "the run stopped" if self.kept is None else f"the run stopped and {self.kept}"
+        return (
+            f"the {self.player}'s loss is not finite in {self.stage} epoch {self.epoch}: {stopped} (try a smaller "
+            "learning rate)"
         )
+
+    def record_kept(self, kept: str) -> None:
+        """Say in the message what survives the run (``kept``: words such as "no checkpoint was written yet")."""
+        self.kept = kept
+        self.args = (self._message(),)
+
+    def __reduce__(self):  # picklable with its fields, so that a worker process can hand it back
+        return type(self), (self.player, self.epoch, self.stage, self.kept)
 
 
 def derive_seed(seed: int, stage: str, epoch: int = 0) -> int:
