@@ -1,4 +1,5 @@
-"""The attack suite of DFARD Table 1 (advdist_lab.robust.attacks): closed forms, budgets, strength, protocol."""
+"""The attack suite of DFARD Table 1 (advdist_lab.robust.gradient_attacks, .auto_attack, .protocol): closed forms,
+budgets, strength, protocol."""
 
 from __future__ import annotations
 
@@ -17,18 +18,13 @@ from hypothesis import strategies as st
 from torch import nn
 
 from advdist_lab.data import load_data
-from advdist_lab.robust import attacks as A
-from advdist_lab.robust.attacks import (
+from advdist_lab.robust import auto_attack as AA
+from advdist_lab.robust.auto_attack import autoattack, build_autoattack
+from advdist_lab.robust.gradient_attacks import Normalized, cw_inf, fgsm, pgd_s, pgd_t
+from advdist_lab.robust.protocol import (
     ATTACKS,
     AttackProtocol,
-    Normalized,
-    autoattack,
-    build_autoattack,
-    cw_inf,
-    fgsm,
     format_table1,
-    pgd_s,
-    pgd_t,
     robust_accuracy,
     run_attack,
     table1_row,
@@ -182,13 +178,13 @@ def test_n_classes_comes_from_the_data(digits, monkeypatch):
     x3, y3 = x[keep][:300], y[keep][:300]
     model = _fit(_flat_model(64, 3), x3, y3)
     seen = []
-    original = A.build_autoattack
+    original = AA.build_autoattack
 
     def spy(*args, **kwargs):
         seen.append(kwargs["n_classes"])
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(A, "build_autoattack", spy)
+    monkeypatch.setattr(AA, "build_autoattack", spy)
     protocol = AttackProtocol(eps=0.15, steps=10, step_size=0.04, attacks=("pgd_s", "autoattack"))
     result = robust_accuracy(model, x3[:40], y3[:40], protocol)
     assert seen == [3]
@@ -225,7 +221,7 @@ def test_autoattack_names_the_install_command_when_torchattacks_is_missing(monke
 def test_the_package_imports_without_loading_torchattacks():
     code = (
         "import sys\n"
-        "import advdist_lab.robust, advdist_lab.robust.attacks\n"
+        "import advdist_lab.robust, advdist_lab.robust.attacks, advdist_lab.robust.auto_attack\n"
         "assert 'torchattacks' not in sys.modules\n"
         "assert not [m for m in ('plotly', 'ipywidgets') if m in sys.modules]\n"
     )
@@ -445,13 +441,13 @@ def test_torchattacks_is_installed_without_its_dependencies_in_a_second_step():
     pins = dict(line.split("==") for line in (root / "constraints.txt").read_text().splitlines() if "==" in line)
     assert importlib.metadata.version("torchattacks") == pins["torchattacks"]
 
-    command = A.TORCHATTACKS_INSTALL.removeprefix("python ")
+    command = AA.TORCHATTACKS_INSTALL.removeprefix("python ")
     makefile = (root / "Makefile").read_text()
     recipe = makefile[makefile.index("$(STAMP):") :].split("\n\n")[0].splitlines()
     main = next(i for i, line in enumerate(recipe) if '-e ".[notebooks,dev]"' in line)
     second = next(i for i, line in enumerate(recipe) if line.strip() == f"$(PY) {command}")
     assert main < second < next(i for i, line in enumerate(recipe) if "touch $(STAMP)" in line)
     post_build = (root / "binder" / "postBuild").read_text()
-    assert A.TORCHATTACKS_INSTALL in post_build
-    assert post_build.index("pip install --no-deps -e .") < post_build.index(A.TORCHATTACKS_INSTALL)
+    assert AA.TORCHATTACKS_INSTALL in post_build
+    assert post_build.index("pip install --no-deps -e .") < post_build.index(AA.TORCHATTACKS_INSTALL)
     assert "torchattacks" in (root / "README.md").read_text()

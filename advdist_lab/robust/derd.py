@@ -379,7 +379,7 @@ class DerdDistiller:
 
     # -- the generator's loss (stage I, stage II, Eq. 7) ----------------------------------------------------------
     def _generator_terms(self, x: torch.Tensor, y: torch.Tensor, stage: int) -> tuple[dict, torch.Tensor]:
-        from advdist_lab.robust.attacks import attack_mode
+        from advdist_lab.robust.gradient_attacks import attack_mode
 
         config = self.config
         with attack_mode(self.student):

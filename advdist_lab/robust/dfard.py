@@ -287,8 +287,8 @@ class DfardDistiller:
 
     # -- Algorithm 1, lines 4-8 ------------------------------------------------------------------------------
     def generation_step(self, rng: torch.Generator) -> dict[str, float]:
-        from advdist_lab.robust.attacks import attack_mode
         from advdist_lab.robust.generator_losses import generator_loss
+        from advdist_lab.robust.gradient_attacks import attack_mode
 
         config = self.config
         self.generator.train()

@@ -14,7 +14,7 @@ DFARD (``001_...``) trains every method through "the same PGD-attack ... and the
   ... L_inf norm eps = 8/255" ("Implementation details"). The paper does not say which loss the PGD ascends; we
   take the ARD/RSLAD choice for distillation: the student's divergence from the teacher on the clean image,
   ``KL(f_t(x_hat) || f_s(x_hat'))`` at temperature 1, starting from ``x_hat + 0.001 * N(0, I)``; the student is
-  in eval mode and frozen while attacked (:func:`advdist_lab.robust.attacks.attack_mode`).
+  in eval mode and frozen while attacked (:func:`advdist_lab.robust.gradient_attacks.attack_mode`).
 * Which teacher output Eq. 5 reads: it writes ``f_t(x_hat')``, the teacher on the adversarial example, and we
   follow it (RSLAD instead reads the teacher on the clean image; with a robust teacher the two are close).
 """
@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from advdist_lab.hparams import check_positive, check_positive_int
-from advdist_lab.robust.attacks import attack_mode
+from advdist_lab.robust.gradient_attacks import attack_mode
 
 __all__ = ["adversarial_examples", "kd_loss"]
 

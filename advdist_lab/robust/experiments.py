@@ -168,7 +168,7 @@ def comparison_markdown(
     The last column averages the five attacks (DFARD's "average robustness"); ``average_of`` names other columns
     to average instead, on both sides (DERD's supplement averages all six, Clean included), and then shows our
     mean without a std."""
-    from advdist_lab.robust.attacks import ATTACK_LABELS
+    from advdist_lab.robust.protocol import ATTACK_LABELS
     from advdist_lab.tables import markdown_table
 
     header = ["row", *(ATTACK_LABELS[c] for c in columns), ATTACK_LABELS["average"]]
