@@ -1,5 +1,6 @@
-"""Tests of advdist_lab.theory.solver: closed-form gradients against autograd, convergence of the exact games
-(TPAMI Theorems 4.2 and 4.4, KD's inherited error, NGAN), trajectory records and argument checks."""
+"""Tests of advdist_lab.theory.solver, .dynamics and .trajectory: closed-form gradients against autograd,
+convergence of the exact games (TPAMI Theorems 4.2 and 4.4, KD's inherited error, NGAN), trajectory records and
+argument checks."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import torch
 
 from advdist_lab import theory as T
 from advdist_lab.hparams import GameHParams
-from advdist_lab.theory.solver import GameTrajectory, game_gradients, solve_game, sweep_game
+from advdist_lab.theory.dynamics import game_gradients
+from advdist_lab.theory.solver import solve_game, sweep_game
+from advdist_lab.theory.trajectory import GameTrajectory
 
 F64 = torch.float64
 LOG4 = math.log(4.0)

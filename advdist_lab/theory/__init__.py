@@ -8,7 +8,9 @@ The room's modules, each importing only those before it (one way, no circle):
 * :mod:`.value_functions`: NGAN, ADIB, ADIM (Eq. 3, 4, 6), their optima and equilibria (Theorems 4.2, 4.4) and
   the limits of Lemmas 4.6, 4.7.
 * :mod:`.kdgan`: KDGAN's value function and optimum (KDGAN Eq. 3-5).
-* :mod:`.solver`: the exact-game solver (gradient descent-ascent on logits) and its trajectories.
+* :mod:`.dynamics`: the exact games' values and closed-form gradients on logits.
+* :mod:`.trajectory`: the record of one game and what it measures.
+* :mod:`.solver`: the exact-game solver (gradient descent-ascent on logits) and one-hyperparameter sweeps.
 * :mod:`.theorems`: numerical checks of the lemmas and theorems against their closed forms.
 * :mod:`.estimators`: the Gumbel-Softmax / score-function estimators against the exact gradient.
 
@@ -35,8 +37,10 @@ from .distributions import (
     optimal_discriminator_multiclass,
     random_distributions,
 )
+from .dynamics import game_gradients
 from .kdgan import KDGAN_DISTILLATION, kdgan_distillation_loss, kdgan_optimal_value, kdgan_value
-from .solver import GameTrajectory, game_gradients, solve_game
+from .solver import solve_game
+from .trajectory import GameTrajectory
 from .value_functions import (
     adib_equilibrium_value,
     adib_optimal_value,
