@@ -6,18 +6,25 @@ import plotly.io as pio
 import pytest
 import torch
 
-from advdist_lab import game, theorems, theory, viz
+from advdist_lab import theory
+from advdist_lab.theory import solver, theorems
+from advdist_lab.viz.common import line_figure, use_notebook_renderer
+from advdist_lab.viz.estimators import estimator_figure, estimator_samples_figure, lemma_4_5_figure
+from advdist_lab.viz.game import distribution_bars, kl_curves, lemma_path_figure, ternary_trajectories, value_curve
+from advdist_lab.viz.gradients import cosine_vs_omega_figure, epochs_to_accuracy_figure, gradient_variance_figure
+from advdist_lab.viz.tags import tag_popularity_figure
+from advdist_lab.viz.training import accuracy_vs_n, training_curves
 
 P_R = torch.tensor([0.6, 0.3, 0.1], dtype=torch.float64)
 
 
 @pytest.fixture(scope="module")
 def adib():
-    return game.solve_game(P_R, "adib", omega=(0.5, 0.5), steps=50, lr=0.5, seed=1)
+    return solver.solve_game(P_R, "adib", omega=(0.5, 0.5), steps=50, lr=0.5, seed=1)
 
 
 def test_ternary_plot_draws_each_player_and_the_real_distribution(adib):
-    fig = viz.ternary_trajectories(adib)
+    fig = ternary_trajectories(adib)
     names = [t.name for t in fig.data]
     assert {"student p_s", "teacher p_t", "mixture p_omega", "real p_r"} <= set(names)
     student = next(t for t in fig.data if t.name == "student p_s")
@@ -28,19 +35,19 @@ def test_ternary_plot_draws_each_player_and_the_real_distribution(adib):
 
 
 def test_ternary_plot_needs_three_labels():
-    run = game.solve_game(theory.random_distributions(1, 4), "ngan", steps=5)
+    run = solver.solve_game(theory.random_distributions(1, 4), "ngan", steps=5)
     with pytest.raises(ValueError, match="3 labels"):
-        viz.ternary_trajectories(run)
+        ternary_trajectories(run)
 
 
 def test_value_curve_marks_the_equilibrium(adib):
-    fig = viz.value_curve(adib)
+    fig = value_curve(adib)
     assert list(fig.data[0].y) == pytest.approx(adib.value.tolist())
     assert fig.layout.shapes[0].y0 == pytest.approx(adib.equilibrium_value)
 
 
 def test_kl_curves_are_on_a_log_axis(adib):
-    fig = viz.kl_curves({"a": adib, "b": adib}, player="teacher")
+    fig = kl_curves({"a": adib, "b": adib}, player="teacher")
     assert fig.layout.yaxis.type == "log" and len(fig.data) == 2
     assert min(fig.data[0].y) >= 1e-16
 
@@ -48,32 +55,32 @@ def test_kl_curves_are_on_a_log_axis(adib):
 def test_lemma_path_figure_plots_both_readings():
     p = theory.random_distributions(2, 3, seed=0)
     points = theorems.lemma_path("student", p, p.flip(-1), p.roll(1, -1), 0.5, [1e-1, 1e-2])
-    fig = viz.lemma_path_figure(points, "t")
+    fig = lemma_path_figure(points, "t")
     assert list(fig.data[0].y) == pytest.approx([pt.error for pt in points])
     assert fig.layout.xaxis.type == "log"
 
 
 def test_bars_and_lines_and_renderer():
-    bars = viz.distribution_bars({"real p_r": P_R, "student": P_R.flip(0)})
+    bars = distribution_bars({"real p_r": P_R, "student": P_R.flip(0)})
     assert [list(t.y) for t in bars.data] == [P_R.tolist(), P_R.flip(0).tolist()]
-    lines = viz.line_figure([1, 2], {"a": [3, 4]}, "t", "x", "y", log_x=True)
+    lines = line_figure([1, 2], {"a": [3, 4]}, "t", "x", "y", log_x=True)
     assert lines.layout.xaxis.type == "log"
-    viz.use_notebook_renderer()
+    use_notebook_renderer()
     assert "notebook" in pio.renderers.default
 
 
 def test_value_curve_zooms_on_the_approach_but_keeps_every_point():
-    run = game.solve_game(P_R, "adib", omega=(0.5, 0.5), nu=1.0, mu=1.0, steps=400, lr=0.5, seed=3)
-    fig = viz.value_curve(run)
+    run = solver.solve_game(P_R, "adib", omega=(0.5, 0.5), nu=1.0, mu=1.0, steps=400, lr=0.5, seed=3)
+    fig = value_curve(run)
     low, high = fig.layout.yaxis.range
     tail = run.value[len(run.value) // 50 :]
     assert low <= min(float(tail.min()), run.equilibrium_value) and high >= float(tail.max())
     assert len(fig.data[0].y) == len(run.steps)
-    assert viz.value_curve(run, zoom=False).layout.yaxis.range is None
+    assert value_curve(run, zoom=False).layout.yaxis.range is None
 
 
 def test_training_curves_draw_the_mean_over_seeds_with_a_band_and_references():
-    fig = viz.training_curves(
+    fig = training_curves(
         {"ADIM": [[0.5, 0.7, 0.9], [0.7, 0.9, 0.9, 1.0]], "NGAN": [[0.2, 0.4]]},
         "t",
         references={"pretrained teacher": 0.95},
@@ -86,7 +93,7 @@ def test_training_curves_draw_the_mean_over_seeds_with_a_band_and_references():
     reference = next(t for t in fig.data if t.name == "pretrained teacher")
     assert list(reference.x) == [1, 3] and list(reference.y) == [0.95, 0.95]
     with pytest.raises(ValueError, match="non-empty"):
-        viz.training_curves({"ADIM": []}, "t")
+        training_curves({"ADIM": []}, "t")
 
 
 def test_accuracy_vs_n_plots_means_with_std_error_bars_on_a_log_axis():
@@ -94,7 +101,7 @@ def test_accuracy_vs_n_plots_means_with_std_error_bars_on_a_log_axis():
         "adim": {1000: {"mean": 97.2, "std": 0.09}, 100: {"mean": 78.7, "std": 0.11}},
         "ngan": {100: {"mean": 64.9, "std": float("nan")}},
     }
-    fig = viz.accuracy_vs_n(table, "t", methods=["ngan", "adim"])
+    fig = accuracy_vs_n(table, "t", methods=["ngan", "adim"])
     assert [t.name for t in fig.data] == ["NGAN", "ADIM"]
     adim = fig.data[1]
     assert list(adim.x) == [100, 1000] and list(adim.y) == [78.7, 97.2]
@@ -105,13 +112,13 @@ def test_accuracy_vs_n_plots_means_with_std_error_bars_on_a_log_axis():
 
 @pytest.fixture(scope="module")
 def estimator_rows():
-    from advdist_lab.estimator_study import discriminator_case, estimator_sweep
+    from advdist_lab.theory.estimators import discriminator_case, estimator_sweep
 
     return estimator_sweep(discriminator_case(), (0.1, 1.0, 10.0), (1, 4), replicates=50)
 
 
 def test_estimator_figure_draws_bias_variance_and_mse_per_estimator_with_a_switch_for_m(estimator_rows):
-    fig = viz.estimator_figure(estimator_rows)
+    fig = estimator_figure(estimator_rows)
     labels = ["score", "score + baseline", "pathwise", "straight-through"]
     assert len(fig.data) == 2 * len(labels) * 3  # two m, four estimators, three panels
     shown = [t for t in fig.data if t.visible]
@@ -128,13 +135,13 @@ def test_estimator_figure_draws_bias_variance_and_mse_per_estimator_with_a_switc
     assert [b.label for b in buttons] == ["m = 1", "m = 4"]
     visible = buttons[1].args[0]["visible"]
     assert [t.meta["samples"] == 4 for t in fig.data] == visible
-    assert all(t.visible == (t.meta["samples"] == 4) for t in viz.estimator_figure(estimator_rows, samples=4).data)
+    assert all(t.visible == (t.meta["samples"] == 4) for t in estimator_figure(estimator_rows, samples=4).data)
     with pytest.raises(ValueError, match="samples must be one of"):
-        viz.estimator_figure(estimator_rows, samples=3)
+        estimator_figure(estimator_rows, samples=3)
 
 
 def test_estimator_samples_figure_is_log_log_with_a_slope_minus_one_reference(estimator_rows):
-    fig = viz.estimator_samples_figure(estimator_rows, tau=0.9)  # the nearest swept tau is 1
+    fig = estimator_samples_figure(estimator_rows, tau=0.9)  # the nearest swept tau is 1
     pathwise = next(t for t in fig.data if t.name == "pathwise")
     rows = sorted((r for r in estimator_rows if r.label == "pathwise" and r.tau == 1.0), key=lambda r: r.samples)
     assert list(pathwise.x) == [1, 4] and list(pathwise.y) == pytest.approx([r.variance for r in rows])
@@ -149,7 +156,7 @@ def test_lemma_4_5_figure_distinguishes_the_counterexample():
         name: theorems.lemma_4_5_monte_carlo(*theorems.LEMMA_4_5_PRESETS[name], samples=200)
         for name in ("rho = 0.5", "counterexample: Var X = 2 Var Y, rho = 0")
     }
-    fig = viz.lemma_4_5_figure(results)
+    fig = lemma_4_5_figure(results)
     closed = [t for t in fig.data if t.meta["kind"] == "closed form"]
     points = [t for t in fig.data if t.meta["kind"] == "monte carlo"]
     assert len(closed) == len(points) == 2
@@ -174,23 +181,23 @@ VARIANCE_CURVES = {
 
 
 def test_gradient_variance_figure_has_a_log_panel_per_method():
-    fig = viz.gradient_variance_figure(VARIANCE_CURVES, ["adim-ngs", "adim"])
+    fig = gradient_variance_figure(VARIANCE_CURVES, ["adim-ngs", "adim"])
     assert [t.name for t in fig.data] == ["Adversarial Loss", "Distillation Loss"] * 2
     assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.type == "log"
     assert fig.data[0].y == (1e-2, None, 3e-3)  # a zero variance is left out of the log axis
-    assert len(viz.gradient_variance_figure(VARIANCE_CURVES, ["adim-ngs"], show_total=True).data) == 3
+    assert len(gradient_variance_figure(VARIANCE_CURVES, ["adim-ngs"], show_total=True).data) == 3
     with pytest.raises(ValueError, match="methods must be among"):
-        viz.gradient_variance_figure(VARIANCE_CURVES, ["ngan"])
+        gradient_variance_figure(VARIANCE_CURVES, ["ngan"])
 
 
 def test_cosine_vs_omega_figure_uses_a_log2_axis():
     rows = [{"omega": 0.125, "cosine": 0.1, "cosine_std": 0.02, "accuracy": 0.8}, {"omega": 0.5, "cosine": 0.4}]
-    fig = viz.cosine_vs_omega_figure({"student": rows, "teacher": rows[:1]})
+    fig = cosine_vs_omega_figure({"student": rows, "teacher": rows[:1]})
     assert fig.data[0].x == (-3.0, -1.0) and fig.data[0].y == (0.1, 0.4)
     assert fig.data[0].error_y.array == (0.02, 0.0) and fig.data[1].x == (-3.0,)
     assert "log2 omega_t" in fig.layout.xaxis2.title.text
     with pytest.raises(ValueError, match="'student' or 'teacher'"):
-        viz.cosine_vs_omega_figure({"critic": rows})
+        cosine_vs_omega_figure({"critic": rows})
 
 
 def test_epochs_to_accuracy_figure_draws_a_bar_and_the_seeds():
@@ -198,16 +205,61 @@ def test_epochs_to_accuracy_figure_draws_a_bar_and_the_seeds():
         {"method": "adim", "epochs": [3, 5], "seeds": 2, "mean_epochs": 4.0},
         {"method": "ngan", "epochs": [None, None], "seeds": 2, "mean_epochs": float("nan")},
     ]
-    fig = viz.epochs_to_accuracy_figure(rows, 0.85)
+    fig = epochs_to_accuracy_figure(rows, 0.85)
     assert fig.data[0].y == (4.0,) and fig.data[1].y == (3, 5)
     assert fig.data[2].y == (None,) and "0 of 2 seeds" in fig.data[2].hovertext
     assert "85%" in fig.layout.title.text
 
 
 def test_tag_popularity_figure_is_log_log_rank_frequency():
-    fig = viz.tag_popularity_figure({"popular": [3, 50, 10, 0], "random": [5, 1]})
+    fig = tag_popularity_figure({"popular": [3, 50, 10, 0], "random": [5, 1]})
     assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
     popular = fig.data[0]
     assert list(popular.x) == [1, 2, 3] and list(popular.y) == [50.0, 10.0, 3.0]
     with pytest.raises(ValueError, match="positive count"):
-        viz.tag_popularity_figure({"empty": [0, 0]})
+        tag_popularity_figure({"empty": [0, 0]})
+
+
+# ------------------------------------------------------------------------------------------------------
+# The package: one module per topic, the former module's names on the package, shared colour helpers
+# ------------------------------------------------------------------------------------------------------
+
+FORMER_VIZ_NAMES = (
+    "COLORS ESTIMATOR_COLORS HYPERPARAMETER_LABELS SIZE_COLORS TEMPLATE TRAINING_EXPLORER_SERIES accuracy_vs_n "
+    "cosine_vs_omega_figure distribution_bars epochs_to_accuracy_figure estimator_figure estimator_samples_figure "
+    "game_explorer_figure gradient_variance_figure hyperparameter_figure kl_curves lemma_4_5_figure "
+    "lemma_path_figure line_figure tag_popularity_figure teacher_mu_figure ternary_trajectories training_curves "
+    "training_explorer_figure use_notebook_renderer value_curve"
+).split()
+"""Every public name of the former module ``advdist_lab.viz`` (before it became a package)."""
+
+
+def test_the_package_re_exports_the_former_modules_names_from_their_topics():
+    from advdist_lab import viz
+    from advdist_lab.viz import ablation, common, estimators, game, gradients, tags, training
+
+    topics = (ablation, common, estimators, game, gradients, tags, training)
+    assert sorted(viz.__all__) == sorted(FORMER_VIZ_NAMES)
+    for name in viz.__all__:
+        homes = [module for module in topics if name in module.__all__]
+        assert len(homes) == 1, f"{name} is defined in {len(homes)} topics"
+        assert getattr(viz, name) is getattr(homes[0], name)
+
+
+def test_the_old_robust_path_is_the_new_module():
+    from advdist_lab import viz_robust
+    from advdist_lab.viz import robust
+
+    assert viz_robust.__all__ == robust.__all__
+    for name in robust.__all__:
+        assert getattr(viz_robust, name) is getattr(robust, name)
+
+
+def test_method_colour_and_band_colour():
+    from advdist_lab.viz.common import COLORS, band_color, method_color
+
+    assert method_color("ADIM (n = 100)") == COLORS["adim"] and method_color("unknown") is None
+    assert band_color("#ff0080", 0.5) == "rgba(255, 0, 128, 0.5)"
+    assert band_color(None) == "rgba(128, 128, 128, 0.15)"
+    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\]"):
+        band_color("#ff0080", 1.5)

@@ -1,11 +1,11 @@
-"""The figures of notebooks 08 and 09 (advdist_lab.viz_robust): they show the data they are given."""
+"""The figures of notebooks 08 and 09 (advdist_lab.viz.robust): they show the data they are given."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from advdist_lab.viz_robust import (
+from advdist_lab.viz.robust import (
     adaptive_terms_figure,
     generated_images_figure,
     robust_bars_figure,
@@ -28,6 +28,8 @@ def test_generated_images_one_row_per_class():
     assert rgb.data[0].type == "image" and rgb.data[0].z.shape == (4, 4, 3)
     with pytest.raises(ValueError, match="images must be"):
         generated_images_figure(torch.rand(2, 8, 8), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="max_per_class must be at least 1"):
+        generated_images_figure(images, labels, max_per_class=0)
 
 
 def test_adaptive_terms_plot_tau_lambda_and_confidence():
