@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python bench/explorer_speed.py [--repeats 5] [--steps 600]
 
-Moves each slider of ``advdist_lab.widgets.GameExplorer`` in turn (``repeats`` times, alternating between two
+Moves each slider of ``advdist_lab.widgets.game.GameExplorer`` in turn (``repeats`` times, alternating between two
 values so that every move changes the game) and prints, per control, the median and the worst redraw time
 (``last_redraw_seconds``: re-solve plus redraw) and their ratio to the issue's budget of 0.5 s, all measured in
 this run. A ratio below 1 meets the budget. Run it on an otherwise idle machine: other jobs inflate the times.
@@ -15,7 +15,7 @@ import statistics
 
 import torch
 
-from advdist_lab.widgets import GameExplorer
+from advdist_lab.widgets.game import GameExplorer
 
 BUDGET_SECONDS = 0.5
 MOVES = {

@@ -1,4 +1,5 @@
-"""The explorers of :mod:`advdist_lab.widgets`, driven through their public ``controls`` as a user's slider would."""
+"""The explorers of :mod:`advdist_lab.widgets` (:mod:`.game`, :mod:`.training`, :mod:`.controls`), driven
+through their public ``controls`` as a user's slider would."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import pytest
 import torch
 from plotly.utils import PlotlyJSONEncoder
 
-from advdist_lab import cli, runs, viz
-from advdist_lab.game import solve_game
-from advdist_lab.widgets import GameExplorer, TrainingExplorer
+from advdist_lab import cli, runs
+from advdist_lab.theory.solver import solve_game
+from advdist_lab.viz.game import game_explorer_figure
+from advdist_lab.widgets.game import GameExplorer
+from advdist_lab.widgets.training import TrainingExplorer, train_command
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -59,7 +62,7 @@ def test_a_slider_move_redraws_the_figure():
 def test_the_figure_is_the_static_figure_of_the_same_settings():
     explorer = GameExplorer(steps=150, method="adib", omega_s=0.7)
     explorer.controls["mu"].value = 0.1  # a redraw, not the first drawing
-    static = viz.game_explorer_figure(solve_game(explorer.p_r, **explorer.settings()))
+    static = game_explorer_figure(solve_game(explorer.p_r, **explorer.settings()))
     assert _data(explorer.figure) == _data(static)
     assert explorer.figure.layout.yaxis.range == static.layout.yaxis.range  # the zoom follows the new game
 
@@ -234,3 +237,30 @@ def test_a_second_run_is_refused_while_one_runs():
     finally:
         explorer.stop()
         _finish(explorer)
+
+
+def test_train_command_writes_one_flag_per_field_with_exact_floats():
+    command = train_command({"method": "adib", "omega_s": 0.1 + 0.2, "n_train": 30, "probe_gradients": True})
+    assert shlex.split(command) == [
+        "advdist-lab",
+        "train",
+        "--method",
+        "adib",
+        "--omega-s",
+        "0.30000000000000004",
+        "--n-train",
+        "30",
+        "--probe-gradients",
+    ]
+
+
+def test_the_package_keeps_the_former_modules_names():
+    from advdist_lab import widgets
+    from advdist_lab.widgets import controls, game, training
+
+    former = {"ESTIMATORS", "GAME_METHODS", "TRAINING_DEFAULTS", "GameExplorer", "TrainingExplorer"}
+    assert former <= set(widgets.__all__)
+    assert widgets.GameExplorer is game.GameExplorer and widgets.TrainingExplorer is training.TrainingExplorer
+    assert widgets.GAME_METHODS == ("ngan", "adib", "adim") and widgets.ESTIMATORS == ("exact", "gumbel-softmax")
+    with pytest.raises(ValueError, match="needs low < high"):
+        controls.float_slider("omega", 0.5, 1.0, 0.0, 0.1)
