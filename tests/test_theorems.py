@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from advdist_lab.theory import distributions, theorems
+from advdist_lab.theory import distributions, theorems, variance_lemma
 
 
 @pytest.fixture(scope="module")
@@ -101,10 +101,10 @@ def test_bad_arguments_raise_value_error(call):
 # ---------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", list(theorems.LEMMA_4_5_PRESETS))
+@pytest.mark.parametrize("name", list(variance_lemma.LEMMA_4_5_PRESETS))
 def test_lemma_4_5_holds_exactly_when_the_premise_does(name):
-    var_x, var_y, rho = theorems.LEMMA_4_5_PRESETS[name]
-    check = theorems.lemma_4_5(var_x, var_y, rho, samples=20_000, seed=1)
+    var_x, var_y, rho = variance_lemma.LEMMA_4_5_PRESETS[name]
+    check = variance_lemma.lemma_4_5(var_x, var_y, rho, samples=20_000, seed=1)
     premise = var_x <= var_y
     assert check.passed == premise, str(check)
     assert ("premise holds" if premise else "premise violated") in check.statement
@@ -112,10 +112,10 @@ def test_lemma_4_5_holds_exactly_when_the_premise_does(name):
         assert check.error > 10 * check.tolerance  # fails by far more than the Monte Carlo noise (40 standard errors)
 
 
-@pytest.mark.parametrize("name", list(theorems.LEMMA_4_5_PRESETS))
+@pytest.mark.parametrize("name", list(variance_lemma.LEMMA_4_5_PRESETS))
 def test_lemma_4_5_monte_carlo_matches_the_closed_form(name):
-    var_x, var_y, rho = theorems.LEMMA_4_5_PRESETS[name]
-    res = theorems.lemma_4_5_monte_carlo(var_x, var_y, rho, samples=20_000, seed=2)
+    var_x, var_y, rho = variance_lemma.LEMMA_4_5_PRESETS[name]
+    res = variance_lemma.lemma_4_5_monte_carlo(var_x, var_y, rho, samples=20_000, seed=2)
     assert res.lambdas[0] == 0.0 and res.lambdas[-1] == 1.0 and len(res.monte_carlo) == len(res.lambdas)
     for lam, mc, se, closed in zip(res.lambdas, res.monte_carlo, res.standard_error, res.closed_form):
         assert abs(mc - closed) < 4 * se + 1e-12, (lam, mc, closed, se)
@@ -128,7 +128,7 @@ def test_lemma_4_5_monte_carlo_matches_the_closed_form(name):
 
 def test_lemma_4_5_counterexamples_fail_where_the_closed_form_says():
     # Var X = 2, Var Y = 1, rho = 0: Var Z = 3 lambda^2 - 2 lambda + 1 exceeds 1 exactly for lambda > 2/3
-    res = theorems.lemma_4_5_monte_carlo(2.0, 1.0, 0.0, samples=20_000, seed=3)
+    res = variance_lemma.lemma_4_5_monte_carlo(2.0, 1.0, 0.0, samples=20_000, seed=3)
     assert res.violated_above == pytest.approx(2 / 3)
     for lam, closed, excess, se in zip(res.lambdas, res.closed_form, res.excess, res.excess_se):
         assert (closed > res.var_y) == (lam > 2 / 3 + 1e-9)
@@ -136,13 +136,13 @@ def test_lemma_4_5_counterexamples_fail_where_the_closed_form_says():
             assert (excess > 4 * se) == (lam > 2 / 3)
     assert max(res.closed_form) - res.var_y == pytest.approx(1.0)  # at lambda = 1: Var X - Var Y
     # Cov(X, Y) = 1.5 > Var Y = 1: every lambda > 0 fails (the derivative at 0 is 2 (Cov - Var Y) > 0)
-    strong = theorems.lemma_4_5_monte_carlo(4.0, 1.0, 0.75, samples=20_000, seed=3)
+    strong = variance_lemma.lemma_4_5_monte_carlo(4.0, 1.0, 0.75, samples=20_000, seed=3)
     assert strong.violated_above == 0.0
     assert all(e > 4 * se for lam, e, se in zip(strong.lambdas, strong.excess, strong.excess_se) if lam > 0)
     # the premise cases have no violating lambda
     assert all(
-        theorems.lemma_4_5_monte_carlo(*v, samples=100).violated_above is None
-        for v in theorems.LEMMA_4_5_PRESETS.values()
+        variance_lemma.lemma_4_5_monte_carlo(*v, samples=100).violated_above is None
+        for v in variance_lemma.LEMMA_4_5_PRESETS.values()
         if v[0] <= v[1]
     )
 
@@ -163,6 +163,6 @@ def test_lemma_4_5_counterexamples_fail_where_the_closed_form_says():
 def test_lemma_4_5_rejects_bad_inputs(kwargs, match):
     args = {"var_x": 0.5, "var_y": 1.0, "correlation": 0.0, "samples": 100} | kwargs
     with pytest.raises(ValueError, match=match):
-        theorems.lemma_4_5_monte_carlo(**args)
+        variance_lemma.lemma_4_5_monte_carlo(**args)
     with pytest.raises(ValueError, match="sigmas must be > 0"):
-        theorems.lemma_4_5(0.5, 1.0, 0.0, samples=100, sigmas=0.0)
+        variance_lemma.lemma_4_5(0.5, 1.0, 0.0, samples=100, sigmas=0.0)

@@ -12,6 +12,7 @@ The room's modules, each importing only those before it (one way, no circle):
 * :mod:`.trajectory`: the record of one game and what it measures.
 * :mod:`.solver`: the exact-game solver (gradient descent-ascent on logits) and one-hyperparameter sweeps.
 * :mod:`.theorems`: numerical checks of the lemmas and theorems against their closed forms.
+* :mod:`.variance_lemma`: Lemma 4.5 (the variance of a convex combination) by Monte Carlo.
 * :mod:`.estimators`: the Gumbel-Softmax / score-function estimators against the exact gradient.
 
 This package re-exports the public API that the former module ``advdist_lab.theory`` had, the solver's three
