@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from advdist_lab import cli, runs
+from advdist_lab.cli.options import option_values
 from advdist_lab.data import DatasetUnavailableError
 from advdist_lab.environment import resolve_device
 from advdist_lab.methods import TrainConfig
@@ -184,7 +185,7 @@ def test_unavailable_data_exits_1_and_interrupt_exits_130(tmp_path: Path, capsys
 def test_every_config_field_is_an_option() -> None:
     parser = cli.build_parser()
     args = parser.parse_args(["train", "--omega-r", "0.2", "--k-d", "3", "--tau-schedule", "step", "--lr-student", "1"])
-    values = cli._config_values(args)
+    values = option_values(args, TrainConfig)
     assert values == {"omega_r": 0.2, "k_d": 3, "tau_schedule": "step", "lr_student": 1.0}
     assert isinstance(values["k_d"], int) and isinstance(values["omega_r"], float)
     help_text = parser._subparsers._group_actions[0].choices["train"].format_help()

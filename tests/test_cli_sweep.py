@@ -9,6 +9,7 @@ import pytest
 from test_cli import error_line  # tests/ is on sys.path (pytest rootdir conftest)
 
 from advdist_lab import cli, runs
+from advdist_lab.cli.train import parse_grid
 
 TINY = [
     "--n-train",
@@ -70,7 +71,7 @@ def test_the_fig6_preset_adds_the_mu_zero_baseline(tmp_path: Path):
 
 
 def test_parse_grid_types_values_by_the_field():
-    axes = cli.parse_grid(["n-train=30,60", "probe_gradients=true,False", "batch_size=none,10", "estimator=score"])
+    axes = parse_grid(["n-train=30,60", "probe_gradients=true,False", "batch_size=none,10", "estimator=score"])
     assert axes == {
         "n_train": [30, 60],
         "probe_gradients": [True, False],

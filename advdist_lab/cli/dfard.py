@@ -16,10 +16,12 @@ refused with one line (exit status 2).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
-from .robust.dfard import DFARD_METHODS, DfardConfig
+from ..robust.derd import DerdConfig
+from ..robust.dfard import DFARD_METHODS, DfardConfig
+from .common import add_run_options, add_threads, out_folder, set_threads
+from .options import add_config_options, config_fields, option_values
 
 DFARD_HELP = {
     "method": f"one of {', '.join(DFARD_METHODS)} or derd",
@@ -36,71 +38,43 @@ DFARD_HELP = {
     "final_attacks": "comma-separated attacks of the final evaluation of the best epoch (default: all six)",
     "select": "the accuracy that picks the best epoch (DFARD: pgd_t)",
 }
+"""The help of the :class:`DfardConfig` and :class:`DerdConfig` options (the others: the field's name in words)."""
 
-
-def _config_classes() -> list[type]:
-    classes: list[type] = [DfardConfig]
-    try:
-        from .robust.derd import DerdConfig
-    except ImportError:  # DERD not installed in this checkout
-        return classes
-    return classes + [DerdConfig]
+CONFIGS = (DfardConfig, DerdConfig)
+"""The configs whose fields are options: DFARD's, then DERD's own (``--method derd``)."""
 
 
 def _add_options(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
-    from .cli_robust import option_type
-
-    seen: set[str] = set()
-    for cls in _config_classes():
-        defaults = cls()
-        for field in dataclasses.fields(cls):
-            if field.name in seen or field.name in skip:
-                continue
-            seen.add(field.name)
-            default = getattr(defaults, field.name)
-            text = DFARD_HELP.get(field.name, field.name.replace("_", " "))
-            suffix = "dataset default" if default is None else repr(default)
-            parser.add_argument(
-                "--" + field.name.replace("_", "-"),
-                dest=field.name,
-                type=option_type(field),
-                default=argparse.SUPPRESS,
-                help=f"{text} (default: {suffix})",
-            )
+    add_config_options(parser, CONFIGS, texts=DFARD_HELP, skip=skip, unset="dataset default")
 
 
 def _values(args: argparse.Namespace, cls: type) -> dict:
-    """The options given on the command line, checked against ``cls``'s fields."""
-    fields = {f.name for f in dataclasses.fields(cls)}
-    known = {f.name for c in _config_classes() for f in dataclasses.fields(c)}
-    given = {k: v for k, v in vars(args).items() if k in known}
+    """The options given on the command line, refused in one line when ``cls`` (the method's config) lacks one."""
+    given = option_values(args, CONFIGS)
     method = given.get("method", "dfard")
-    foreign = sorted(k for k in given if k not in fields and k != "method")
+    own = {field.name for field in config_fields(cls)}
+    foreign = sorted(k for k in given if k not in own and k != "method")
     if foreign:
         options = ", ".join("--" + k.replace("_", "-") for k in foreign)
         raise ValueError(f"{options} {'does' if len(foreign) == 1 else 'do'} not apply to --method {method}")
     return given
 
 
-def add_dfard_parsers(commands: argparse._SubParsersAction) -> None:
-    """Add ``dfard`` and ``dfard-table`` to the main parser's subcommands."""
-    from .cli import _add_threads
-
+def add_dfard_parser(commands: argparse._SubParsersAction, name: str) -> None:
     dfard = commands.add_parser(
-        "dfard",
+        name,
         help="data-free adversarial robustness distillation (DFARD Algorithm 1, its baselines, DERD)",
         description="Distil a robust student from a robust teacher without the teacher's data; writes "
         "OUT/result.json (per-attack accuracies of the best epoch at the top level, per epoch in the history), "
         "OUT/student.pt and OUT/generator.pt.",
     )
     _add_options(dfard)
-    dfard.add_argument("--out", default=None, help="run folder (default: runs/dfard-<method>-<dataset>-seed<seed>)")
-    dfard.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    dfard.add_argument("--no-progress", action="store_true", help="no progress bars")
-    _add_threads(dfard)
+    add_run_options(dfard, "run folder (default: runs/dfard-<method>-<dataset>-seed<seed>)")
 
+
+def add_dfard_table_parser(commands: argparse._SubParsersAction, name: str) -> None:
     table = commands.add_parser(
-        "dfard-table",
+        name,
         help="DFARD Table 1, 3 or 4 at our scale, beside the paper's numbers",
         description="Run every row of a DFARD table for several seeds into OUT/<row>/seed=<k>/ (finished runs are "
         "read back, interrupted ones resumed) and write OUT/table<N>.md and .json.",
@@ -110,42 +84,30 @@ def add_dfard_parsers(commands: argparse._SubParsersAction) -> None:
     table.add_argument("--out", default=None, help="folder of the runs and tables (default: runs/dfard-table<N>)")
     table.add_argument("--jobs", type=int, default=1, help="worker processes, one CPU thread each (default: 1)")
     table.add_argument("--no-progress", action="store_true", help="no progress bars")
-    _add_threads(table)
+    add_threads(table)
     _add_options(table, skip=("method", "ita", "agb", "seed", "variant", "natural_teacher"))
 
 
-def _threads(args: argparse.Namespace, dataset: str) -> None:
-    from .cli import _set_threads
+def run_dfard(args: argparse.Namespace) -> int:
+    from ..robust.protocol import format_table1
 
-    _set_threads(args, dataset)
-
-
-def _dfard(args: argparse.Namespace) -> int:
-    from .robust.attacks import format_table1
-
-    method = getattr(args, "method", "dfard")
-    if method == "derd":
-        from .robust.derd import DerdConfig, run_derd
+    if getattr(args, "method", "dfard") == "derd":
+        from ..robust.derd import run_derd as runner
 
         values = _values(args, DerdConfig)
         values.pop("method", None)
         config = DerdConfig(**values)
-        runner = run_derd
         name = f"derd-{config.variant}"
     else:
+        from ..robust.dfard import run_dfard as runner
+
         config = DfardConfig(**_values(args, DfardConfig))
-        runner = None
         name = config.method
     resolved = config.resolved()
-    _threads(args, resolved.dataset)
-    out = args.out or f"runs/dfard-{name.replace('+', '-')}-{resolved.dataset}-seed{resolved.seed}"
-    if runner is None:
-        from .robust.dfard import run_dfard
-
-        result = run_dfard(config, out, resume=args.resume, progress=not args.no_progress)
-    else:
-        result = runner(config, out, resume=args.resume, progress=not args.no_progress)
-    attacks = tuple(a for a in result["protocol"]["attacks"])
+    set_threads(args, resolved.dataset)
+    out = out_folder(args.out, f"runs/dfard-{name.replace('+', '-')}-{resolved.dataset}-seed{resolved.seed}")
+    result = runner(config, out, resume=args.resume, progress=not args.no_progress)
+    attacks = tuple(result["protocol"]["attacks"])
     print(
         f"{name} on {resolved.dataset} (seed {resolved.seed}): best epoch {result['best_epoch']} of "
         f"{len(result['history'])} by {resolved.select}, {result['wall_seconds']:.1f} s on {result['device']}; "
@@ -155,9 +117,9 @@ def _dfard(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dfard_table(args: argparse.Namespace) -> int:
-    from .robust import experiments, paper_tables
-    from .files import atomic_write_bytes, atomic_write_json
+def run_dfard_table(args: argparse.Namespace) -> int:
+    from ..files import atomic_write_bytes, atomic_write_json
+    from ..robust import experiments, paper_tables
 
     rows = {"1": experiments.TABLE1_ROWS, "3": experiments.TABLE3_ROWS, "4": experiments.TABLE4_ROWS}[args.table]
     paper = {
@@ -169,8 +131,8 @@ def _dfard_table(args: argparse.Namespace) -> int:
         raise ValueError(f"--seeds must be >= 1 (got {args.seeds})")
     base = DfardConfig(**_values(args, DfardConfig))
     base.resolved()
-    _threads(args, base.dataset)
-    out = Path(args.out or f"runs/dfard-table{args.table}")
+    set_threads(args, base.dataset)
+    out = Path(out_folder(args.out, f"runs/dfard-table{args.table}"))
     results = experiments.run_rows(
         rows, base, out, seeds=range(args.seeds), jobs=args.jobs, progress=not args.no_progress
     )
@@ -186,7 +148,3 @@ def _dfard_table(args: argparse.Namespace) -> int:
     print(text)
     print(f"written: {out / f'table{args.table}.md'}, {out / f'table{args.table}.json'}")
     return 0
-
-
-DFARD_COMMANDS = {"dfard": _dfard, "dfard-table": _dfard_table}
-__all__ = ["DFARD_COMMANDS", "add_dfard_parsers"]

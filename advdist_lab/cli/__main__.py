@@ -1,0 +1,7 @@
+"""``python -m advdist_lab.cli``: the ``advdist-lab`` command."""
+
+import sys
+
+from .commands import main
+
+sys.exit(main())

@@ -1,0 +1,71 @@
+"""The ``advdist-lab`` command: the ``{command: handler}`` table, the parser built from it and :func:`main`.
+
+Bad values fail before any work with one line ``advdist-lab: error: ...`` naming the constraint (exit status 2);
+a run that fails while training (a non-finite loss, data that cannot be downloaded) exits with status 1, an
+interrupted one with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .. import __version__
+from . import dfard, robust, tags, train
+from .common import Parser
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: ``add_parser(subparsers, name)`` adds its parser, ``run(args)`` runs it (exit status)."""
+
+    add_parser: Callable[[argparse._SubParsersAction, str], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+COMMANDS: dict[str, Command] = {
+    "train": Command(train.add_train_parser, train.run_train),
+    "table1": Command(train.add_table1_parser, train.run_table1),
+    "sweep": Command(train.add_sweep_parser, train.run_sweep),
+    "tags": Command(tags.add_tags_parser, tags.run_tags),
+    "table4": Command(tags.add_table4_parser, tags.run_table4),
+    "robust-teacher": Command(robust.add_teacher_parser, robust.run_teacher),
+    "robust-eval": Command(robust.add_eval_parser, robust.run_eval),
+    "dfard": Command(dfard.add_dfard_parser, dfard.run_dfard),
+    "dfard-table": Command(dfard.add_dfard_table_parser, dfard.run_dfard_table),
+}
+"""Every ``advdist-lab`` subcommand, in the order of ``advdist-lab --help``."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``advdist-lab`` parser with a subparser per entry of :data:`COMMANDS`."""
+    parser = Parser(prog="advdist-lab", description="Adversarial distillation: train and reproduce.")
+    parser.add_argument("--version", action="version", version=f"advdist-lab {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for name, command in COMMANDS.items():
+        command.add_parser(subparsers, name)
+    return parser
+
+
+def fail(message: str, status: int) -> int:
+    """Print ``advdist-lab: error: <message>`` on stderr and return ``status``."""
+    print(f"advdist-lab: error: {message}", file=sys.stderr)
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``advdist-lab`` with ``argv`` (default ``sys.argv[1:]``) and return its exit status."""
+    from ..data import DatasetUnavailableError
+    from ..methods.loop import NonFiniteLossError
+
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command].run(args)
+    except (DatasetUnavailableError, NonFiniteLossError) as error:
+        return fail(str(error), 1)
+    except ValueError as error:
+        return fail(str(error), 2)
+    except KeyboardInterrupt:
+        return fail("interrupted; the last checkpoint is kept (rerun with --resume)", 130)
