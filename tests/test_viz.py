@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from advdist_lab import theory
-from advdist_lab.theory import solver, theorems
+from advdist_lab.theory import solver, theorems, variance_lemma
 from advdist_lab.viz.common import line_figure, use_notebook_renderer
 from advdist_lab.viz.estimators import estimator_figure, estimator_samples_figure, lemma_4_5_figure
 from advdist_lab.viz.game import distribution_bars, kl_curves, lemma_path_figure, ternary_trajectories, value_curve
@@ -153,7 +153,7 @@ def test_estimator_samples_figure_is_log_log_with_a_slope_minus_one_reference(es
 
 def test_lemma_4_5_figure_distinguishes_the_counterexample():
     results = {
-        name: theorems.lemma_4_5_monte_carlo(*theorems.LEMMA_4_5_PRESETS[name], samples=200)
+        name: variance_lemma.lemma_4_5_monte_carlo(*variance_lemma.LEMMA_4_5_PRESETS[name], samples=200)
         for name in ("rho = 0.5", "counterexample: Var X = 2 Var Y, rho = 0")
     }
     fig = lemma_4_5_figure(results)

@@ -3,7 +3,7 @@
 * :func:`estimator_figure`: bias, variance and MSE of each estimator against the temperature tau;
 * :func:`estimator_samples_figure`: the variance against the number of samples ``m`` (slope -1);
 * :func:`lemma_4_5_figure`: ``Var(lambda X + (1 - lambda) Y)`` against lambda, closed form and Monte Carlo,
-  with the lemma's counterexample (:func:`advdist_lab.theory.theorems.lemma_4_5_monte_carlo`).
+  with the lemma's counterexample (:func:`advdist_lab.theory.variance_lemma.lemma_4_5_monte_carlo`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..theory.estimators import BiasVariance
-from ..theory.theorems import Lemma45Result
+from ..theory.variance_lemma import Lemma45Result
 from .common import COLORS, TEMPLATE
 
 __all__ = ["ESTIMATOR_COLORS", "estimator_figure", "estimator_samples_figure", "lemma_4_5_figure"]
@@ -158,7 +158,7 @@ _COUNTER_COLORS = ("#d62728", "#ff7f0e", "#e377c2")
 def lemma_4_5_figure(results: Mapping[str, Lemma45Result], title: str = "Lemma 4.5") -> go.Figure:
     """``Var(lambda X + (1 - lambda) Y)`` against lambda: closed-form curves, Monte Carlo points and ``Var(Y)``.
 
-    ``results`` maps a name to :func:`advdist_lab.theory.theorems.lemma_4_5_monte_carlo` results. Each case is a
+    ``results`` maps a name to :func:`advdist_lab.theory.variance_lemma.lemma_4_5_monte_carlo` results. Each case is a
     line (the closed form on a fine grid) and markers with error bars of two standard errors (Monte Carlo);
     ``Var(Y)`` of each case is a thin black dashed line. Cases that violate the premise (``Var X > Var Y``) are
     drawn in warm colours with dotted lines and named "(premise violated)"; where they rise above ``Var(Y)`` the

@@ -20,8 +20,8 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from ..theory.solver import GameTrajectory
 from ..theory.theorems import LemmaPoint
+from ..theory.trajectory import GameTrajectory
 from .common import COLORS, TEMPLATE
 
 __all__ = [
