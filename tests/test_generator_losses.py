@@ -12,22 +12,12 @@ import pytest
 import torch
 from torch import nn
 
-from advdist_lab.robust.generator_losses import (
-    BN_STATISTICS,
-    DEFAULT_WEIGHTS,
-    GENERATOR_LOSSES,
-    BatchNormStatistics,
-    PenultimateFeatures,
-    batch_entropy,
-    generator_loss,
-    image_l2,
-    js_divergence,
-    kl_divergence,
-    loss_weights,
-    total_variation,
-)
+from advdist_lab.robust.baseline_losses import batch_entropy, image_l2, js_divergence, total_variation
+from advdist_lab.robust.dfard_loss import kl_divergence
+from advdist_lab.robust.generator_losses import DEFAULT_WEIGHTS, GENERATOR_LOSSES, generator_loss, loss_weights
 from advdist_lab.robust.generators import ConditionalGenerator
 from advdist_lab.robust.models import build_robust_model
+from advdist_lab.robust.teacher_statistics import BN_STATISTICS, BatchNormStatistics, PenultimateFeatures
 
 SHAPE = (1, 8, 8)
 F64 = torch.float64

@@ -11,8 +11,10 @@
   ``g(z, y)`` of DFARD's data-free stage, images in ``[0, 1]``.
 * :mod:`advdist_lab.robust.dfard`: :func:`interactive_temperature` (ITA, DFARD Eq. 4),
   :func:`adaptive_generator_balance` (AGB, DFARD Eq. 7), and Algorithm 1: :class:`DfardConfig`, :func:`run_dfard`.
-* :mod:`advdist_lab.robust.generator_losses`: the generator losses of DFARD (Eq. 6), DAFL, ZSKT, DFQ and
-  DeepInversion, and the teacher's batch-norm statistics.
+* :mod:`advdist_lab.robust.generator_losses`: :func:`generator_loss`, one call for the generator losses of
+  DFARD (:mod:`advdist_lab.robust.dfard_loss`, Eq. 1, 3, 6) and of its baselines DAFL, ZSKT, DFQ and
+  DeepInversion (:mod:`advdist_lab.robust.baseline_losses`); the teacher's batch-norm statistics and penultimate
+  features they read (:mod:`advdist_lab.robust.teacher_statistics`).
 * :mod:`advdist_lab.robust.distillation`: the distillation stage shared by DFARD and DERD (PGD examples of
   generated data, the KD loss of Eq. 5).
 * :mod:`advdist_lab.robust.derd`: DERD's two stages with a natural and a robust teacher, its variants, the

@@ -24,7 +24,7 @@ the supplement gives:
   :data:`PAPER_DERD_TABLE3` (no natural teacher), CIFAR-10 with a ResNet-18 student, in percent.
 
 **The method as implemented** (``p = softmax``, ``KL_tau`` the ``tau^2``-scaled KL of
-:func:`advdist_lab.robust.generator_losses.kl_divergence`, ``KD_tau`` = :func:`advdist_lab.robust.distillation.kd_loss`,
+:func:`advdist_lab.robust.dfard_loss.kl_divergence`, ``KD_tau`` = :func:`advdist_lab.robust.distillation.kd_loss`,
 ``x`` a generated batch, ``x'`` its PGD adversarial examples against the student as in DFARD's distillation stage,
 :func:`advdist_lab.robust.distillation.adversarial_examples`). Each epoch repeats ``iterations`` times ``tg``
 generator steps and ``ts`` student steps (DFARD's Algorithm 1 layout, :class:`advdist_lab.robust.dfard.DfardConfig`);
@@ -80,7 +80,7 @@ and its mean top probability on generated images), the student's ``student_kd_na
   teacher, so that in stage II both experts' statistics guide the generator. The stage-I generator terms keep
   their weights in stage II (the generator "continues").
 * ``L_BN``: DeepInversion's ``sum_l ||mu_l - mu_l^run||_2 + ||var_l - var_l^run||_2`` over the teacher's
-  ``BatchNorm2d`` layers (:meth:`advdist_lab.robust.generator_losses.BatchNormStatistics.loss`, ``"variance"``).
+  ``BatchNorm2d`` layers (:meth:`advdist_lab.robust.teacher_statistics.BatchNormStatistics.loss`, ``"variance"``).
   On the 8x8 digits with ``digits-cnn`` it is of order 5, so ``lambda_bn = 1e-5`` makes it negligible there.
 * Loss scales. The supplement's weights fit the authors' (unknown) reductions and sums, not necessarily ours
   (batch means, ``tau^2``-scaled KL, the BN form above); we keep them on every dataset rather than invent
@@ -292,14 +292,14 @@ def _stage_of(config: DerdConfig, epoch: int) -> int:
 
 def _negative_batch_entropy(logits: torch.Tensor) -> torch.Tensor:
     """``-H(mean_i softmax(logits_i))`` (DAFL's information-entropy loss, natural log): minimised."""
-    from advdist_lab.robust.generator_losses import batch_entropy
+    from advdist_lab.robust.baseline_losses import batch_entropy
 
     return -batch_entropy(logits)
 
 
 def _negative_kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor, tau: float) -> torch.Tensor:
     """``-KL_tau(teacher || student)`` with Hinton's ``tau^2``: the generator's adversarial term (minimised)."""
-    from advdist_lab.robust.generator_losses import kl_divergence
+    from advdist_lab.robust.dfard_loss import kl_divergence
 
     return -kl_divergence(teacher_logits, student_logits, tau)
 
@@ -314,9 +314,9 @@ class DerdDistiller:
 
     def __init__(self, config: DerdConfig, data, device: torch.device) -> None:
         from advdist_lab.robust.dfard import load_frozen_teacher
-        from advdist_lab.robust.generator_losses import BatchNormStatistics
         from advdist_lab.robust.generators import ConditionalGenerator
         from advdist_lab.robust.models import build_robust_model
+        from advdist_lab.robust.teacher_statistics import BatchNormStatistics
 
         self.config, self.device = config, device
         self.image_shape = tuple(data.image_shape)

@@ -260,9 +260,9 @@ class DfardDistiller:
     """Algorithm 1 for one run: the generator, the student, their optimisers (see :func:`run_dfard`)."""
 
     def __init__(self, config: DfardConfig, data, device: torch.device) -> None:
-        from advdist_lab.robust.generator_losses import BatchNormStatistics
         from advdist_lab.robust.generators import ConditionalGenerator
         from advdist_lab.robust.models import build_robust_model
+        from advdist_lab.robust.teacher_statistics import BatchNormStatistics
 
         self.config, self.device = config, device
         self.teacher, self.teacher_info = load_frozen_teacher(config.teacher, data, device)
