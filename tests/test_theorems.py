@@ -96,6 +96,30 @@ def test_bad_arguments_raise_value_error(call):
         call()
 
 
+HALF = [0.5, 0.5]
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: theorems.lemma_4_1(HALF, HALF, HALF, 0.5, 0.5, tolerance=0.0), "tolerance must be > 0"),
+        (lambda: theorems.theorem_4_2(HALF, HALF, HALF, 0.5, 0.5, 1.0, 1.0, tolerance=-1.0), "tolerance must be > 0"),
+        (lambda: theorems.lemma_4_3(HALF, HALF, HALF, (0.2, 0.3, 0.5), tolerance=math.nan), "tolerance must be a"),
+        (lambda: theorems.theorem_4_4(HALF, HALF, HALF, (0.2, 0.3, 0.5), tolerance=0.0), "tolerance must be > 0"),
+        (lambda: theorems.lemma_4_6_4_7("student", HALF, HALF, HALF, 1.0, tolerance=0.0), "tolerance must be > 0"),
+        (lambda: theorems.kdgan_eq_4(HALF, HALF, HALF, 1.5), r"alpha must be in \(0, 1\)"),
+        (lambda: theorems.kdgan_eq_4(HALF, HALF, HALF, 0.5, tolerance=0.0), "tolerance must be > 0"),
+        (lambda: theorems.kdgan_eq_5(HALF, HALF, HALF, 0.0, 1.0, 1.0), r"alpha must be in \(0, 1\)"),
+        (lambda: theorems.kdgan_eq_5(HALF, HALF, HALF, 0.5, -1.0, 1.0), "beta must be >= 0"),
+        (lambda: theorems.kdgan_eq_5(HALF, HALF, HALF, 0.5, 1.0, 1.0, "l1"), "distillation must be one of kl, l2"),
+        (lambda: theorems.maximise(lambda z: -(z**2).sum(), (2,), max_iter=0), "max_iter must be an integer >= 1"),
+    ],
+)
+def test_hyperparameters_are_refused_before_work(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Lemma 4.5 by Monte Carlo
 # ---------------------------------------------------------------------------------------------------------

@@ -517,6 +517,8 @@ def test_bad_distributions_raise(call, bad, match):
         (lambda: T.generalized_js((), ()), r"at least one distribution"),
         (lambda: T.random_distributions(0, 3), r"n_contexts must be an integer >= 1"),
         (lambda: T.random_distributions(2, 3, concentration=0.0), r"concentration must be > 0"),
+        (lambda: T.random_distributions(2, 3, seed=-1), r"seed must be an integer >= 0"),
+        (lambda: T.empirical_distribution(GOOD, 10, seed=0.5), r"seed must be an integer >= 0"),
     ],
 )
 def test_bad_arguments_raise(call, match):

@@ -28,7 +28,14 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from ..hparams import check_binary_omega, check_choice, check_nonnegative, check_omega, check_real
+from ..hparams import (
+    check_binary_omega,
+    check_choice,
+    check_nonnegative,
+    check_nonnegative_int,
+    check_omega,
+    check_real,
+)
 
 DTYPE = torch.float64
 """Default dtype of inputs given as lists, arrays or numbers."""
@@ -133,7 +140,7 @@ def random_distributions(
     conc = check_real("concentration", concentration)
     if conc <= 0:
         raise ValueError(f"concentration must be > 0 (got {conc!r})")
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(check_nonnegative_int("seed", seed))
     gamma = torch._standard_gamma(torch.full((n_contexts, n_labels), conc, dtype=torch.float64), generator=g)
     gamma = gamma.clamp_min(1e-300)
     return (gamma / gamma.sum(-1, keepdim=True)).to(dtype)
@@ -151,7 +158,7 @@ def empirical_distribution(p_r: object, n: int, *, seed: int = 0, pseudocount: f
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be an integer >= 1 (got {n!r})")
     pseudocount = check_nonnegative("pseudocount", pseudocount)
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(check_nonnegative_int("seed", seed))
     flat = p_r.reshape(-1, p_r.shape[-1]).to(torch.float64)
     samples = torch.multinomial(flat, n, replacement=True, generator=g)
     counts = torch.zeros_like(flat).scatter_add_(1, samples, torch.ones_like(samples, dtype=flat.dtype))

@@ -24,10 +24,18 @@ def _kdgan_ds(learner: Tensor, target: Tensor, kind: str) -> Tensor:
     return 0.5 * (diff**2).sum(-1)
 
 
-def _kdgan_args(alpha: float, beta: float, gamma: float, distillation: str) -> tuple[float, float, float]:
+def check_alpha(alpha: object) -> float:
+    """KDGAN's mixing weight of the classifier (Eq. 3, 4) as a float in ``(0, 1)``, else ``ValueError``."""
     alpha = check_real("alpha", alpha)
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1) (KDGAN Eq. 3) (got {alpha!r})")
+    return alpha
+
+
+def check_kdgan_weights(alpha: object, beta: object, gamma: object, distillation: str) -> tuple[float, float, float]:
+    """KDGAN's ``alpha`` in ``(0, 1)``, ``beta, gamma >= 0`` and a known distillation loss (Eq. 3), else ``ValueError``;
+    returns ``(alpha, beta, gamma)`` as floats."""
+    alpha = check_alpha(alpha)
     check_choice("distillation", distillation, KDGAN_DISTILLATION)
     return alpha, check_nonnegative("beta", beta), check_nonnegative("gamma", gamma)
 
@@ -64,7 +72,7 @@ def kdgan_value(
     """
     p_u, p_c, p_t = as_distributions(p_u=p_u, p_c=p_c, p_t=p_t)
     d = as_discriminator(d, tuple(p_u.shape)).to(p_u.dtype)
-    alpha, beta, gamma = _kdgan_args(alpha, beta, gamma, distillation)
+    alpha, beta, gamma = check_kdgan_weights(alpha, beta, gamma, distillation)
     if distillation == "l2":
         kdgan_distillation_loss(p_c, p_t, "l2")
     value = torch.xlogy(p_u, d).sum(-1) + torch.xlogy(alpha * p_c + (1 - alpha) * p_t, 1 - d).sum(-1)
@@ -88,7 +96,7 @@ def kdgan_optimal_value(
     """KDGAN Eq. 5: ``2 L_JS(p_u || p_alpha) - log 4 + beta L_DS^c + gamma L_DS^t`` with
     ``p_alpha = alpha p_c + (1 - alpha) p_t`` (Eq. 4)."""
     p_u, p_c, p_t = as_distributions(p_u=p_u, p_c=p_c, p_t=p_t)
-    alpha, beta, gamma = _kdgan_args(alpha, beta, gamma, distillation)
+    alpha, beta, gamma = check_kdgan_weights(alpha, beta, gamma, distillation)
     if distillation == "l2":
         kdgan_distillation_loss(p_c, p_t, "l2")
     value = 2 * js_per_context(p_u, alpha * p_c + (1 - alpha) * p_t) - LOG4

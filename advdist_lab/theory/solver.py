@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from ..hparams import check_choice, check_positive, check_positive_int
+from ..hparams import check_choice, check_iterations, check_nonnegative_int, check_positive, check_positive_int
 from .distributions import LOG4, as_distribution, kd_loss_per_context, kd_optimal_student
 from .dynamics import ExactGame, game_hparams
 from .small_ops import flush_denormals, softmax
@@ -94,7 +94,7 @@ def solve_game(
     p_r = as_distribution(p_r, "p_r")
     dtype, shape = p_r.dtype, tuple(p_r.shape)
     hp = game_hparams(method, omega, nu, mu, upsilon)
-    steps = check_positive_int("steps", steps)
+    steps = check_iterations("steps", steps)
     lr = check_positive("lr", lr)
     lr_d = lr if lr_d is None else check_positive("lr_d", lr_d)
     d_steps = check_positive_int("d_steps", d_steps)
@@ -113,10 +113,11 @@ def solve_game(
         if method == "kd":
             raise ValueError("KD has no adversarial term to estimate: tau must be None for method='kd'")
     samples = check_positive_int("samples", samples)
+    seed = check_nonnegative_int("seed", seed)
     if mode == "simultaneous" and d_steps != 1:
         raise ValueError(f"d_steps > 1 needs mode='alternating' (got d_steps={d_steps} with mode='simultaneous')")
 
-    g = torch.Generator().manual_seed(int(seed))
+    g = torch.Generator().manual_seed(seed)
 
     def init(p0: object, name: str) -> Tensor:
         if p0 is not None:

@@ -20,6 +20,7 @@ from torch import Tensor
 from ..hparams import (
     check_choice,
     check_positive,
+    check_positive_int,
 )
 from .distributions import (
     as_distribution,
@@ -29,7 +30,7 @@ from .distributions import (
     optimal_discriminator_binary,
     optimal_discriminator_multiclass,
 )
-from .kdgan import kdgan_optimal_value, kdgan_value
+from .kdgan import check_alpha, check_kdgan_weights, kdgan_optimal_value, kdgan_value
 from .small_ops import flush_denormals, softmax
 from .value_functions import (
     adib_equilibrium_value,
@@ -74,6 +75,7 @@ def maximise(
     Starts from ``init`` (or zeros). L-BFGS with a strong-Wolfe line search is scale-free enough to converge to
     ~1e-9 where plain gradient steps on logits crawl (their steps shrink with the probabilities).
     """
+    max_iter = check_positive_int("max_iter", max_iter)
     start = torch.zeros(tuple(shape), dtype=torch.float64) if init is None else init.detach().to(torch.float64)
     logits = start.clone().requires_grad_(True)
     optimizer = torch.optim.LBFGS(
@@ -158,6 +160,7 @@ def _equilibrium_checks(
 
 def lemma_4_1(p_r: object, p_s: object, p_t: object, omega_s: float, omega_t: float, tolerance: float = 1e-6) -> Check:
     """Lemma 4.1: the discriminator that maximises Eq. 4 equals ``p_r / (p_r + p_omega)``."""
+    tolerance = check_positive("tolerance", tolerance)
     numerical = numerical_discriminator(p_r, p_s, p_t, method="adib", omega=(omega_s, omega_t))
     closed = optimal_discriminator_binary(p_r, mixture(p_s, p_t, omega_s, omega_t))
     return Check("Lemma 4.1: argmax_D V_ADIB vs p_r / (p_r + p_omega)", _max_abs(numerical, closed), tolerance)
@@ -184,6 +187,7 @@ def theorem_4_2(
        ``|V - (-log 4)|`` and ``max |p - p_r|``. (The gradient dynamics of the game are shown by
        :func:`~advdist_lab.theory.solver.solve_game` in the notebooks.)
     """
+    tolerance = check_positive("tolerance", tolerance)
     d_star = optimal_discriminator_binary(p_r, mixture(p_s, p_t, omega_s, omega_t))
     return _equilibrium_checks(
         "Theorem 4.2",
@@ -199,6 +203,8 @@ def theorem_4_2(
 
 def kdgan_eq_4(p_c: object, p_t: object, d: object, alpha: float, tolerance: float = 1e-12) -> Check:
     """KDGAN Eq. 4: ``alpha E_{p_c}[log(1-d)] + (1-alpha) E_{p_t}[log(1-d)] = E_{p_alpha}[log(1-d)]``."""
+    tolerance = check_positive("tolerance", tolerance)
+    alpha = check_alpha(alpha)
     one_minus_d = 1 - as_finite_tensor(d, "d")
     lhs = alpha * expected_log(p_c, one_minus_d) + (1 - alpha) * expected_log(p_t, one_minus_d)
     rhs = expected_log(mixture(p_c, p_t, alpha, 1 - alpha), one_minus_d)
@@ -216,6 +222,8 @@ def kdgan_eq_5(
     tolerance: float = 1e-6,
 ) -> Check:
     """KDGAN Eq. 5 and Lemma 4.1: Eq. 3 at the numerically optimal discriminator equals ``2 JS - log 4 + L_MD``."""
+    tolerance = check_positive("tolerance", tolerance)
+    alpha, beta, gamma = check_kdgan_weights(alpha, beta, gamma, distillation)
     d = numerical_discriminator(p_u, p_c, p_t, method="adib", omega=(alpha, 1 - alpha))
     numerical = kdgan_value(p_u, p_c, p_t, d, alpha, beta, gamma, distillation)
     closed = kdgan_optimal_value(p_u, p_c, p_t, alpha, beta, gamma, distillation)
@@ -233,6 +241,7 @@ def kdgan_eq_5(
 
 def lemma_4_3(p_r: object, p_s: object, p_t: object, omega: Sequence[float], tolerance: float = 1e-6) -> Check:
     """Lemma 4.3: the discriminator that maximises Eq. 6 equals ``omega_i p_i / p_bar``."""
+    tolerance = check_positive("tolerance", tolerance)
     numerical = numerical_discriminator(p_r, p_s, p_t, method="adim", omega=omega)
     closed = optimal_discriminator_multiclass(p_r, p_s, p_t, omega)
     return Check("Lemma 4.3: argmax_D V_ADIM vs omega_i p_i / p_bar", _max_abs(numerical, closed), tolerance)
@@ -253,6 +262,7 @@ def theorem_4_4(
     With ``nu = mu = 0`` the third check shows what ADIB cannot do: the adversarial losses alone drive both
     ``p_s`` and ``p_t`` to ``p_r``.
     """
+    tolerance = check_positive("tolerance", tolerance)
     d_star = optimal_discriminator_multiclass(p_r, p_s, p_t, omega)
     return _equilibrium_checks(
         "Theorem 4.4",
@@ -302,6 +312,7 @@ def lemma_4_6_4_7(
     player: str, p_r: object, p_s: object, p_t: object, upsilon: float, epsilon: float = 1e-7, tolerance: float = 1e-5
 ) -> Check:
     """Lemma 4.6 / 4.7 at a small ``epsilon``: the scaled divergence against the distillation loss of Eq. 2."""
+    tolerance = check_positive("tolerance", tolerance)
     point = lemma_path(player, p_r, p_s, p_t, upsilon, [epsilon])[0]
     name = "Lemma 4.6 (omega_s -> 1)" if player == "student" else "Lemma 4.7 (omega_t -> 1)"
     return Check(
