@@ -39,10 +39,10 @@ def name_list(text: str) -> tuple[str, ...]:
     if text.strip().lower() == "none":
         return ()
     parts = [part.strip() for part in text.split(",")]
+    if not any(parts):
+        raise argparse.ArgumentTypeError(f"must list at least one name, or none (got {text!r})")
     if "" in parts:
-        raise argparse.ArgumentTypeError(
-            f"must list at least one name, separated by commas with no empty name, or none (got {text!r})"
-        )
+        raise argparse.ArgumentTypeError(f"must be names separated by commas with no empty name (got {text!r})")
     return tuple(parts)
 
 
