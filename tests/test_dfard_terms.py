@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from advdist_lab.robust import adaptive_generator_balance, interactive_temperature
+from advdist_lab.robust.ita_agb import adaptive_generator_balance, interactive_temperature
 
 F64 = torch.float64
 

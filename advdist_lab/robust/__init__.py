@@ -9,8 +9,9 @@
   (:mod:`advdist_lab.robust.attacks` is the old path of all three.)
 * :mod:`advdist_lab.robust.generators`: :class:`ConditionalGenerator`, the DAFL-style conditional generator
   ``g(z, y)`` of DFARD's data-free stage, images in ``[0, 1]``.
-* :mod:`advdist_lab.robust.dfard`: :func:`interactive_temperature` (ITA, DFARD Eq. 4),
-  :func:`adaptive_generator_balance` (AGB, DFARD Eq. 7), and Algorithm 1: :class:`DfardConfig`, :func:`run_dfard`.
+* :mod:`advdist_lab.robust.ita_agb`: :func:`interactive_temperature` (ITA, DFARD Eq. 4) and
+  :func:`adaptive_generator_balance` (AGB, DFARD Eq. 7).
+* :mod:`advdist_lab.robust.dfard`: DFARD's Algorithm 1: :class:`DfardConfig`, :func:`run_dfard`.
 * :mod:`advdist_lab.robust.generator_losses`: :func:`generator_loss`, one call for the generator losses of
   DFARD (:mod:`advdist_lab.robust.dfard_loss`, Eq. 1, 3, 6) and of its baselines DAFL, ZSKT, DFQ and
   DeepInversion (:mod:`advdist_lab.robust.baseline_losses`); the teacher's batch-norm statistics and penultimate
@@ -29,9 +30,10 @@
 """
 
 from advdist_lab.robust.auto_attack import TORCHATTACKS_INSTALL, autoattack, build_autoattack
-from advdist_lab.robust.dfard import DfardConfig, adaptive_generator_balance, interactive_temperature, run_dfard
+from advdist_lab.robust.dfard import DfardConfig, run_dfard
 from advdist_lab.robust.generators import ConditionalGenerator
 from advdist_lab.robust.gradient_attacks import Normalized, attack_mode, cw_inf, fgsm, pgd_s, pgd_t
+from advdist_lab.robust.ita_agb import adaptive_generator_balance, interactive_temperature
 from advdist_lab.robust.protocol import (
     ATTACK_LABELS,
     ATTACKS,
