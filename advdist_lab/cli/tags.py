@@ -16,8 +16,8 @@ import argparse
 from pathlib import Path
 
 from ..experiments.table4 import ALL_METHODS, TABLE4_METHODS
-from ..knn import DEFAULT_K, LABEL_SETS
 from ..methods.config import TAG_RUN_DEFAULTS, TrainConfig
+from ..methods.knn import DEFAULT_K, LABEL_SETS
 from .common import add_run_options, add_workers, out_folder, parse_list, set_threads
 from .options import option_values
 from .train import TRAIN_HELP, add_train_options
@@ -116,8 +116,9 @@ def _knn_options(args: argparse.Namespace, method_is_knn: bool | None) -> dict:
 
 def run_tags(args: argparse.Namespace) -> int:
     from ..experiments.table4_runs import KNN_FIELDS, tag_config
-    from ..knn import KNN_METHOD, KnnConfig, run_knn
-    from ..runs import train
+    from ..methods.knn import KNN_METHOD, KnnConfig
+    from ..runs.knn import run_knn
+    from ..runs.training import train
 
     if args.method not in ALL_METHODS:
         raise ValueError(f"method must be one of {', '.join(ALL_METHODS)} (got {args.method!r})")

@@ -117,7 +117,7 @@ def add_sweep_parser(commands: argparse._SubParsersAction, name: str) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from ..runs import train
+    from ..runs.training import train
 
     config = TrainConfig.from_dict(option_values(args, TrainConfig))
     config.resolved()
