@@ -1,4 +1,5 @@
-"""YFCC-like tag data and the .npz loader (TPAMI Sec. 5.2, KDGAN Sec. 4.2): :mod:`advdist_lab.data.tags`."""
+"""YFCC-like tag data and the .npz loader (TPAMI Sec. 5.2, KDGAN Sec. 4.2): :mod:`advdist_lab.data.tags` and the
+modules it draws on (tags_generator, tags_features, tags_baselines)."""
 
 from __future__ import annotations
 
@@ -8,20 +9,21 @@ import numpy as np
 import pytest
 import torch
 
-from advdist_lab.data import NUM_CLASSES, TEST_SIZES, load_data, max_train_size
+from advdist_lab.data import NUM_CLASSES, TEST_SIZES, load_data, max_train_size, tags_features
 from advdist_lab.data import tags as tags_module
-from advdist_lab.data.tags import (
+from advdist_lab.data.tags_baselines import item_preview, popularity_scores, probe_report, ridge_probe_scores
+from advdist_lab.data.tags_features import (
     FILE_FIELDS,
     TagFeatures,
-    TagGeneratorConfig,
-    _world,
-    generate_tag_features,
     load_tag_features,
-    popularity_scores,
-    probe_report,
     random_split,
-    ridge_probe_scores,
     save_tag_features,
+)
+from advdist_lab.data.tags_generator import (
+    TagGeneratorConfig,
+    clear_generator_cache,
+    generate_tag_features,
+    tag_world,
 )
 from advdist_lab.metrics import ranking_metrics
 
@@ -36,7 +38,7 @@ def small(label_set: str = "popular", seed: int = 0, **overrides: int) -> TagFea
 
 
 def test_default_sizes_and_generation_time() -> None:
-    tags_module._generate.cache_clear()
+    clear_generator_cache()
     start = time.perf_counter()
     features = generate_tag_features("random")
     elapsed = time.perf_counter() - start
@@ -52,8 +54,7 @@ def test_default_sizes_and_generation_time() -> None:
 
 def test_deterministic_by_seed_and_prefix_of_larger_sizes() -> None:
     a = small(seed=3)
-    tags_module._generate.cache_clear()
-    tags_module._world.cache_clear()
+    clear_generator_cache()
     again = small(seed=3)
     assert again is not a
     for name in ("image", "text", "tags", "split"):
@@ -89,7 +90,7 @@ def test_cached_arrays_are_read_only() -> None:
 
 
 def test_label_sets_popular_is_the_head_random_differs() -> None:
-    world = _world(0, TagGeneratorConfig())
+    world = tag_world(0, TagGeneratorConfig())
     popular, random = generate_tag_features("popular"), generate_tag_features("random")
     order = np.argsort(-world.marginal, kind="stable")
     assert popular.tag_names == tuple(f"tag{v:04d}" for v in order[:200])  # the 200 most probable tags
@@ -260,7 +261,7 @@ def test_valid_small_file_loads_and_fields_are_documented(tmp_path) -> None:
     features = load_tag_features(path)
     assert features.feature_dims == (3, 2) and features.num_labels == 4
     assert list(features.test_index) == [4, 5]
-    assert all(f"``{name}``" in tags_module.__doc__ for name in FILE_FIELDS)
+    assert all(f"``{name}``" in tags_features.__doc__ for name in FILE_FIELDS)
 
 
 def test_unreadable_files(tmp_path) -> None:
@@ -368,8 +369,6 @@ def test_ranking_metrics_accept_the_test_split() -> None:
 
 
 def test_item_preview_shows_tags_and_probe_guesses():
-    from advdist_lab.data.tags import generate_tag_features, item_preview
-
     features = generate_tag_features("popular", num_train=2000, num_test=300)
     rows = item_preview(features, items=4, k=3)
     assert len(rows) == 4
@@ -380,3 +379,33 @@ def test_item_preview_shows_tags_and_probe_guesses():
         assert row["text_hits"] == len(truth & set(row["text_top3"]))
     with pytest.raises(ValueError, match="items"):
         item_preview(features, items=0)
+
+
+def test_old_import_path_keeps_every_public_name() -> None:
+    from advdist_lab.data import tags_baselines, tags_generator
+
+    homes = {
+        tags_features: (
+            "FILE_FIELDS",
+            "FILE_TEST_FRACTION",
+            "TagFeatures",
+            "check_tag_arrays",
+            "load_tag_features",
+            "random_split",
+            "save_tag_features",
+        ),
+        tags_generator: (
+            "LABEL_SETS",
+            "NUM_LABELS",
+            "NUM_TEST",
+            "NUM_TRAIN",
+            "TagGeneratorConfig",
+            "generate_tag_features",
+        ),
+        tags_baselines: ("item_preview", "popularity_scores", "probe_report", "ridge_probe_scores"),
+    }
+    for home, names in homes.items():
+        for name in names:
+            assert getattr(tags_module, name) is getattr(home, name), name
+            assert name in tags_module.__all__
+    assert {"load_tags_task", "TAG_LABEL_SETS", "TAGS_DATA_SEED"} <= set(tags_module.__all__)

@@ -17,7 +17,8 @@ import torch
 
 from advdist_lab import runs
 from advdist_lab.data import load_data
-from advdist_lab.data.tags import TagGeneratorConfig, generate_tag_features, save_tag_features
+from advdist_lab.data.tags_features import save_tag_features
+from advdist_lab.data.tags_generator import TagGeneratorConfig, generate_tag_features
 from advdist_lab.methods import ADVERSARIAL, METHODS, TrainConfig
 from advdist_lab.methods.config import TAG_BATCH_SIZE, TAG_LR, TAG_RUN_DEFAULTS
 from advdist_lab.methods.loop import Trainer, _seeded, sample_labels

@@ -1,0 +1,79 @@
+"""Quick baselines that measure how informative each view of tag data is (TPAMI Sec. 5.2); not methods of the papers.
+
+Popularity ranking (every item gets the training set's most frequent tags) and ridge-regression probes that read the
+tags off the image features (what the student sees), the text features (privileged) or both. They say how much a
+view knows before any distillation: :func:`probe_report` gives their ranking metrics
+(:func:`advdist_lab.metrics.ranking_metrics`), :func:`item_preview` shows their guesses for a few test items.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from advdist_lab.data.tags_features import TagFeatures
+from advdist_lab.hparams import check_nonnegative, check_positive_int
+from advdist_lab.metrics import ranking_metrics
+
+
+def popularity_scores(train_tags: np.ndarray, n_items: int) -> np.ndarray:
+    """Scores that rank every item's tags by training popularity (the same ranking for all): ``(n_items, L)``."""
+    frequency = np.asarray(train_tags, dtype=np.float64).sum(0)
+    return np.broadcast_to(frequency, (check_positive_int("n_items", n_items), len(frequency))).copy()
+
+
+def ridge_probe_scores(
+    train_x: np.ndarray, train_targets: np.ndarray, test_x: np.ndarray, l2: float = 1.0
+) -> np.ndarray:
+    """A linear least-squares probe: ridge regression (with a bias, ``l2`` on the weights) of ``train_targets``
+    on ``train_x``, evaluated on ``test_x``; returns ``(len(test_x), L)`` scores."""
+    l2 = check_nonnegative("l2", l2)
+    x = np.asarray(train_x, dtype=np.float64)
+    mean = x.mean(0)
+    x = x - mean
+    targets = np.asarray(train_targets, dtype=np.float64)
+    bias = targets.mean(0)
+    gram = x.T @ x + l2 * np.eye(x.shape[1])
+    weights = np.linalg.solve(gram, x.T @ (targets - bias))
+    return (np.asarray(test_x, dtype=np.float64) - mean) @ weights + bias
+
+
+def item_preview(features: TagFeatures, items: int = 5, k: int = 3, l2: float = 1.0) -> list[dict[str, object]]:
+    """A look at the first ``items`` test items: their tags, and the top ``k`` tags that ridge probes
+    (:func:`ridge_probe_scores`) read off the image alone (what the student sees) and off the text (the privileged
+    view), with how many of those are right."""
+    items = check_positive_int("items", items)
+    k = check_positive_int("k", k)
+    train, test = features.train_index, features.test_index[:items]
+    names = features.tag_names or tuple(f"tag{j}" for j in range(features.num_labels))
+    rows = []
+    guesses = {
+        view: ridge_probe_scores(x[train], features.tags[train], x[test], l2)
+        for view, x in (("image", features.image), ("text", features.text))
+    }
+    for row, item in enumerate(test):
+        truth = set(np.flatnonzero(features.tags[item]).tolist())
+        entry: dict[str, object] = {"item": int(item), "tags": [names[j] for j in sorted(truth)]}
+        for view, scores in guesses.items():
+            top = np.argsort(-scores[row], kind="stable")[:k].tolist()
+            entry[f"{view}_top{k}"] = [names[j] for j in top]
+            entry[f"{view}_hits"] = len(truth.intersection(top))
+        rows.append(entry)
+    return rows
+
+
+def probe_report(features: TagFeatures, k: int = 3, l2: float = 1.0) -> dict[str, dict[str, float]]:
+    """Ranking metrics (:func:`advdist_lab.metrics.ranking_metrics`) on the test rows of four quick baselines:
+    ``popularity`` ranking, and ridge probes (:func:`ridge_probe_scores`) on ``image``, ``text`` and
+    ``image+text``. A measure of how informative each view is, not a method of the papers."""
+    train, test = features.train_index, features.test_index
+    targets = torch.from_numpy(features.tags[test].astype(np.float64))
+    views = {
+        "image": features.image,
+        "text": features.text,
+        "image+text": np.concatenate([features.image, features.text], 1),
+    }
+    scores = {"popularity": popularity_scores(features.tags[train], len(test))}
+    for name, x in views.items():
+        scores[name] = ridge_probe_scores(x[train], features.tags[train], x[test], l2)
+    return {name: ranking_metrics(torch.from_numpy(s), targets, k=k) for name, s in scores.items()}
