@@ -1,23 +1,34 @@
-"""Run the course's notebooks headless: Jupytext ``.py`` -> ``.ipynb`` -> papermill -> HTML.
+"""The course's notebooks: their preamble (:func:`setup_notebook`) and the headless runner (Jupytext ``.py`` ->
+``.ipynb`` -> papermill -> HTML).
 
 ``python -m advdist_lab.course --out build/executed`` runs every ``notebooks/NN_*.py`` with its default
 parameters; ``--smoke`` passes ``SMOKE=True`` (the settings CI uses). Each notebook becomes
 ``OUT/NN_topic.ipynb`` (executed, with outputs) and ``OUT/NN_topic.html``. One line per notebook reports its
 wall time; the exit status is 1 if any notebook failed, and the others still run.
 
-This module needs the ``notebooks`` extra (jupytext, papermill, nbconvert); it is not imported by the core.
+Every notebook starts with ``nb = course.setup_notebook("NN_topic", smoke=SMOKE, device=DEVICE, ...)``: the
+device resolved, torch's threads set for the dataset, the run folder picked, plotly's renderer and the seed set,
+in one call instead of a block copied into each notebook.
+
+This module needs the ``notebooks`` extra (jupytext, papermill, nbconvert) for the runner and imports torch and
+plotly only inside :func:`setup_notebook`; it is not imported by the core.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
@@ -41,6 +52,100 @@ class NotebookRun:
     def line(self) -> str:
         status = "ok" if self.ok else f"FAILED: {self.error}"
         return f"{self.name:<28} {self.seconds:7.1f} s  {status}"
+
+
+@dataclass
+class NotebookSetup:
+    """What a notebook's preamble resolved (:func:`setup_notebook`).
+
+    ``device`` is the resolved ``torch.device``; ``threads`` torch's CPU thread count after
+    :func:`advdist_lab.environment.configure_threads`; ``out`` the run folder (``None`` for a notebook without
+    runs); ``jobs`` the worker processes for its runs (``None`` where the notebook names no dataset);
+    ``scratch`` the temporary directory that holds a smoke run's folder, removed by :meth:`cleanup`.
+    """
+
+    name: str
+    smoke: bool
+    device: torch.device
+    threads: int
+    out: str | None = None
+    jobs: int | None = None
+    scratch: tempfile.TemporaryDirectory | None = None
+
+    def cleanup(self) -> None:
+        """Remove a smoke run's temporary run folder now rather than at kernel exit; a kept folder stays."""
+        if self.scratch is not None:
+            self.scratch.cleanup()
+            self.scratch = None
+
+
+def setup_notebook(
+    name: str,
+    *,
+    smoke: bool = False,
+    device: str = "auto",
+    out: str | os.PathLike | None = None,
+    label: str | None = None,
+    dataset: str | None = None,
+    jobs: int | None = None,
+    seed: int | None = None,
+    renderer: bool = True,
+) -> NotebookSetup:
+    """The preamble every notebook shares, after its parameters cell; every argument is checked before anything
+    is set or created.
+
+    * ``device`` (``DEVICE``): resolved by :func:`advdist_lab.environment.resolve_device` (``"auto"``: CUDA, else
+      MPS, else the CPU); an unknown or unavailable one raises ``ValueError``.
+    * ``dataset``: torch's CPU threads are set for it as ``advdist-lab train`` does (one thread for the tiny
+      digits, synthetic and tag models on the CPU), and ``jobs`` (``JOBS``; ``None``:
+      :func:`advdist_lab.sweeps.default_jobs`, one worker per core for those models on the CPU, else 1) resolved.
+    * ``label`` or ``out`` (``OUT``): the notebook has runs, in :func:`advdist_lab.runs.notebook_folder`'s folder:
+      ``out`` when given, a fresh temporary folder for a smoke run (:meth:`NotebookSetup.cleanup` removes it), else
+      ``../runs/<name>/<label>`` (relative to ``notebooks/``, so a rerun reuses the runs).
+    * ``seed``: ``torch.manual_seed(seed)``; ``renderer``: plotly figures that render in JupyterLab and in the HTML
+      copies (:func:`advdist_lab.viz.use_notebook_renderer`).
+    """
+    if not isinstance(name, str) or not re.fullmatch(r"\d\d_\w+", name):
+        raise ValueError(f"name must be a notebook's stem such as '04_model_compression' (got {name!r})")
+    if not isinstance(smoke, bool):
+        raise ValueError(f"smoke must be True or False (got {smoke!r})")
+    if label is not None and (
+        not isinstance(label, str) or not re.fullmatch(r"[\w.@+=-]+", label) or label in (".", "..")
+    ):
+        raise ValueError(f"label must be a folder name of letters, digits and ._@+=- (got {label!r})")
+    if out is not None and (not isinstance(out, (str, os.PathLike)) or not str(out).strip()):
+        raise ValueError(f"out must be a folder path or None (got {out!r})")
+    if dataset is not None and (not isinstance(dataset, str) or not dataset):
+        raise ValueError(f"dataset must be a dataset name or None (got {dataset!r})")
+
+    import torch
+
+    from advdist_lab.environment import configure_threads, resolve_device
+    from advdist_lab.hparams import check_nonnegative_int, check_positive_int
+    from advdist_lab.runs import notebook_folder
+    from advdist_lab.sweeps import default_jobs
+
+    if jobs is not None:
+        jobs = check_positive_int("jobs", jobs)
+    if seed is not None:
+        seed = check_nonnegative_int("seed", seed)
+    resolved = resolve_device(device)
+    if dataset is not None:
+        threads = configure_threads(dataset, resolved)
+        if jobs is None:
+            jobs = default_jobs(dataset, str(device))
+    else:
+        threads = torch.get_num_threads()
+    scratch = None
+    if label is not None or out is not None:
+        out, scratch = notebook_folder(name, label or "default", smoke, out)
+    if seed is not None:
+        torch.manual_seed(seed)
+    if renderer:
+        from advdist_lab import viz
+
+        viz.use_notebook_renderer()
+    return NotebookSetup(name, smoke, resolved, threads, out, jobs, scratch)
 
 
 def discover(notebooks_dir: Path = NOTEBOOKS_DIR, only: Sequence[str] = ()) -> list[Path]:

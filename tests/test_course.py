@@ -80,3 +80,72 @@ def test_run_course_executes_with_parameters_and_keeps_failures_apart(tmp_path: 
     assert course.main(["--out", str(out), "--notebooks-dir", str(notebooks), "--only", "02", "--no-html"]) == 0
     assert "value is 2 full" in (out / "02_bad.ipynb").read_text()
     assert not (out / "02_bad.failed.ipynb").exists()
+
+
+@pytest.fixture
+def torch_state():
+    """Restore torch's threads and plotly's renderer after a test that sets them."""
+    import plotly.io as pio
+    import torch
+
+    threads, renderer = torch.get_num_threads(), pio.renderers.default
+    yield
+    torch.set_num_threads(threads)
+    pio.renderers.default = renderer
+
+
+def test_setup_notebook_resolves_device_threads_jobs_and_a_smoke_folder(torch_state):
+    import plotly.io as pio
+    import torch
+
+    from advdist_lab.sweeps import default_jobs
+
+    nb = course.setup_notebook("04_model_compression", smoke=True, device="cpu", label="digits-e3", dataset="digits")
+    assert nb.device == torch.device("cpu") and nb.smoke
+    assert nb.threads == 1 == torch.get_num_threads()  # the tiny digits models train on one CPU thread
+    assert nb.jobs == default_jobs("digits", "cpu") >= 1
+    assert pio.renderers.default == "plotly_mimetype+notebook"
+    folder = Path(nb.out)
+    assert folder.is_dir() and "advdist-04-smoke-" in folder.name  # a fresh temporary folder: a smoke run trains
+    nb.cleanup()
+    assert not folder.exists()
+    nb.cleanup()  # twice is harmless
+
+
+def test_setup_notebook_folders_of_a_full_run_and_a_given_out(tmp_path: Path, torch_state):
+    import torch
+
+    nb = course.setup_notebook("05_gradient_variance", device="cpu", label="digits-n100-e50", renderer=False)
+    assert nb.out == str(Path("..") / "runs" / "05_gradient_variance" / "digits-n100-e50") and nb.scratch is None
+    assert not Path(nb.out).exists()  # the runs create it
+    assert nb.jobs is None and nb.threads == torch.get_num_threads()  # no dataset: threads untouched
+    given = course.setup_notebook("08_x", smoke=True, out=tmp_path / "mine", jobs=3, dataset="digits", renderer=False)
+    assert given.out == str(tmp_path / "mine") and given.scratch is None and given.jobs == 3
+    # a notebook without runs has no folder; its seed is set
+    plain = course.setup_notebook("01_kd_vs_ngan", smoke=True, seed=7, renderer=False)
+    assert plain.out is None and plain.scratch is None
+    first = torch.rand(3)
+    torch.manual_seed(7)
+    assert torch.equal(first, torch.rand(3))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"name": "model_compression"}, "name must be a notebook's stem"),
+        ({"device": "tpu"}, "device must be"),
+        ({"jobs": 0}, "jobs must be an integer >= 1"),
+        ({"seed": -1}, "seed must be an integer >= 0"),
+        ({"label": "../elsewhere"}, "label must be a folder name"),
+        ({"out": ""}, "out must be a folder path"),
+        ({"smoke": "yes"}, "smoke must be True or False"),
+    ],
+)
+def test_setup_notebook_refuses_bad_arguments_before_creating_anything(kwargs, message, torch_state):
+    import tempfile
+
+    arguments = {"name": "04_model_compression", "smoke": True, "label": "digits", "renderer": False, **kwargs}
+    before = set(Path(tempfile.gettempdir()).glob("advdist-04-smoke-*"))
+    with pytest.raises(ValueError, match=message):
+        course.setup_notebook(**arguments)
+    assert set(Path(tempfile.gettempdir()).glob("advdist-04-smoke-*")) == before

@@ -6,9 +6,11 @@ Where each artefact of TPAMI ("Adversarial Distillation for Learning with Privil
   ours from runs of every method, ``n`` and seed (``advdist-lab table1``).
 * :mod:`~advdist_lab.experiments.table4` and :mod:`~advdist_lab.experiments.table4_runs`: Table 4 (image tag
   recommendation), the paper's ``TPAMI_TABLE4``, our runs (``advdist-lab table4``) and Fig. 9's curves.
-* :mod:`~advdist_lab.experiments.ablation`: Figs. 3 and 6 (and Fig. 11 on tags), hyperparameter sweeps of ADIM.
+* :mod:`~advdist_lab.experiments.ablation`: Figs. 3 and 6 (and Fig. 11 on tags), hyperparameter sweeps of ADIM;
+  :mod:`~advdist_lab.experiments.ablation_analysis`: what they show beside the paper's ``TPAMI_ABLATION_CLAIMS``.
 * :mod:`~advdist_lab.experiments.gradients`: Figs. 4, 5 and 7, probed runs: gradient variance, alignment, speed.
-* :mod:`~advdist_lab.experiments.tables`: the formatting every table shares (mean ± std, markdown).
+* :mod:`~advdist_lab.experiments.tables`: the formatting every table shares (mean ± std, markdown);
+  :mod:`~advdist_lab.experiments.curves`: training curves per method, their mean, settling epoch and wobble.
 * :mod:`~advdist_lab.experiments.compression_analysis` and :mod:`~advdist_lab.experiments.gradient_analysis`:
   the computed verdicts of notebooks 04 and 05 (rankings, settling epochs, which claim of the paper holds).
 
