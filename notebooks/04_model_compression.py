@@ -24,13 +24,20 @@ OUT = None  # run folder; None picks runs/04_model_compression/DATASET-eEPOCHS a
 JOBS = None  # worker processes for the runs; None lets run_table1 choose (one per core for digits on a CPU)
 
 # %%
-from pathlib import Path
-
-from advdist_lab.runs import notebook_folder
+from advdist_lab import course
 
 if SMOKE:
     SEEDS, EPOCHS, JOBS = 2, 3, 1  # one process: starting workers would cost more than these tiny runs
-OUT, _smoke_folder = notebook_folder("04_model_compression", f"{DATASET}-e{EPOCHS}", SMOKE, OUT)
+nb = course.setup_notebook(
+    "04_model_compression",
+    smoke=SMOKE,
+    device=DEVICE,
+    out=OUT,
+    label=f"{DATASET}-e{EPOCHS}",
+    dataset=DATASET,
+    jobs=JOBS,
+)
+OUT = nb.out
 
 # %% [markdown]
 # # 04 · Deep model compression: TPAMI Table 1 and Fig. 4, trained
@@ -48,31 +55,26 @@ OUT, _smoke_folder = notebook_folder("04_model_compression", f"{DATASET}-e{EPOCH
 # (on the command line the same runs are `advdist-lab table1 --dataset mnist --device cuda --seeds 3
 # --epochs 30`).
 #
-# Everything below calls the library: `advdist_lab.table1.run_table1` trains every (method, $n$, seed) into a
+# Everything below calls the library: `advdist_lab.experiments.table1.run_table1` trains every (method, $n$, seed) into a
 # run folder (`OUT`) and reuses finished runs, so a second execution of this notebook reads its results back
 # instead of training again.
 
 # %%
-import math
-
 from IPython.display import Markdown, display
 
-from advdist_lab import tables, viz
+from advdist_lab import viz
 from advdist_lab.data import TABLE1_SIZES, load_data
-from advdist_lab.environment import configure_threads, resolve_device
-from advdist_lab.methods import DISPLAY_NAMES, TrainConfig
+from advdist_lab.experiments import compression_analysis as analysis
+from advdist_lab.experiments import table1
+from advdist_lab.experiments.curves import curves_by_method
+from advdist_lab.methods import TrainConfig
 from advdist_lab.models import build_players, count_parameters
-from advdist_lab.runs import train
-from advdist_lab.table1 import run_folder, run_table1
 
-viz.use_notebook_renderer()
-device = resolve_device(DEVICE)
-configure_threads(DATASET, device)  # as `advdist-lab train`: one CPU thread for the tiny digits models
 SIZES = tuple(SIZES) if SIZES else TABLE1_SIZES[DATASET]
 if SMOKE:
     SIZES = SIZES[:1]
 OVERRIDES = {"epochs": EPOCHS, "device": DEVICE}  # TrainConfig fields shared by every run of this notebook
-print(f"dataset {DATASET}, sizes n = {SIZES}, {SEEDS} seed(s), {EPOCHS} epochs, device {device}, runs in {OUT}")
+print(f"dataset {DATASET}, sizes n = {SIZES}, {SEEDS} seed(s), {EPOCHS} epochs, device {nb.device}, runs in {OUT}")
 
 data = load_data(DATASET, min(SIZES), device="cpu")
 arch = build_players(
@@ -130,41 +132,9 @@ for player in ("student", "teacher", "discriminator_backbone"):
 # actually uses here, read from the resolved configs:
 
 # %%
-METHODS = tables.TABLE1_METHODS
-FIG4_METHODS = ("ngan", "adib", "adim-ngs", "adim")
-
-
-def weights(c):
-    """The method-specific weights of a resolved config, as text."""
-    if c.method == "distn":
-        return f"T = {c.distn_temperature}, alpha = {c.distn_alpha}"
-    if c.method == "noisy":
-        return f"sigma = {c.noisy_sigma}"
-    if c.method == "codis":
-        return f"w = {c.codis_weight}"
-    distillation = f"nu = {c.nu}, mu = {c.mu}, upsilon = {c.upsilon}"
-    if c.method == "adib":
-        return f"omega_s = {c.omega_s:.2f}, omega_t = {c.omega_t:.2f}, {distillation}"
-    if c.method in ("adim", "adim-ngs"):
-        return f"omega = ({c.omega_r:.2f}, {c.omega_s:.2f}, {c.omega_t:.2f}), {distillation}"
-    return ""
-
-
-rows = [
-    "| method | k_d, k_t, k_s | pretraining epochs (T, S) | batch | estimator | weights |",
-    "|---|---|---|---|---|---|",
-]
-for method in (*METHODS, "adim-ngs"):
-    c = TrainConfig(method=method, dataset=DATASET, n_train=min(SIZES), **OVERRIDES).resolved()
-    pretrained_teacher = c.teacher_pretrain_epochs if c.has_teacher and method != "codis" else 0
-    rows.append(
-        f"| {DISPLAY_NAMES[method]} | {c.k_d}, {c.k_t}, {c.k_s} | {pretrained_teacher}, {c.student_pretrain_epochs} "
-        f"| {c.batch_size} | {c.estimator or ''} | {weights(c)} |"
-    )
-display(Markdown("\n".join(rows)))
-schedule = TrainConfig(method="adim", dataset=DATASET, **OVERRIDES).schedule
-taus = [schedule.at(e, EPOCHS) for e in range(EPOCHS)]
-print(f"Gumbel-Softmax temperature by epoch: {taus[0]:.2f} at epoch 1 ... {taus[-1]:.2f} at epoch {EPOCHS}")
+METHODS = table1.TABLE1_METHODS
+display(Markdown(analysis.settings_markdown((*METHODS, "adim-ngs"), DATASET, min(SIZES), **OVERRIDES)))
+print(analysis.temperature_summary(TrainConfig(method="adim", dataset=DATASET, **OVERRIDES)))
 
 # %% [markdown]
 # ### Why the teacher helps
@@ -208,7 +178,7 @@ print(f"Gumbel-Softmax temperature by epoch: {taus[0]:.2f} at epoch 1 ... {taus[
 # to a new folder then.
 
 # %%
-outcome = run_table1(DATASET, SEEDS, OUT, methods=METHODS, sizes=SIZES, jobs=JOBS, **OVERRIDES)
+outcome = table1.run_table1(DATASET, SEEDS, OUT, methods=METHODS, sizes=SIZES, jobs=nb.jobs, **OVERRIDES)
 table, results = outcome["table"], outcome["results"]
 display(Markdown(outcome["markdown"]))
 
@@ -220,8 +190,8 @@ display(Markdown(outcome["markdown"]))
 for paper_dataset, label in (("mnist", "MNIST"), ("cifar10", "CIFAR-10")):
     display(
         Markdown(
-            tables.to_markdown(
-                tables.paper_table(paper_dataset),
+            table1.to_markdown(
+                table1.paper_table(paper_dataset),
                 title=f"The paper's TPAMI Table 1 on {label} (quoted from the paper, not measured here)",
             )
         )
@@ -232,7 +202,7 @@ viz.accuracy_vs_n(table, f"Ours: student test accuracy on {DATASET} against n (m
 
 # %%
 viz.accuracy_vs_n(
-    tables.paper_table("mnist"), "The paper's Table 1 on MNIST (quoted, not measured here): accuracy against n"
+    table1.paper_table("mnist"), "The paper's Table 1 on MNIST (quoted, not measured here): accuracy against n"
 )
 
 # %% [markdown]
@@ -244,45 +214,8 @@ viz.accuracy_vs_n(
 # paper has it).
 
 # %%
-KD = ("codis", "distn", "noisy", "mimic")
-paper_dataset = DATASET if DATASET in tables.PAPER_TABLE1 else "mnist"
-paper = tables.paper_table(paper_dataset)
-paper_sizes = sorted(next(iter(paper.values())))
-
-
-def ranking(t, n):
-    return sorted((m for m in t if n in t[m]), key=lambda m: -t[m][n]["mean"])
-
-
-def fmt(m, n):
-    cell = table[m][n]
-    spread = f" ± {cell['std']:.2f}" if SEEDS > 1 else ""
-    return f"{DISPLAY_NAMES[m]} {cell['mean']:.2f}{spread}"
-
-
-for n in SIZES:
-    order = ranking(table, n)
-    first, second = order[0], order[1]
-    lead = table[first][n]["mean"] - table[second][n]["mean"]
-    spread = max(table[first][n]["std"], table[second][n]["std"])
-    if SEEDS > 1:
-        versus = "larger" if lead > spread else "not larger"
-        verdict = f"{versus} than the larger std over seeds of the two ({spread:.2f})"
-    else:
-        verdict = "one seed: no spread measured"
-    print(f"n = {n}: first {fmt(first, n)}, ahead of {fmt(second, n)} by {lead:.2f} points, {verdict}")
-    print("    our order:  " + " > ".join(DISPLAY_NAMES[m] for m in order))
-    best_kd = max(KD, key=lambda m: table[m][n]["mean"])
-    print(
-        f"    ADIM - best KD baseline ({DISPLAY_NAMES[best_kd]}): {table['adim'][n]['mean'] - table[best_kd][n]['mean']:+.2f}"
-        f" points; ADIM - NGAN: {table['adim'][n]['mean'] - table['ngan'][n]['mean']:+.2f} points"
-    )
-    column = min(paper_sizes, key=lambda p: abs(math.log(p / n)))
-    theirs = ranking(paper, column)
-    pairs = [(a, b) for i, a in enumerate(order) for b in order[i + 1 :]]
-    agree = sum(theirs.index(a) < theirs.index(b) for a, b in pairs)
-    print(f"    the paper's order on {paper_dataset} at n = {column}: " + " > ".join(DISPLAY_NAMES[m] for m in theirs))
-    print(f"    pairs ordered as in the paper: {agree} of {len(pairs)}")
+for line in analysis.ranking_commentary(table, SIZES, DATASET):
+    print(line)
 
 # %% [markdown]
 # The paper's ranking (ADIM > ADIB > the KD baselines, NGAN last with few examples) is a claim about MNIST
@@ -298,24 +231,10 @@ for n in SIZES:
 # teacher against the discriminator and the student.
 
 # %%
-teacher_results = [
-    {**r, "test_accuracy": r["teacher_test_accuracy"]}
-    for r in results
-    if "teacher_test_accuracy" in r and r["config"]["method"] in ("codis", "adib", "adim")
-]
-teacher_results += [
-    {
-        **r,
-        "config": {**r["config"], "method": "pretrained"},
-        "test_accuracy": r["pretraining"]["teacher"]["test_accuracy"],
-    }
-    for r in results
-    if r["config"]["method"] == "mimic"
-]
-teacher_table = tables.aggregate(teacher_results)
+teacher_table = table1.aggregate(analysis.teacher_results(results))
 display(
     Markdown(
-        tables.to_markdown(
+        table1.to_markdown(
             teacher_table,
             SIZES,
             f"Teacher test accuracy (%) on {DATASET} at the end of each method, mean ± std over {SEEDS} seed(s); "
@@ -323,9 +242,8 @@ display(
         )
     )
 )
-for n in SIZES:
-    gap = teacher_table["pretrained"][n]["mean"] - table["adim"][n]["mean"]
-    print(f"n = {n}: pretrained teacher minus ADIM student: {gap:+.2f} points")
+for line in analysis.teacher_gaps(teacher_table, table, SIZES):
+    print(line)
 
 # %% [markdown]
 # ## 3. Fig. 4: training curves at the smallest $n$
@@ -337,33 +255,22 @@ for n in SIZES:
 
 # %%
 n_fig = min(SIZES)
-ngs = [
-    train(c, run_folder(OUT, c), resume=True, teacher_cache=Path(OUT) / "teachers")
-    for c in (TrainConfig(method="adim-ngs", dataset=DATASET, n_train=n_fig, seed=s, **OVERRIDES) for s in range(SEEDS))
-]
-runs = {
-    m: [r for r in results + ngs if r["config"]["method"] == m and r["config"]["n_train"] == n_fig]
-    for m in FIG4_METHODS
-}
-
-
-def curve(r, key):
-    return [entry[key] for entry in r["history"]]
-
-
+ngs = table1.train_runs(DATASET, ("adim-ngs",), (n_fig,), SEEDS, OUT, jobs=nb.jobs, **OVERRIDES)
+student_curves = curves_by_method(results + ngs, methods=analysis.FIG4_METHODS, n_train=n_fig)
 viz.training_curves(
-    {DISPLAY_NAMES[m]: [curve(r, "student_test_accuracy") for r in runs[m]] for m in FIG4_METHODS},
+    student_curves,
     f"Fig. 4 (ours): student test accuracy against epoch, {DATASET}, n = {n_fig}, {SEEDS} seeds",
     y_title="student test accuracy",
 )
 
 # %%
-pretrained_teacher = sum(r["pretraining"]["teacher"]["test_accuracy"] for r in runs["adim"]) / len(runs["adim"])
 viz.training_curves(
-    {DISPLAY_NAMES[m]: [curve(r, "teacher_test_accuracy") for r in runs[m]] for m in FIG4_METHODS if m != "ngan"},
+    curves_by_method(results + ngs, "teacher_test_accuracy", methods=("adib", "adim-ngs", "adim"), n_train=n_fig),
     f"The teachers during training: test accuracy against epoch, {DATASET}, n = {n_fig}, {SEEDS} seeds",
     y_title="teacher test accuracy",
-    references={"pretrained teacher (Eq. 1; frozen in MIMIC, DISTN, NOISY)": pretrained_teacher},
+    references={
+        "pretrained teacher (Eq. 1; frozen in MIMIC, DISTN, NOISY)": teacher_table["pretrained"][n_fig]["mean"] / 100
+    },
 )
 
 # %% [markdown]
@@ -376,44 +283,8 @@ viz.training_curves(
 
 
 # %%
-def mean_curve(m, key="student_test_accuracy"):
-    per_seed = [curve(r, key) for r in runs[m]]
-    return [sum(v) / len(v) for v in zip(*per_seed)]
-
-
-def settling_epoch(values, tolerance=0.01):
-    """The first epoch from which every value stays within tolerance of the final level; None if none does."""
-    final = sum(values[-3:]) / len(values[-3:])
-    inside = [abs(v - final) <= tolerance for v in values]
-    return next((e + 1 for e in range(len(values)) if all(inside[e:])), None)
-
-
-summary = {}
-for m in FIG4_METHODS:
-    values = mean_curve(m)
-    half = values[len(values) // 2 :]
-    mean_half = sum(half) / len(half)
-    wobble = (sum((v - mean_half) ** 2 for v in half) / len(half)) ** 0.5
-    summary[m] = {"final": values[-1], "settles": settling_epoch(values), "wobble": wobble}
-
-
-def settles(m):
-    epoch = summary[m]["settles"]
-    return f"settles at epoch {epoch} of {EPOCHS}" if epoch else f"does not settle within {EPOCHS} epochs"
-
-
-for m, s in summary.items():
-    print(
-        f"{DISPLAY_NAMES[m]:>8}: final {100 * s['final']:6.2f} %, {settles(m)}, wobble {100 * s['wobble']:.2f} points"
-    )
-with_gs, without_gs = summary["adim"], summary["adim-ngs"]
-print(
-    f"Gumbel-Softmax (ADIM vs ADIM-NGS): final accuracy {100 * (with_gs['final'] - without_gs['final']):+.2f} "
-    f"points; ADIM {settles('adim')}, ADIM-NGS {settles('adim-ngs')} "
-    "(the paper on MNIST n = 100: +1.50 points and about 50% fewer epochs)"
-)
-noisiest = max(summary, key=lambda m: summary[m]["wobble"])
-print(f"largest wobble after the first half: {DISPLAY_NAMES[noisiest]} (the paper: NGAN is the least stable)")
+for line in analysis.fig4_commentary(analysis.settling_summary(student_curves)):
+    print(line)
 
 # %% [markdown]
 # ## What we measured, and what it means
@@ -431,5 +302,4 @@ print(f"largest wobble after the first half: {DISPLAY_NAMES[noisiest]} (the pape
 #   `TrainConfig` (`advdist-lab train --k-d 20 --k-t 10 --k-s 10` for one adversarial run).
 
 # %%
-if _smoke_folder is not None:  # the smoke run's temporary run folder, removed now rather than at kernel exit
-    _smoke_folder.cleanup()
+nb.cleanup()  # a smoke run's temporary run folder, removed now rather than at kernel exit

@@ -2,12 +2,15 @@
 and notebook 04's measured Table 1 beside the paper's, its ranking commentary and its Fig. 4 curves.
 
 `make test` runs the notebooks with smoke parameters into build/smoke/ before pytest (which also checks them
-with nbval). Run alone, this module executes any notebook whose smoke copy is missing or older than its source.
+with nbval). Run alone, this module executes a notebook when a test first reads its smoke copy and that copy is
+missing or older than its source, so ``pytest tests/test_notebooks.py -k 04`` runs notebook 04 only.
+``ADVDIST_SMOKE_DIR`` names another folder for the smoke copies (default build/smoke/).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -17,7 +20,7 @@ import pytest
 from advdist_lab import course
 
 ROOT = Path(__file__).resolve().parent.parent
-SMOKE_DIR = ROOT / "build" / "smoke"
+SMOKE_DIR = Path(os.environ.get("ADVDIST_SMOKE_DIR") or ROOT / "build" / "smoke")
 SOURCES = course.discover(ROOT / "notebooks")
 CHECK_LINE = re.compile(r"max error (\S+) \(tolerance (\S+)\) (OK|FAILED)")
 # Minimum number of printed theorem checks per notebook (each lemma / theorem / equation of the issue).
@@ -29,18 +32,35 @@ EXPECTED_CHECKS = {
 }
 
 
+class SmokeCopies:
+    """The smoke copies' folder: ``smoke_dir / "NN_topic.ipynb"`` first (re)executes that notebook alone when its
+    copy is missing or older than its source."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.checked: dict[str, str | None] = {}  # stem -> the failure of its run, None when its copy is fresh
+
+    def _ensure(self, stem: str) -> None:
+        if stem not in self.checked:
+            source = ROOT / "notebooks" / f"{stem}.py"
+            copy, html = self.folder / f"{stem}.ipynb", self.folder / f"{stem}.html"
+            failure = None
+            if source.exists() and (
+                not html.exists() or not copy.exists() or copy.stat().st_mtime < source.stat().st_mtime
+            ):
+                (run,) = course.run_course(self.folder, smoke=True, only=[stem])
+                failure = None if run.ok else run.line()
+            self.checked[stem] = failure
+        assert self.checked[stem] is None, self.checked[stem]
+
+    def __truediv__(self, name: str) -> Path:
+        self._ensure(name.split(".", 1)[0])
+        return self.folder / name
+
+
 @pytest.fixture(scope="session")
-def smoke_dir() -> Path:
-    stale = [
-        s.stem[:2]
-        for s in SOURCES
-        if not (SMOKE_DIR / f"{s.stem}.html").exists()
-        or (SMOKE_DIR / f"{s.stem}.ipynb").stat().st_mtime < s.stat().st_mtime
-    ]
-    if stale:
-        runs = course.run_course(SMOKE_DIR, smoke=True, only=stale)
-        assert all(run.ok for run in runs), [run.line() for run in runs]
-    return SMOKE_DIR
+def smoke_dir() -> SmokeCopies:
+    return SmokeCopies(SMOKE_DIR)
 
 
 def _outputs(notebook: dict) -> list[str]:
@@ -108,7 +128,7 @@ def test_notebook_source_starts_with_a_parameters_cell(source: Path):
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
-def test_smoke_run_has_no_errors_and_used_smoke_parameters(smoke_dir: Path, source: Path):
+def test_smoke_run_has_no_errors_and_used_smoke_parameters(smoke_dir: SmokeCopies, source: Path):
     notebook = _load(smoke_dir / f"{source.stem}.ipynb")
     injected = [c for c in notebook["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
     assert injected and "SMOKE = True" in "".join(injected[0]["source"])
@@ -118,7 +138,7 @@ def test_smoke_run_has_no_errors_and_used_smoke_parameters(smoke_dir: Path, sour
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_CHECKS))
-def test_theorem_checks_print_errors_below_tolerance(smoke_dir: Path, name: str):
+def test_theorem_checks_print_errors_below_tolerance(smoke_dir: SmokeCopies, name: str):
     lines = [m for text in _outputs(_load(smoke_dir / f"{name}.ipynb")) for m in CHECK_LINE.finditer(text)]
     assert len(lines) >= EXPECTED_CHECKS[name], f"{name}: only {len(lines)} checks printed"
     for match in lines:
@@ -127,7 +147,7 @@ def test_theorem_checks_print_errors_below_tolerance(smoke_dir: Path, name: str)
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
-def test_html_copy_shows_the_figures_offline(smoke_dir: Path, source: Path):
+def test_html_copy_shows_the_figures_offline(smoke_dir: SmokeCopies, source: Path):
     notebook = _load(smoke_dir / f"{source.stem}.ipynb")
     figures = sum(
         1
@@ -161,7 +181,7 @@ def test_model_compression_parameters_switch_dataset_and_scale():
     assert comments and not any("'" in c or "=" in c for c in comments), comments
 
 
-def test_model_compression_prints_our_table_beside_the_papers(smoke_dir: Path):
+def test_model_compression_prints_our_table_beside_the_papers(smoke_dir: SmokeCopies):
     notebook = _load(smoke_dir / f"{COMPRESSION}.ipynb")
     markdown = _markdown_outputs(notebook)
     ours = [m for m in markdown if "Student test accuracy (%) on digits" in m]
@@ -179,7 +199,7 @@ def test_model_compression_prints_our_table_beside_the_papers(smoke_dir: Path):
     assert "Gumbel-Softmax (ADIM vs ADIM-NGS): final accuracy" in text
 
 
-def test_model_compression_draws_fig4_for_student_and_teacher(smoke_dir: Path):
+def test_model_compression_draws_fig4_for_student_and_teacher(smoke_dir: SmokeCopies):
     figures = _figures(_load(smoke_dir / f"{COMPRESSION}.ipynb"))
     student = [f for f in figures if _title(f).startswith("Fig. 4")]
     assert len(student) == 1, "the Fig. 4 student curves are missing"
@@ -203,7 +223,7 @@ def test_no_notebook_is_committed_as_ipynb():
 VARIANCE = "05_gradient_variance"
 
 
-def test_gradient_variance_measures_estimators_lemma_and_probes(smoke_dir: Path):
+def test_gradient_variance_measures_estimators_lemma_and_probes(smoke_dir: SmokeCopies):
     notebook = _load(smoke_dir / f"{VARIANCE}.ipynb")
     text = "\n".join(_outputs(notebook))
     markdown = "\n".join(_markdown_outputs(notebook))
@@ -220,7 +240,7 @@ def test_gradient_variance_measures_estimators_lemma_and_probes(smoke_dir: Path)
     assert re.search(r"\*\*teacher\*\*: mean cosine -?\d\.\d{3} at omega_t", markdown)
 
 
-def test_gradient_variance_draws_figs_5_and_7(smoke_dir: Path):
+def test_gradient_variance_draws_figs_5_and_7(smoke_dir: SmokeCopies):
     figures = _figures(_load(smoke_dir / f"{VARIANCE}.ipynb"))
     titles = [_title(f) for f in figures]
     fig5 = [f for f in figures if "(TPAMI Fig. 5)" in _title(f)]
@@ -240,7 +260,7 @@ def test_gradient_variance_draws_figs_5_and_7(smoke_dir: Path):
 EXPLORER = "06_explorer"
 
 
-def test_explorer_notebook_is_interactive_in_the_lab_and_static_headless(smoke_dir: Path):
+def test_explorer_notebook_is_interactive_in_the_lab_and_static_headless(smoke_dir: SmokeCopies):
     import jupytext
 
     source = jupytext.read(ROOT / "notebooks" / f"{EXPLORER}.py")
@@ -259,7 +279,7 @@ def test_explorer_notebook_is_interactive_in_the_lab_and_static_headless(smoke_d
     assert not widget_views  # headless: static figures only
 
 
-def test_explorer_notebook_draws_the_game_training_and_figs_3_and_6(smoke_dir: Path):
+def test_explorer_notebook_draws_the_game_training_and_figs_3_and_6(smoke_dir: SmokeCopies):
     notebook = _load(smoke_dir / f"{EXPLORER}.ipynb")
     figures = {_title(f): f for f in _figures(notebook)}
     game = figures["ADIM (exact gradients)"]
@@ -272,7 +292,7 @@ def test_explorer_notebook_draws_the_game_training_and_figs_3_and_6(smoke_dir: P
     assert any("(TPAMI Fig. 6)" in t for t in figures)
 
 
-def test_explorer_notebook_compares_with_the_paper_in_numbers(smoke_dir: Path):
+def test_explorer_notebook_compares_with_the_paper_in_numbers(smoke_dir: SmokeCopies):
     notebook = _load(smoke_dir / f"{EXPLORER}.ipynb")
     text = "\n".join(_outputs(notebook))
     markdown = "\n".join(_markdown_outputs(notebook))
@@ -287,7 +307,7 @@ def test_explorer_notebook_compares_with_the_paper_in_numbers(smoke_dir: Path):
 TAGS = "07_tag_recommendation"
 
 
-def test_tag_notebook_shows_the_data_and_why_text_is_privileged(smoke_dir: Path):
+def test_tag_notebook_shows_the_data_and_why_text_is_privileged(smoke_dir: SmokeCopies):
     notebook = _load(smoke_dir / f"{TAGS}.ipynb")
     text = "\n".join(_outputs(notebook))
     markdown = "\n".join(_markdown_outputs(notebook))
@@ -299,7 +319,7 @@ def test_tag_notebook_shows_the_data_and_why_text_is_privileged(smoke_dir: Path)
     assert "Tag popularity of the generated data" in titles
 
 
-def test_tag_notebook_prints_table_4_and_draws_figs_9_and_11(smoke_dir: Path):
+def test_tag_notebook_prints_table_4_and_draws_figs_9_and_11(smoke_dir: SmokeCopies):
     notebook = _load(smoke_dir / f"{TAGS}.ipynb")
     text = "\n".join(_outputs(notebook))
     markdown = "\n".join(_markdown_outputs(notebook))
@@ -317,7 +337,7 @@ def test_tag_notebook_prints_table_4_and_draws_figs_9_and_11(smoke_dir: Path):
 DFARD = "08_data_free_robust_distillation"
 
 
-def test_dfard_notebook_compares_with_an_undefended_student_and_the_paper(smoke_dir: Path):
+def test_dfard_notebook_compares_with_an_undefended_student_and_the_paper(smoke_dir: SmokeCopies):
     notebook = _load(smoke_dir / f"{DFARD}.ipynb")
     text = "\n".join(_outputs(notebook))
     markdown = "\n".join(_markdown_outputs(notebook))
@@ -331,7 +351,7 @@ def test_dfard_notebook_compares_with_an_undefended_student_and_the_paper(smoke_
     assert len(re.findall(r"^\* Table 3, .* vs Vanilla, average robust accuracy: ours [-+]\d", markdown, re.M)) == 4
 
 
-def test_dfard_notebook_shows_generated_images_tau_and_lambda(smoke_dir: Path):
+def test_dfard_notebook_shows_generated_images_tau_and_lambda(smoke_dir: SmokeCopies):
     figures = _figures(_load(smoke_dir / f"{DFARD}.ipynb"))
     titles = [_title(f) for f in figures]
     images = [f for f in figures if _title(f).startswith("DFARD's generated images")]
@@ -345,7 +365,7 @@ def test_dfard_notebook_shows_generated_images_tau_and_lambda(smoke_dir: Path):
 DERD = "09_derd"
 
 
-def test_derd_notebook_runs_the_variants_and_the_supplements_tables(smoke_dir: Path):
+def test_derd_notebook_runs_the_variants_and_the_supplements_tables(smoke_dir: SmokeCopies):
     notebook = _load(smoke_dir / f"{DERD}.ipynb")
     text = "\n".join(_outputs(notebook))
     markdown = "\n".join(_markdown_outputs(notebook))
