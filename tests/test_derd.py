@@ -15,15 +15,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from advdist_lab.robust.derd import (
-    DERD_COLUMNS,
-    PAPER_DERD_TABLE1,
-    PAPER_DERD_TABLE2,
-    PAPER_DERD_TABLE3,
-    DerdConfig,
-    DerdDistiller,
-    run_derd,
-)
+from advdist_lab.robust.derd import run_derd
+from advdist_lab.robust.derd_config import DerdConfig
+from advdist_lab.robust.derd_stages import DerdDistiller
+from advdist_lab.robust.paper_tables import DERD_COLUMNS, DERD_TABLE1, DERD_TABLE2, DERD_TABLE3
 
 
 @pytest.fixture(autouse=True)
@@ -280,14 +275,14 @@ def test_the_no_natural_stand_in_is_the_student_after_stage_one(teachers):
 # -------------------------------------------------------------------------------------------------- paper tables
 
 
-@pytest.mark.parametrize("table", [PAPER_DERD_TABLE1, PAPER_DERD_TABLE2, PAPER_DERD_TABLE3])
+@pytest.mark.parametrize("table", [DERD_TABLE1, DERD_TABLE2, DERD_TABLE3])
 def test_paper_average_is_the_mean_of_all_six_columns(table):
     for method, row in table.items():
         assert len(row) == len(DERD_COLUMNS), method
         *columns, average = row
         # within the rounding of six two-decimal numbers, except DERD's own row (printed 56.29 in Tables 2 and
         # 3, while its six columns average 56.268): the paper's slip, not the OCR's
-        tolerance = 0.025 if method == "DERD (ours)" and table is not PAPER_DERD_TABLE1 else 0.011
+        tolerance = 0.025 if method == "DERD (ours)" and table is not DERD_TABLE1 else 0.011
         assert abs(sum(columns) / 6 - average) <= tolerance, method
         # Clean is included: the mean of the five attacks alone is far from the printed Ave
         assert abs(sum(columns[1:]) / 5 - average) > 0.5, method
@@ -297,11 +292,21 @@ def test_paper_tables_share_rows_with_dfard_table1():
     from advdist_lab.robust.paper_tables import PAPER_TABLE1
 
     dfard = PAPER_TABLE1[("RN-18", "CIFAR-10")]
-    for table in (PAPER_DERD_TABLE2, PAPER_DERD_TABLE3):
+    for table in (DERD_TABLE2, DERD_TABLE3):
         for name in ("DAFL", "ZSKT", "CMI"):
             assert table[name][:6] == dfard[name]
         assert table["DFARD"][:6] == dfard["Ours"]
-    shared = set(PAPER_DERD_TABLE2) & set(PAPER_DERD_TABLE3)
+    shared = set(DERD_TABLE2) & set(DERD_TABLE3)
     assert shared == {"DAFL", "DFAD", "ZSKT", "CMI", "DFARD", "DERD (ours)"}
-    assert all(PAPER_DERD_TABLE2[name] == PAPER_DERD_TABLE3[name] for name in shared)
-    assert PAPER_DERD_TABLE2["DERD_inv"][-1] == 44.32 and PAPER_DERD_TABLE3["w/o T_nat"][-1] == 40.17
+    assert all(DERD_TABLE2[name] == DERD_TABLE3[name] for name in shared)
+    assert DERD_TABLE2["DERD_inv"][-1] == 44.32 and DERD_TABLE3["w/o T_nat"][-1] == 40.17
+
+
+def test_the_old_import_path_keeps_its_names():
+    from advdist_lab.robust import derd, derd_config, derd_stages, paper_tables
+
+    assert derd.DerdConfig is derd_config.DerdConfig and derd.DERD_VARIANTS is derd_config.DERD_VARIANTS
+    assert derd.DerdDistiller is derd_stages.DerdDistiller and derd.DERD_COLUMNS is paper_tables.DERD_COLUMNS
+    assert derd.PAPER_DERD_TABLE1 is DERD_TABLE1 and derd.PAPER_DERD_TABLE2 is DERD_TABLE2
+    assert derd.PAPER_DERD_TABLE3 is DERD_TABLE3
+    assert set(derd.__all__) <= set(vars(derd))

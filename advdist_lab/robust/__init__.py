@@ -17,14 +17,15 @@
   DeepInversion (:mod:`advdist_lab.robust.baseline_losses`); the teacher's batch-norm statistics and penultimate
   features they read (:mod:`advdist_lab.robust.teacher_statistics`).
 * :mod:`advdist_lab.robust.distillation`: the distillation stage shared by DFARD and DERD (PGD examples of
-  generated data, the KD loss of Eq. 5).
-* :mod:`advdist_lab.robust.derd`: DERD's two stages with a natural and a robust teacher, its variants, the
-  supplement's tables.
+  generated data, the KD loss of Eq. 5) and their frozen teachers.
+* :mod:`advdist_lab.robust.derd`: DERD (:func:`~advdist_lab.robust.derd.run_derd`): its hyperparameters and
+  variants (:mod:`advdist_lab.robust.derd_config`), its two stages with a natural and a robust teacher
+  (:mod:`advdist_lab.robust.derd_stages`) and model inversion (:mod:`advdist_lab.robust.derd_inversion`).
 * :mod:`advdist_lab.robust.teacher`: robust (PGD-AT, TRADES) and natural teachers; importing a checkpoint;
   evaluating any model under the protocol.
 * :mod:`advdist_lab.robust.runner`: run folders of data-free robust distillation (checkpoint, resume, best epoch).
 * :mod:`advdist_lab.robust.experiments` and :mod:`advdist_lab.robust.paper_tables`: DFARD's tables at our scale
-  beside the published numbers.
+  beside the published numbers (DFARD's and DERD's).
 * :mod:`advdist_lab.robust.data` and :mod:`advdist_lab.robust.models`: images in ``[0, 1]`` and the networks
   (digits CNNs, ResNet-18, WideResNets) with their checkpoint format.
 """

@@ -39,8 +39,14 @@ import torch
 import torch.nn.functional as F
 
 from advdist_lab.hparams import check_choice, check_positive
+from advdist_lab.robust.distillation import adversarial_examples, describe_teacher, kd_loss, load_frozen_teacher
+from advdist_lab.robust.generator_losses import generator_loss
+from advdist_lab.robust.generators import ConditionalGenerator, generator_checkpoint
+from advdist_lab.robust.gradient_attacks import attack_mode
 from advdist_lab.robust.ita_agb import adaptive_generator_balance, interactive_temperature
-from advdist_lab.robust.runner import DistillConfig
+from advdist_lab.robust.models import build_robust_model
+from advdist_lab.robust.runner import DistillConfig, epoch_generator, run_distillation
+from advdist_lab.robust.teacher_statistics import BatchNormStatistics
 
 __all__ = [
     "DFARD_METHODS",
@@ -119,44 +125,10 @@ class DfardConfig(DistillConfig):
         return dataclasses.replace(config, **changes)
 
 
-def load_frozen_teacher(path: str, data, device: torch.device):
-    """The teacher at ``path`` (a run folder of ``robust-teacher`` or a model file, resolved by
-    :func:`advdist_lab.robust.teacher.model_path` as the run's fingerprint is), in eval mode and frozen, checked
-    against the data's classes and image shape. Returns ``(teacher, info)``."""
-    from advdist_lab.robust.models import load_robust_model
-    from advdist_lab.robust.teacher import model_path
-
-    teacher, info = load_robust_model(model_path(path), device=device)
-    if info["num_classes"] != data.num_classes or tuple(info["image_shape"]) != tuple(data.image_shape):
-        raise ValueError(
-            f"the teacher {path} was built for {info['num_classes']} classes of {tuple(info['image_shape'])} images, "
-            f"not {data.name}'s {data.num_classes} classes of {tuple(data.image_shape)}"
-        )
-    teacher.eval()
-    for p in teacher.parameters():
-        p.requires_grad_(False)
-    return teacher, info
-
-
-def describe_teacher(path: str, model, info: dict) -> dict:
-    """What ``result.json`` says of a teacher: its path, architecture, parameters (all: it is frozen) and the
-    summary its model file carries."""
-    return {
-        "path": path,
-        "arch": info["arch"],
-        "parameters": sum(p.numel() for p in model.model.parameters()),
-        "summary": info.get("summary", {}),
-    }
-
-
 class DfardDistiller:
     """Algorithm 1 for one run: the generator, the student, their optimisers (see :func:`run_dfard`)."""
 
     def __init__(self, config: DfardConfig, data, device: torch.device) -> None:
-        from advdist_lab.robust.generators import ConditionalGenerator
-        from advdist_lab.robust.models import build_robust_model
-        from advdist_lab.robust.teacher_statistics import BatchNormStatistics
-
         self.config, self.device = config, device
         self.teacher, self.teacher_info = load_frozen_teacher(config.teacher, data, device)
         torch.manual_seed(config.seed)
@@ -180,9 +152,6 @@ class DfardDistiller:
 
     # -- Algorithm 1, lines 4-8 ------------------------------------------------------------------------------
     def generation_step(self, rng: torch.Generator) -> dict[str, float]:
-        from advdist_lab.robust.generator_losses import generator_loss
-        from advdist_lab.robust.gradient_attacks import attack_mode
-
         config = self.config
         self.generator.train()
         x, y, _ = self.generator.sample(config.batch_size, generator=rng)
@@ -222,8 +191,6 @@ class DfardDistiller:
 
     # -- Algorithm 1, lines 10-14 ----------------------------------------------------------------------------
     def distillation_step(self, rng: torch.Generator) -> dict[str, float]:
-        from advdist_lab.robust.distillation import adversarial_examples, kd_loss
-
         config = self.config
         with torch.no_grad():
             x, _, _ = self.generator.sample(config.batch_size, generator=rng)
@@ -250,8 +217,6 @@ class DfardDistiller:
         return {"tau_distill": tau, "student_loss": float(loss.detach())}
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
-        from advdist_lab.robust.runner import epoch_generator
-
         rng = epoch_generator(self.config.seed, 1, epoch, self.device)
         logs: dict[str, list[float]] = {}
         for _ in range(self.config.iterations):
@@ -284,8 +249,6 @@ class DfardDistiller:
         self.tau_now = state["tau_now"]
 
     def artifacts(self) -> dict[str, dict]:
-        from advdist_lab.robust.generators import generator_checkpoint
-
         return {"generator.pt": generator_checkpoint(self.generator)}
 
     def describe(self) -> dict:
@@ -311,8 +274,6 @@ def run_dfard(
     ``tau_distill``, the generator's loss terms, the teacher's mean confidence, entropy and agreement with the
     sampled labels on generated images, and the student's loss.
     """
-    from advdist_lab.robust.runner import run_distillation
-
     if not isinstance(config, DfardConfig):
         raise ValueError(f"config must be a DfardConfig (got {type(config).__name__})")
     return run_distillation(

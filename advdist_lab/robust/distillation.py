@@ -17,6 +17,9 @@ DFARD (``001_...``) trains every method through "the same PGD-attack ... and the
   in eval mode and frozen while attacked (:func:`advdist_lab.robust.gradient_attacks.attack_mode`).
 * Which teacher output Eq. 5 reads: it writes ``f_t(x_hat')``, the teacher on the adversarial example, and we
   follow it (RSLAD instead reads the teacher on the clean image; with a robust teacher the two are close).
+
+The teachers both methods distil from are loaded frozen by :func:`load_frozen_teacher` and described in
+``result.json`` by :func:`describe_teacher`.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from torch import nn
 from advdist_lab.hparams import check_positive, check_positive_int
 from advdist_lab.robust.gradient_attacks import attack_mode
 
-__all__ = ["adversarial_examples", "kd_loss"]
+__all__ = ["adversarial_examples", "describe_teacher", "kd_loss", "load_frozen_teacher"]
 
 
 def kd_loss(teacher_logits: torch.Tensor, student_logits: torch.Tensor, tau: float) -> torch.Tensor:
@@ -82,3 +85,33 @@ def adversarial_examples(
             x_adv = x_adv.detach() + step_size * grad.sign()
             x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0.0, 1.0)
     return x_adv.detach()
+
+
+def load_frozen_teacher(path: str, data, device: torch.device):
+    """The teacher at ``path`` (a run folder of ``robust-teacher`` or a model file, resolved by
+    :func:`advdist_lab.robust.teacher.model_path` as the run's fingerprint is), in eval mode and frozen, checked
+    against the data's classes and image shape. Returns ``(teacher, info)``."""
+    from advdist_lab.robust.models import load_robust_model
+    from advdist_lab.robust.teacher import model_path
+
+    teacher, info = load_robust_model(model_path(path), device=device)
+    if info["num_classes"] != data.num_classes or tuple(info["image_shape"]) != tuple(data.image_shape):
+        raise ValueError(
+            f"the teacher {path} was built for {info['num_classes']} classes of {tuple(info['image_shape'])} images, "
+            f"not {data.name}'s {data.num_classes} classes of {tuple(data.image_shape)}"
+        )
+    teacher.eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher, info
+
+
+def describe_teacher(path: str, model, info: dict) -> dict:
+    """What ``result.json`` says of a teacher: its path, architecture, parameters (all: it is frozen) and the
+    summary its model file carries."""
+    return {
+        "path": path,
+        "arch": info["arch"],
+        "parameters": sum(p.numel() for p in model.model.parameters()),
+        "summary": info.get("summary", {}),
+    }
