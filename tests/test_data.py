@@ -153,7 +153,7 @@ def test_validation_happens_before_any_download(monkeypatch: pytest.MonkeyPatch)
     def boom(*args: object) -> None:
         raise AssertionError("nothing may be loaded before the arguments are checked")
 
-    monkeypatch.setattr(torchvision_sets, "_torchvision_raw", boom)
+    monkeypatch.setattr(torchvision_sets, "torchvision_raw", boom)
     for kwargs in ({"n_train": 60001}, {"n_train": 100, "view": "x"}, {"n_train": 100, "test_size": 10001}):
         with pytest.raises(ValueError):
             load_data("mnist", **kwargs)
@@ -367,7 +367,7 @@ def _fake_raw(name: str, root: str, train: bool, download: bool) -> tuple[np.nda
 
 @pytest.mark.parametrize("view", VIEWS)
 def test_cifar10_task_from_generated_arrays(monkeypatch: pytest.MonkeyPatch, view: str) -> None:
-    monkeypatch.setattr(torchvision_sets, "_torchvision_raw", _fake_raw)
+    monkeypatch.setattr(torchvision_sets, "torchvision_raw", _fake_raw)
     task = load_data("cifar10", 500, view=view, test_size=200)
     low = view == "lowres"
     assert task.augment == "mirror" and task.input_shape == (3, 32, 32)
@@ -388,7 +388,7 @@ def test_cifar10_task_from_generated_arrays(monkeypatch: pytest.MonkeyPatch, vie
 
 
 def test_mnist_task_from_generated_arrays(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(torchvision_sets, "_torchvision_raw", _fake_raw)
+    monkeypatch.setattr(torchvision_sets, "torchvision_raw", _fake_raw)
     task = load_data("mnist", 100, view="lowres", test_size=50)
     assert task.augment is None and task.input_shape == (1, 28, 28) and task.student_shape == (1, 14, 14)
     raw_test, test_labels = _fake_raw("mnist", "", False, True)

@@ -21,8 +21,13 @@ DIGITS_TEST_SEED = 0
 
 
 @functools.lru_cache(maxsize=1)
-def _digits_raw() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(images in [0, 1] of shape (1797, 1, 8, 8), labels, pool indices (sorted), test indices)`` on the CPU."""
+def digits_raw() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(images in [0, 1] of shape (1797, 1, 8, 8), labels, pool indices (sorted), test indices)`` on the CPU.
+
+    The whole dataset and its fixed split (:data:`DIGITS_TEST_SEED`), cached per process: the digits task of
+    :func:`load_digits_task` and the robust pipeline (:func:`advdist_lab.robust.data.load_robust_data`) both read
+    it. Callers index it (which copies) and never modify the cached tensors.
+    """
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -39,7 +44,7 @@ def load_digits_task(
     n_train: int, *, view: str, device: torch.device, subset_seed: int, test_size: int | None
 ) -> TaskData:
     """The digits task; arguments are validated by :func:`advdist_lab.data.load_data`."""
-    images, labels, pool, test = _digits_raw()
+    images, labels, pool, test = digits_raw()
     train_index = pool[stratified_subset(labels[pool], n_train, subset_seed)]
     test_index = test if test_size is None else test[:test_size]
 

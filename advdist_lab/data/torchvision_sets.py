@@ -53,8 +53,14 @@ def _reason(exc: BaseException) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _torchvision_raw(name: str, root: str, train: bool, download: bool) -> tuple[np.ndarray, np.ndarray]:
-    """The raw ``(uint8 images, int64 labels)`` of one official split: MNIST ``(N, 28, 28)``, CIFAR-10 NHWC."""
+def torchvision_raw(name: str, root: str, train: bool, download: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The raw ``(uint8 images, int64 labels)`` of one official split: MNIST ``(N, 28, 28)``, CIFAR-10 NHWC.
+
+    ``name`` is ``"mnist"`` or ``"cifar10"``, ``root`` the data folder, ``train`` the split, ``download`` whether
+    torchvision may fetch a missing copy. Cached per process (the arrays must not be modified); raises
+    :class:`DatasetUnavailableError` naming the digits fallback when torchvision or the files cannot be had. Read
+    by :func:`load_torchvision_task` and by the robust pipeline's CIFAR-10 (:mod:`advdist_lab.robust.data`).
+    """
     try:
         from torchvision import datasets
     except (ImportError, RuntimeError) as exc:  # CUDA torchvision wheels fail to import with a CPU-only torch
@@ -117,8 +123,8 @@ def load_torchvision_task(
     download: bool,
 ) -> TaskData:
     """The MNIST or CIFAR-10 task; arguments are validated by :func:`advdist_lab.data.load_data`."""
-    pool_images, pool_labels = _torchvision_raw(name, root, True, download)
-    test_images, test_labels = _torchvision_raw(name, root, False, download)
+    pool_images, pool_labels = torchvision_raw(name, root, True, download)
+    test_images, test_labels = torchvision_raw(name, root, False, download)
     train_index = stratified_subset(torch.from_numpy(pool_labels), n_train, subset_seed).numpy()
     if test_size is not None:
         test_images, test_labels = test_images[:test_size], test_labels[:test_size]

@@ -88,9 +88,9 @@ def load_robust_data(
     if test_size is not None:
         test_size = check_positive_int("test_size", test_size)
     if dataset == "digits":
-        from advdist_lab.data.digits import _digits_raw
+        from advdist_lab.data.digits import digits_raw
 
-        images, labels, pool, test = _digits_raw()
+        images, labels, pool, test = digits_raw()
         x_train, y_train, x_test, y_test = images[pool], labels[pool], images[test], labels[test]
     elif dataset == "cifar10":
         x_train, y_train, x_test, y_test = _cifar10(root, download)
@@ -132,11 +132,11 @@ def _random_stream(seed: int, stream: int) -> torch.Generator:
 
 
 def _cifar10(root: str | None, download: bool) -> tuple[torch.Tensor, ...]:
-    from advdist_lab.data.torchvision_sets import _torchvision_raw, cifar_to_float
+    from advdist_lab.data.torchvision_sets import cifar_to_float, torchvision_raw
 
     folder = str(data_root(root))
-    train_images, train_labels = _torchvision_raw("cifar10", folder, True, download)
-    test_images, test_labels = _torchvision_raw("cifar10", folder, False, download)
+    train_images, train_labels = torchvision_raw("cifar10", folder, True, download)
+    test_images, test_labels = torchvision_raw("cifar10", folder, False, download)
     return (
         cifar_to_float(train_images),
         torch.from_numpy(train_labels),
