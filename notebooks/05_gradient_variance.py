@@ -21,7 +21,7 @@ N_TRAIN = 100  # training-set size n of every run (the paper's Figs. 4, 5 and 7 
 SEEDS = 3  # seeds of every method in Figs. 4-5 and the training-speed table
 EPOCHS = 50  # epochs of the main loop (Algorithm 1) of every run
 STUDENT_PRETRAIN_EPOCHS = 0  # the students start untrained, so the curves show them learning (see section 3)
-OMEGAS = None  # the weights swept in Fig. 7; None takes gradient_experiments.OMEGA_GRID
+OMEGAS = None  # the weights swept in Fig. 7; None takes gradients.OMEGA_GRID
 OMEGA_SEEDS = 2  # seeds per weight in Fig. 7
 TARGET_ACCURACY = 0.85  # the test accuracy whose first epoch measures training speed
 REPLICATES = 4000  # Monte Carlo replicates per point of the estimator study
@@ -29,14 +29,22 @@ OUT = None  # run folder; None picks runs/05_gradient_variance/DATASET-nN-eEPOCH
 JOBS = None  # worker processes for the runs; None: one per core for digits on a CPU
 
 # %%
-
-from advdist_lab.runs import notebook_folder
+from advdist_lab import course
 
 TEACHER_PRETRAIN_EPOCHS = 30  # TrainConfig's default
 if SMOKE:
     SEEDS, EPOCHS, OMEGA_SEEDS, REPLICATES, JOBS = 1, 3, 1, 300, 1
     OMEGAS, TEACHER_PRETRAIN_EPOCHS = (1 / 8, 1 / 2), 3
-OUT, _smoke_folder = notebook_folder("05_gradient_variance", f"{DATASET}-n{N_TRAIN}-e{EPOCHS}", SMOKE, OUT)
+nb = course.setup_notebook(
+    "05_gradient_variance",
+    smoke=SMOKE,
+    device=DEVICE,
+    out=OUT,
+    label=f"{DATASET}-n{N_TRAIN}-e{EPOCHS}",
+    dataset=DATASET,
+    jobs=JOBS,
+)
+OUT = nb.out
 
 # %% [markdown]
 # # 05 · Gradient variance: estimators, Lemma 4.5, and what the student's gradients do in training
@@ -57,17 +65,14 @@ OUT, _smoke_folder = notebook_folder("05_gradient_variance", f"{DATASET}-n{N_TRA
 # Where our measurements disagree with the papers, the text says so beside the paper's numbers.
 
 # %%
-import math
-
 from IPython.display import Markdown, display
 
-from advdist_lab import estimator_study, gradient_experiments, theorems, viz
-from advdist_lab.environment import configure_threads, resolve_device
+from advdist_lab import estimator_study, viz
+from advdist_lab.experiments import gradient_analysis as analysis
+from advdist_lab.experiments import gradients
+from advdist_lab.experiments.curves import curves_by_method
 
-viz.use_notebook_renderer()
-device = resolve_device(DEVICE)
-configure_threads(DATASET, device)  # as `advdist-lab train`: one CPU thread for the tiny digits models
-OMEGAS = tuple(OMEGAS) if OMEGAS else gradient_experiments.OMEGA_GRID
+OMEGAS = tuple(OMEGAS) if OMEGAS else gradients.OMEGA_GRID
 OVERRIDES = {  # TrainConfig fields shared by every run of this notebook
     "dataset": DATASET,
     "n_train": N_TRAIN,
@@ -76,7 +81,7 @@ OVERRIDES = {  # TrainConfig fields shared by every run of this notebook
     "student_pretrain_epochs": STUDENT_PRETRAIN_EPOCHS,
     "teacher_pretrain_epochs": TEACHER_PRETRAIN_EPOCHS,
 }
-print(f"dataset {DATASET}, n = {N_TRAIN}, {SEEDS} seed(s), {EPOCHS} epochs, device {device}, runs in {OUT}")
+print(f"dataset {DATASET}, n = {N_TRAIN}, {SEEDS} seed(s), {EPOCHS} epochs, device {nb.device}, runs in {OUT}")
 
 # %% [markdown]
 # ## 1. Gradient estimators against the exact gradient
@@ -112,47 +117,8 @@ viz.estimator_figure(rows)
 # %%
 viz.estimator_samples_figure(rows, tau=1.0)
 
-
 # %%
-def pick(estimator, samples, baseline="none"):
-    """The sweep's rows of one estimator and sample count, by increasing tau."""
-    return sorted(
-        (r for r in rows if r.estimator == estimator and r.samples == samples and r.baseline == baseline),
-        key=lambda r: r.tau,
-    )
-
-
-path1 = pick("pathwise", 1)
-low, high = path1[0], path1[-1]
-best = min(path1, key=lambda r: r.mse)
-score_plain, score_base = pick("score", 16)[0], pick("score", 16, "mean")[0]
-st_low = pick("straight_through", 1)[0]
-trend = "falls" if low.bias < high.bias else "does not fall"
-st_verdict = (
-    "more than three standard errors from zero: for a nonlinear reward its backward pass is not the gradient of "
-    "its forward pass, so its bias does not vanish as the temperature falls"
-    if st_low.bias > 3 * st_low.bias_se
-    else "within three standard errors of zero at this many replicates (its small remaining bias for a nonlinear "
-    "reward needs far more replicates to resolve than this notebook draws)"
-)
-display(
-    Markdown(
-        f"""**Measured** (one sample per estimate unless stated):
-
-* Pathwise bias {trend} as $\\tau$ decreases: {high.bias:.3f} at $\\tau$ = {high.tau:.2g}, {low.bias:.3f}
-  (± {low.bias_se:.3f}) at $\\tau$ = {low.tau:.2g}; its variance rises from {high.variance:.2g} to
-  {low.variance:.2g}. That is the trade-off the papers describe, measured.
-* The mean squared error is smallest at $\\tau$ ≈ {best.tau:.2g} (MSE {best.mse:.3g}): neither end of the
-  schedule is best for a single sample; with more samples the optimum moves to lower $\\tau$ (figure above,
-  dropdown).
-* The score function is unbiased (bias {pick("score", 1)[0].bias:.3f} ± {pick("score", 1)[0].bias_se:.3f},
-  Monte Carlo noise) but noisy: variance {pick("score", 1)[0].variance:.3g} for one sample; at $m$ = 16 the
-  leave-one-out baseline takes it from {score_plain.variance:.3g} to {score_base.variance:.3g}.
-* Straight-through at $\\tau$ = {st_low.tau:.2g}: bias {st_low.bias:.3f} ± {st_low.bias_se:.3f}, {st_verdict}.
-* At $\\tau$ = {low.tau:.2g} the pathwise variance ({low.variance:.3g}) exceeds the score function's
-  ({pick("score", 1)[0].variance:.3g}): the GS trick lowers the variance only at moderate and high temperatures."""
-    )
-)
+display(Markdown(analysis.estimator_commentary(rows)))
 
 # %% [markdown]
 # ## 2. Lemma 4.5: mixing in a quieter gradient
@@ -167,20 +133,9 @@ display(
 # (1-\lambda)^2\mathrm{Var}Y$.
 
 # %%
-samples = 20_000 if SMOKE else 200_000
-lemma_results = {}
-for name, (var_x, var_y, rho) in theorems.LEMMA_4_5_PRESETS.items():
-    result = theorems.lemma_4_5_monte_carlo(var_x, var_y, rho, samples=samples)
-    lemma_results[name] = result
-    if result.premise:
-        print(theorems.lemma_4_5(var_x, var_y, rho, samples=samples))
-    else:
-        worst = max(range(len(result.lambdas)), key=lambda i: result.excess[i])
-        print(
-            f"{name}: the premise fails (Var X = {var_x:g} > Var Y = {var_y:g}) and so does the conclusion: "
-            f"Var Z > Var Y for lambda > {result.violated_above:.3g}, by up to {result.excess[worst]:.3f} "
-            f"(± {result.excess_se[worst]:.3f}) at lambda = {result.lambdas[worst]:g}"
-        )
+lemma_results, lemma_lines = analysis.lemma_4_5_report(samples=20_000 if SMOKE else 200_000)
+for line in lemma_lines:
+    print(line)
 viz.lemma_4_5_figure(lemma_results)
 
 # %% [markdown]
@@ -205,84 +160,24 @@ viz.lemma_4_5_figure(lemma_results)
 # KDGAN Algorithm 1. NGAN, ADIB, ADIM-NGS and ADIM train with `SEEDS` seeds each.
 
 # %%
-speed_configs = gradient_experiments.method_configs(gradient_experiments.SPEED_METHODS, SEEDS, **OVERRIDES)
-speed_results = gradient_experiments.run(speed_configs, OUT, jobs=JOBS, description="Figs. 4-5 runs")
-curves = gradient_experiments.variance_curves(speed_results)
-viz.gradient_variance_figure(curves, gradient_experiments.FIG5_METHODS)
+speed_configs = gradients.method_configs(gradients.SPEED_METHODS, SEEDS, **OVERRIDES)
+speed_results = gradients.run(speed_configs, OUT, jobs=nb.jobs, description="Figs. 4-5 runs")
+curves = gradients.variance_curves(speed_results)
+viz.gradient_variance_figure(curves, gradients.FIG5_METHODS)
 
 # %%
 viz.gradient_variance_figure(curves, ("ngan", "adib"), title="The same for NGAN and ADIB", show_total=True)
 
 
 # %%
-def above(method):
-    """Epochs in which the adversarial variance exceeds the distillation variance, and the mean ratio."""
-    entry = curves[method]
-    pairs = list(zip(entry["adversarial"], entry["distillation"], strict=True))
-    count = sum(a > d for a, d in pairs)
-    ratio = math.exp(sum(math.log(max(a, 1e-300) / max(d, 1e-300)) for a, d in pairs) / len(pairs))
-    return count, len(pairs), ratio
-
-
-lines = []
-for method in gradient_experiments.FIG5_METHODS:
-    count, total, ratio = above(method)
-    lines.append(
-        f"| {method.upper()} | {count} of {total} | {ratio:.2g} | "
-        f"{curves[method]['adversarial'][0]:.2g} → {curves[method]['adversarial'][-1]:.2g} | "
-        f"{curves[method]['distillation'][0]:.2g} → {curves[method]['distillation'][-1]:.2g} |"
-    )
-ngs_first, gs_first = curves["adim-ngs"]["adversarial"][0], curves["adim"]["adversarial"][0]
-ngs_mean = sum(curves["adim-ngs"]["adversarial"]) / EPOCHS
-gs_mean = sum(curves["adim"]["adversarial"]) / EPOCHS
-agree = all(above(m)[0] > above(m)[1] / 2 for m in gradient_experiments.FIG5_METHODS)
-display(
-    Markdown(
-        "| method | epochs with adversarial variance > distillation variance | geometric-mean ratio adv./dist. "
-        "| adversarial variance, first → last epoch | distillation variance, first → last epoch |\n"
-        "|---|---|---|---|---|\n"
-        + "\n".join(lines)
-        + f"""
-
-**The paper's Fig. 5** (MNIST, n = 100) shows the adversarial curve above the distillation curve throughout
-both panels, and ADIM's adversarial variance below ADIM-NGS's. **Ours** ({DATASET}, n = {N_TRAIN}, mean of
-{SEEDS} seed(s)): {
-            "the adversarial variance is above the distillation variance in most epochs, as in the paper"
-            if agree
-            else "the distillation gradient is the noisier one in most epochs, the reverse of the paper's Fig. 5"
-        }.
-ADIM's adversarial variance averages {gs_mean:.2g} against ADIM-NGS's {ngs_mean:.2g}
-({"lower, as the paper says" if gs_mean < ngs_mean else "not lower: the paper's ordering does not reproduce"}),
-and the schedule shows in it: at the first epoch ($\\tau$ = {curves["adim"]["tau"][0]:.2g}) it is
-{gs_first:.2g} against ADIM-NGS's {ngs_first:.2g}, while at $\\tau$ = {curves["adim"]["tau"][-1]:.2g} it is
-{curves["adim"]["adversarial"][-1]:.2g} against {curves["adim-ngs"]["adversarial"][-1]:.2g}, which is the
-trade-off of section 1 in a real run. Our distillation term includes $\\upsilon\\,KL(p_r\\|p_s)$ (Eq. 2), the
-supervised signal of an untrained student, which is large and varies from minibatch to minibatch."""
-    )
-)
+display(Markdown(analysis.fig5_markdown(curves, DATASET, N_TRAIN, SEEDS)))
 
 # %% [markdown]
 # **Eq. 9 in training.** The variance of the student's *whole* gradient: ADIM's and ADIB's mix the two parts,
 # NGAN's is adversarial only. Eq. 9 claims $\mathrm{Var}(\nabla V_{ADIM}) \le \mathrm{Var}(\nabla V_{NGAN})$.
 
 # %%
-variance_rows = gradient_experiments.total_variance_table(speed_results)
-by_method = {row["method"]: row for row in variance_rows}
-table = ["| method | whole gradient | adversarial part | distillation part |", "|---|---|---|---|"]
-for row in variance_rows:
-    parts = [f"{row[p]:.3g}" if row[p] is not None else "" for p in ("total", "adversarial", "distillation")]
-    table.append(f"| {row['method'].upper()} | " + " | ".join(parts) + " |")
-holds = by_method["adim"]["total"] <= by_method["ngan"]["total"]
-display(
-    Markdown(
-        "Variance of the student's gradients, mean over epochs and seeds:\n\n"
-        + "\n".join(table)
-        + f"\n\nEq. 9 {'holds' if holds else 'does not hold'} here: ADIM {by_method['adim']['total']:.3g} "
-        f"{'<=' if holds else '>'} NGAN {by_method['ngan']['total']:.3g}. Lemma 4.5 is not what decides it at our "
-        "scale: the two students' gradients are different random variables (NGAN's student learns from labels "
-        "only through the discriminator), so their variances are compared directly, not as a mixture."
-    )
-)
+display(Markdown(analysis.eq9_markdown(gradients.total_variance_table(speed_results))))
 
 # %% [markdown]
 # ### Training speed (Fig. 4 and "GS speeds up training by around 50%")
@@ -293,49 +188,15 @@ display(
 # test accuracy reaches `TARGET_ACCURACY`.
 
 # %%
-accuracy_curves = {}
-for result in speed_results:
-    runs_of_method = accuracy_curves.setdefault(result["config"]["method"].upper(), [])
-    runs_of_method.append([entry["student_test_accuracy"] for entry in result["history"]])
 viz.training_curves(
-    accuracy_curves,
+    curves_by_method(speed_results),
     title=f"Student test accuracy by epoch ({DATASET}, n = {N_TRAIN}; TPAMI Fig. 4)",
     references={f"target {TARGET_ACCURACY:.0%}": TARGET_ACCURACY},
 )
 
 # %%
-speed_rows = gradient_experiments.speed_table(speed_results, TARGET_ACCURACY)
-speedup = gradient_experiments.speedup(speed_rows, "adim", "adim-ngs")
-table = [
-    "| method | epochs to reach the target, per seed | mean | seeds that reach it | final accuracy |",
-    "|---|---|---|---|---|",
-]
-for row in speed_rows:
-    per_seed = ", ".join("never" if e is None else str(e) for e in row["epochs"])
-    mean = f"{row['mean_epochs']:.1f}" if math.isfinite(row["mean_epochs"]) else "never"
-    table.append(
-        f"| {row['method'].upper()} | {per_seed} | {mean} | {row['reached']} of {row['seeds']} "
-        f"| {row['final_accuracy']:.2%} |"
-    )
-acc = {row["method"]: row["final_accuracy"] for row in speed_rows}
-if math.isfinite(speedup):
-    verdict = (
-        f"ADIM reaches {TARGET_ACCURACY:.0%} {speedup:.0%} sooner than ADIM-NGS"
-        if speedup >= 0
-        else f"ADIM reaches {TARGET_ACCURACY:.0%} {-speedup:.0%} later than ADIM-NGS"
-    )
-else:
-    verdict = f"at least one of ADIM and ADIM-NGS never reaches {TARGET_ACCURACY:.0%}, so no speed-up is measured"
-display(
-    Markdown(
-        "\n".join(table)
-        + f"""
-
-**Paper:** the GS trick speeds training up by about 50% and adds about 2 points (77.20% → 78.70%).
-**Ours:** {verdict}; final accuracy {acc["adim"]:.2%} (ADIM) against {acc["adim-ngs"]:.2%} (ADIM-NGS), a
-difference of {100 * (acc["adim"] - acc["adim-ngs"]):+.1f} points over {SEEDS} seed(s)."""
-    )
-)
+speed_rows = gradients.speed_table(speed_results, TARGET_ACCURACY)
+display(Markdown(analysis.speed_markdown(speed_rows, TARGET_ACCURACY, SEEDS)))
 viz.epochs_to_accuracy_figure(speed_rows, TARGET_ACCURACY)
 
 # %% [markdown]
@@ -346,41 +207,20 @@ viz.epochs_to_accuracy_figure(speed_rows, TARGET_ACCURACY)
 # 1 (teacher, Fig. 7b), which Lemmas 4.6 and 4.7 explain: as the weight tends to 1, the adversarial objective
 # tends to the distillation loss. The paper's axis runs from $2^{-3}$ to $2^{6}$, partly off the simplex that
 # Eq. 6 requires; we sweep the weight inside it, `OMEGAS`, and split the rest equally between the two other
-# weights (`gradient_experiments.omega_on_simplex`). The paper also notes that the trend disappears outside "a
+# weights (`gradients.omega_on_simplex`). The paper also notes that the trend disappears outside "a
 # reasonable range" of the weights, where "ADIM does not perform well and the discriminator can be far from the
 # optimality": as $\omega_s \to 1$ on the simplex, $\omega_r$ and $\omega_t$ go to 0 together.
 
 # %%
 omega_results = {}
 for player in ("student", "teacher"):
-    configs = gradient_experiments.omega_configs(player, OMEGAS, OMEGA_SEEDS, **OVERRIDES)
-    omega_results[player] = gradient_experiments.run(configs, OUT, jobs=JOBS, description=f"Fig. 7 {player}")
-cosine_rows = {p: gradient_experiments.cosine_vs_omega(r, p) for p, r in omega_results.items()}
+    configs = gradients.omega_configs(player, OMEGAS, OMEGA_SEEDS, **OVERRIDES)
+    omega_results[player] = gradients.run(configs, OUT, jobs=nb.jobs, description=f"Fig. 7 {player}")
+cosine_rows = {p: gradients.cosine_vs_omega(r, p) for p, r in omega_results.items()}
 viz.cosine_vs_omega_figure(cosine_rows)
 
 # %%
-lines = []
-for player, weight in (("student", "omega_s"), ("teacher", "omega_t")):
-    rows_of_player = cosine_rows[player]
-    first, last = rows_of_player[0], rows_of_player[-1]
-    peak = max(rows_of_player, key=lambda row: row["cosine"])
-    noise = max(row["cosine_std"] for row in rows_of_player)
-    if peak is last and last["cosine"] > first["cosine"]:
-        verdict = "rising as the weight goes to 1, as in the paper"
-    elif peak["cosine"] > first["cosine"] + 2 * noise and peak["cosine"] > last["cosine"] + 2 * noise:
-        verdict = (
-            f"rising up to {weight} = {peak['omega']:.3g}, then falling: the paper's trend holds on part of the range"
-        )
-    else:
-        verdict = "no clear rise towards 1: the paper's trend does not reproduce"
-    lines.append(
-        f"* **{player}**: mean cosine {first['cosine']:.3f} at {weight} = {first['omega']:.3g}, highest "
-        f"{peak['cosine']:.3f} at {weight} = {peak['omega']:.3g}, {last['cosine']:.3f} at {weight} = "
-        f"{last['omega']:.3g} (largest std over seeds {noise:.3f}): {verdict}; final {player} accuracy "
-        f"{min(r['accuracy'] for r in rows_of_player):.2%} to {max(r['accuracy'] for r in rows_of_player):.2%} "
-        "across the weights."
-    )
-display(Markdown("\n".join(lines)))
+display(Markdown(analysis.cosine_commentary(cosine_rows)))
 
 # %% [markdown]
 # ## What to take away
@@ -392,3 +232,6 @@ display(Markdown("\n".join(lines)))
 #   question, and the probes answer it for this dataset, this $n$ and these weights in the tables above.
 # * Everything above is a measurement of this notebook's run: rerun it with `DATASET = "mnist"`,
 #   `DEVICE = "cuda"` (and the paper's `EPOCHS = 100`) to test the claims at the paper's scale.
+
+# %%
+nb.cleanup()  # a smoke run's temporary run folder, removed now rather than at kernel exit

@@ -188,7 +188,7 @@ def test_estimator_rows_and_commentary() -> None:
     )
     assert "its variance rises from 0.02 to\n  3." in text
     assert "smallest at $\\tau$ ≈ 10 (MSE 0.11)" in text
-    assert "leave-one-out baseline takes it from\n  0.125 to 0.05." in text
+    assert "leave-one-out baseline takes it from 0.125 to 0.05." in text
     assert "bias 0.200 ± 0.010, more than three standard errors from zero" in text
     assert re.search(r"Pathwise bias (falls|does not fall) as .*: \d\.\d{3} at", text)
 

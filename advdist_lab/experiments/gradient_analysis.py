@@ -82,8 +82,8 @@ def estimator_commentary(rows: Sequence) -> str:
   schedule is best for a single sample; with more samples the optimum moves to lower $\\tau$ (figure above,
   dropdown).
 * The score function is unbiased (bias {score1.bias:.3f} ± {score1.bias_se:.3f}, Monte Carlo noise) but noisy:
-  variance {score1.variance:.3g} for one sample; at $m$ = 16 the leave-one-out baseline takes it from
-  {score_plain.variance:.3g} to {score_base.variance:.3g}.
+  variance {score1.variance:.3g} for one sample; at $m$ = 16 the
+  leave-one-out baseline takes it from {score_plain.variance:.3g} to {score_base.variance:.3g}.
 * Straight-through at $\\tau$ = {st_low.tau:.2g}: bias {st_low.bias:.3f} ± {st_low.bias_se:.3f}, {st_verdict}.
 * At $\\tau$ = {low.tau:.2g} the pathwise variance ({low.variance:.3g}) exceeds the score function's
   ({score1.variance:.3g}): the GS trick lowers the variance only at moderate and high temperatures."""
