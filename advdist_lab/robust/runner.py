@@ -4,7 +4,9 @@
 student, the optimisers of DFARD's "Implementation details", the PGD of the distillation stage, the evaluation);
 :class:`advdist_lab.robust.dfard.DfardConfig` and :class:`advdist_lab.robust.derd.DerdConfig` add their own.
 :func:`run_distillation` drives any *distiller* (an object with ``student``, ``train_epoch(epoch) -> dict``,
-``state_dict()``, ``load_state_dict(state)`` and ``artifacts() -> dict``) through a run folder ``out/``:
+``state_dict()``, ``load_state_dict(state)`` and ``artifacts() -> dict``) through a run folder ``out/``, a
+:class:`~advdist_lab.runs.folder.RunFolder` (the lifecycle every run shares: ``--out`` checked before any work,
+the folder locked against a second process, the config checked on resume, atomic writes, a full disk in one line):
 
 * ``checkpoint.pt`` after every epoch (atomic): the distiller's state, the history, the best student so far;
 * after every epoch the student is evaluated on the real test images (never seen in training: the method is
@@ -22,13 +24,14 @@ student, the optimisers of DFARD's "Implementation details", the PGD of the dist
 
 Resume: every epoch draws from its own :class:`torch.Generator` seeded from ``(seed, epoch)``, so a run killed
 after any epoch and resumed ends with the same history and accuracies as an uninterrupted one. A finished run is
-never overwritten (:func:`advdist_lab.runs.read_finished`). The teachers are compared by their files' SHA-1
+never overwritten (:meth:`~advdist_lab.runs.folder.RunFolder.finished`). The teachers are compared by their files' SHA-1
 (``teachers_sha1`` in the checkpoint and ``result.json``), not by the path that names them: a run resumes from
 another working folder or with the teacher copied elsewhere, and refuses a teacher file that changed.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import os
@@ -42,6 +45,7 @@ import numpy as np
 import torch
 
 from advdist_lab.environment import resolve_device
+from advdist_lab.files import file_sha1
 from advdist_lab.hparams import (
     check_choice,
     check_nonnegative,
@@ -53,18 +57,8 @@ from advdist_lab.methods.loop import NonFiniteLossError
 from advdist_lab.robust.attacks import ATTACKS, AttackProtocol, check_attack_names, robust_accuracy
 from advdist_lab.robust.data import ROBUST_DATASETS, RobustData, load_robust_data
 from advdist_lab.robust.models import DEFAULT_STUDENTS, check_architecture, save_robust_model
-from advdist_lab.runs import (
-    CHECKPOINT,
-    RESULT,
-    RunExistsError,
-    _config_mismatch,
-    _maybe_kill,
-    _progress_bar,
-    atomic_torch_save,
-    atomic_write_json,
-    read_checkpoint,
-    read_finished,
-)
+from advdist_lab.robust.teacher import model_path
+from advdist_lab.runs.folder import RunExistsError, RunFolder, maybe_kill, progress_bar
 
 __all__ = ["DistillConfig", "epoch_generator", "run_distillation", "teacher_fingerprints"]
 
@@ -218,6 +212,9 @@ class DistillConfig:
 
 _TEACHER_FIELDS = ("teacher", "natural_teacher")
 
+CHECKPOINT_KEYS = frozenset({"config", "distiller", "history", "best", "timing", "wall_seconds"})
+"""What a distillation run's ``checkpoint.pt`` holds (besides ``teachers_sha1``)."""
+
 
 def _comparable(config: dict) -> dict:
     """A config as compared on resume: the device may change, and the teachers are compared by their files'
@@ -227,9 +224,6 @@ def _comparable(config: dict) -> dict:
 
 def teacher_fingerprints(config) -> dict[str, str]:
     """The SHA-1 of every teacher file ``config`` names (a run folder stands for its model file)."""
-    from advdist_lab.files import file_sha1
-    from advdist_lab.robust.teacher import model_path
-
     return {
         name: file_sha1(model_path(getattr(config, name)))
         for name in _TEACHER_FIELDS
@@ -244,11 +238,6 @@ def _check_teachers(out_dir: Path, stored: dict | None, current: dict) -> None:
             f"{out_dir} holds a run distilled from another {changed} file (its SHA-1 differs); choose another "
             "output folder (--out)"
         )
-
-
-def _read_checkpoint(path: Path, device: torch.device) -> dict:
-    needed = {"config", "distiller", "history", "best", "timing", "wall_seconds"}
-    return read_checkpoint(path, device, needed, "a robust-distillation")
 
 
 def _evaluate(student, data: RobustData, config, attacks, size, seed: int, progress: bool) -> dict[str, float]:
@@ -280,29 +269,41 @@ def run_distillation(
     label: str = "distill",
     describe: Callable[[object], dict] | None = None,
 ) -> dict:
-    """Run ``build(config, data, device)``'s distiller for ``config.epochs`` epochs (module docstring)."""
+    """Run ``build(config, data, device)``'s distiller for ``config.epochs`` epochs (module docstring).
+
+    Everything that can be checked is checked before any work: the config, ``out``
+    (:class:`~advdist_lab.runs.folder.RunFolder`: usable, not in use by another process, its finished run or
+    checkpoint of the same config, a damaged ``result.json`` refused naming it) and the teachers' files. A
+    non-finite loss raises :class:`~advdist_lab.methods.loop.NonFiniteLossError` naming the player and the epoch
+    and saying what of the run is kept.
+    """
     config = config.resolved()
     device = resolve_device(config.device)
-    out_dir = Path(out) if out is not None else None
-    requested = config.to_dict()
+    folder = RunFolder(out, comparable=_comparable) if out is not None else None
     teachers = teacher_fingerprints(config)
-    state = None
-    if out_dir is not None:
-        finished = read_finished(out_dir, requested, resume, _comparable)
+    options = (build, progress, callback, stop, label, describe)
+    if folder is None:
+        return _run(config, device, None, None, teachers, *options)
+    with folder:
+        finished = folder.finished(config.to_dict(), resume)
         if finished is not None:
-            _check_teachers(out_dir, finished.get("teachers_sha1"), teachers)
+            _check_teachers(folder.path, finished.get("teachers_sha1"), teachers)
             return finished
-        checkpoint = out_dir / CHECKPOINT
-        if checkpoint.exists():
-            if not resume:
-                raise RunExistsError(
-                    f"{out_dir} holds the checkpoint of an unfinished run; pass --resume to continue it, or choose "
-                    "another --out"
-                )
-            state = _read_checkpoint(checkpoint, device)
-            if _comparable(state["config"]) != _comparable(requested):
-                raise RunExistsError(_config_mismatch(out_dir, state["config"], requested))
-            _check_teachers(out_dir, state.get("teachers_sha1"), teachers)
+        state = folder.checkpoint(config.to_dict(), resume, device, CHECKPOINT_KEYS, "a robust-distillation")
+        if state is not None:
+            _check_teachers(folder.path, state.get("teachers_sha1"), teachers)
+        return _run(config, device, folder, state, teachers, *options)
+
+
+def _run(config, device, folder, state, teachers, build, progress, callback, stop, label, describe) -> dict:
+    try:
+        return _distil(config, device, folder, state, teachers, build, progress, callback, stop, label, describe)
+    except NonFiniteLossError as error:
+        error.record_kept(folder.kept() if folder is not None else "nothing was saved (the run has no folder)")
+        raise
+
+
+def _distil(config, device, folder, state, teachers, build, progress, callback, stop, label, describe) -> dict:
     data = load_robust_data(config.dataset, device=device, test_size=None)
     distiller = build(config, data, device)
     history: list[dict] = []
@@ -314,7 +315,7 @@ def run_distillation(
         history, best, timing, previous = state["history"], state["best"], state["timing"], state["wall_seconds"]
     started = time.perf_counter()
     status = "finished"
-    bar = _progress_bar(config.epochs, f"{label} {config.dataset} seed={config.seed}", progress)
+    bar = progress_bar(config.epochs, f"{label} {config.dataset} seed={config.seed}", progress)
     bar.update(len(history))
     try:
         for epoch in range(len(history), config.epochs):
@@ -337,20 +338,18 @@ def run_distillation(
             if accuracies[config.select] > best["score"]:
                 student_state = {k: v.detach().clone().cpu() for k, v in distiller.student.state_dict().items()}
                 best = {"epoch": epoch + 1, "score": accuracies[config.select], "student": student_state}
-            if out_dir is not None:
-                atomic_torch_save(
-                    {
-                        "config": requested,
-                        "distiller": distiller.state_dict(),
-                        "history": history,
-                        "best": best,
-                        "timing": timing,
-                        "wall_seconds": previous + time.perf_counter() - started,
-                        "teachers_sha1": teachers,
-                    },
-                    out_dir / CHECKPOINT,
-                )
-                _maybe_kill(epoch + 1)
+            if folder is not None:
+                checkpoint = {
+                    "config": config.to_dict(),
+                    "distiller": distiller.state_dict(),
+                    "history": history,
+                    "best": best,
+                    "timing": timing,
+                    "wall_seconds": previous + time.perf_counter() - started,
+                    "teachers_sha1": teachers,
+                }
+                folder.save_checkpoint(checkpoint, epoch + 1)
+                maybe_kill(epoch + 1)
             bar.update(1)
             bar.set_postfix({config.select: f"{accuracies[config.select]:.3f}"})
             if callback is not None:
@@ -363,9 +362,9 @@ def run_distillation(
     result["teachers_sha1"] = teachers
     if describe is not None:
         result.update(describe(distiller))
-    if out_dir is not None and status == "finished":
-        _write_models(out_dir, config, distiller, data, best["student"])
-        atomic_write_json(out_dir / RESULT, result)
+    if folder is not None and status == "finished":
+        _write_models(folder, config, distiller, data, best["student"])
+        folder.write_result(result)
     return result
 
 
@@ -400,15 +399,13 @@ def _result(config, distiller, data, history, best, timing, device, progress) ->
     return result
 
 
-def _write_models(out_dir: Path, config, distiller, data: RobustData, best_state: dict | None) -> None:
+def _write_models(folder: RunFolder, config, distiller, data: RobustData, best_state: dict | None) -> None:
     """``student.pt`` (the best epoch's student; the last one when no epoch ran) and the distiller's artifacts."""
-    import copy
-
     best = copy.deepcopy(distiller.student)
     if best_state is not None:
         best.load_state_dict(best_state)
     save_robust_model(
-        out_dir / "student.pt",
+        folder.path / "student.pt",
         best,
         arch=config.student_arch,
         num_classes=data.num_classes,
@@ -416,4 +413,4 @@ def _write_models(out_dir: Path, config, distiller, data: RobustData, best_state
         summary={"method": getattr(config, "method", "distill"), "source": "best epoch by " + config.select},
     )
     for name, obj in distiller.artifacts().items():
-        atomic_torch_save(obj, out_dir / name)
+        folder.save(name, obj)
