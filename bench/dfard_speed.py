@@ -32,7 +32,7 @@ from advdist_lab.environment import resolve_device
 from advdist_lab.robust.data import load_robust_data
 from advdist_lab.robust.dfard import DfardConfig, DfardDistiller
 from advdist_lab.robust.models import build_robust_model, save_robust_model
-from advdist_lab.robust.paper_tables import PAPER_TABLE2_HOURS
+from advdist_lab.robust.paper_tables import DFARD_TABLE2_HOURS
 from advdist_lab.robust.runner import epoch_generator
 
 
@@ -100,7 +100,7 @@ def main() -> None:
         f"{config.ts * config.batch_size / dis:.0f} images/s)"
     )
     print(f"one epoch of {iterations} blocks: {epoch_seconds:.1f} s")
-    paper = PAPER_TABLE2_HOURS["CIFAR-10"]["Ours"]
+    paper = DFARD_TABLE2_HOURS["CIFAR-10"]["Ours"]
     print(
         f"200 epochs: {whole_hours:.2f} h; DFARD Table 2 (RTX 3090, whole generation process on CIFAR-10): "
         f"{paper} h; ratio ours / paper = {whole_hours / paper:.2f}"

@@ -289,9 +289,9 @@ def test_paper_average_is_the_mean_of_all_six_columns(table):
 
 
 def test_paper_tables_share_rows_with_dfard_table1():
-    from advdist_lab.robust.paper_tables import PAPER_TABLE1
+    from advdist_lab.robust.paper_tables import DFARD_TABLE1
 
-    dfard = PAPER_TABLE1[("RN-18", "CIFAR-10")]
+    dfard = DFARD_TABLE1[("RN-18", "CIFAR-10")]
     for table in (DERD_TABLE2, DERD_TABLE3):
         for name in ("DAFL", "ZSKT", "CMI"):
             assert table[name][:6] == dfard[name]

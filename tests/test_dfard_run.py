@@ -19,12 +19,12 @@ from advdist_lab.robust.distillation import adversarial_examples, kd_loss
 from advdist_lab.robust.generators import load_generator, sample_grid
 from advdist_lab.robust.models import build_robust_model, load_robust_model, save_robust_model
 from advdist_lab.robust.paper_tables import (
-    COLUMNS,
-    PAPER_AVERAGE_GAINS,
-    PAPER_TABLE1,
-    PAPER_TABLE3,
-    PAPER_TABLE4,
-    TABLE4_GAINS,
+    DFARD_AVERAGE_GAINS,
+    DFARD_COLUMNS,
+    DFARD_TABLE1,
+    DFARD_TABLE3,
+    DFARD_TABLE4,
+    DFARD_TABLE4_GAINS,
 )
 from advdist_lab.runs import RunExistsError
 
@@ -212,7 +212,7 @@ def test_an_interrupted_run_resumes_to_the_same_result(teacher_file, tmp_path):
         run_dfard(tiny(teacher_file, epochs=3, tau=2.0), tmp_path / "part", resume=True, progress=False)
     resumed = run_dfard(config, tmp_path / "part", resume=True, progress=False)
     assert resumed["history"] == whole["history"]
-    assert {k: resumed[k] for k in COLUMNS if k in resumed} == {k: whole[k] for k in COLUMNS if k in whole}
+    assert {k: resumed[k] for k in DFARD_COLUMNS if k in resumed} == {k: whole[k] for k in DFARD_COLUMNS if k in whole}
 
 
 def test_a_teacher_for_other_images_is_refused(tmp_path):
@@ -227,14 +227,16 @@ def test_a_teacher_for_other_images_is_refused(tmp_path):
 
 
 def test_paper_tables_are_consistent():
-    assert PAPER_TABLE3["Ours"] == PAPER_TABLE1[("RN-18", "CIFAR-10")]["Ours"]
-    for row, values in PAPER_TABLE4.items():
-        base = dict(zip(COLUMNS, PAPER_TABLE1[("RN-18", "CIFAR-10")][row.split("+")[0]], strict=True))
+    assert DFARD_TABLE3["Ours"] == DFARD_TABLE1[("RN-18", "CIFAR-10")]["Ours"]
+    for row, values in DFARD_TABLE4.items():
+        base = dict(zip(DFARD_COLUMNS, DFARD_TABLE1[("RN-18", "CIFAR-10")][row.split("+")[0]], strict=True))
         for column, value in values.items():
-            assert value - base[column] == pytest.approx(TABLE4_GAINS[row][column], abs=0.006)
-    for setting, gain in PAPER_AVERAGE_GAINS.items():
-        rows = PAPER_TABLE1[setting]
-        averages = {m: experiments.average_over_attacks(dict(zip(COLUMNS, r, strict=True))) for m, r in rows.items()}
+            assert value - base[column] == pytest.approx(DFARD_TABLE4_GAINS[row][column], abs=0.006)
+    for setting, gain in DFARD_AVERAGE_GAINS.items():
+        rows = DFARD_TABLE1[setting]
+        averages = {
+            m: experiments.average_over_attacks(dict(zip(DFARD_COLUMNS, r, strict=True))) for m, r in rows.items()
+        }
         best_other = max(v for m, v in averages.items() if m not in ("Ours", "Ours*"))
         assert averages["Ours*"] - best_other == pytest.approx(gain, abs=0.01)
 
@@ -251,7 +253,7 @@ def test_rows_run_summarize_and_compare(teacher_file, tmp_path):
     summary = experiments.summarize(results)
     values = [100 * r["pgd_t"] for r in results["Ours"]]
     assert summary["Ours"]["pgd_t"][0] == pytest.approx(sum(values) / 2)
-    text = experiments.comparison_markdown(summary, PAPER_TABLE3, ("clean", "fgsm", "pgd_t"))
+    text = experiments.comparison_markdown(summary, DFARD_TABLE3, ("clean", "fgsm", "pgd_t"))
     assert "(58.35)" in text and "| Ours |" in text.replace("| Ours | ", "| Ours |")
     assert experiments.row_folder("w/ ITA (G)") == "w-ITA-G"
     assert experiments.row_folder("Ours*") != experiments.row_folder("Ours")
@@ -330,3 +332,11 @@ def test_the_teacher_is_compared_by_its_file_not_its_path(teacher_file, tmp_path
     save_robust_model(copy, model, arch="digits-cnn", num_classes=10, image_shape=(1, 8, 8))
     with pytest.raises(RunExistsError, match="another teacher file"):
         run_dfard(tiny(str(copy), epochs=1), out, resume=True, progress=False)
+
+
+def test_the_old_names_of_dfards_tables_are_aliases():
+    from advdist_lab.robust import paper_tables as P
+
+    assert P.PAPER_TABLE1 is DFARD_TABLE1 and P.PAPER_TABLE3 is DFARD_TABLE3 and P.PAPER_TABLE4 is DFARD_TABLE4
+    assert P.TABLE4_GAINS is DFARD_TABLE4_GAINS and P.PAPER_AVERAGE_GAINS is DFARD_AVERAGE_GAINS
+    assert P.COLUMNS is DFARD_COLUMNS and P.PAPER_TABLE2_HOURS is P.DFARD_TABLE2_HOURS

@@ -24,7 +24,7 @@ import numpy as np
 
 from advdist_lab.hparams import check_positive_int
 from advdist_lab.robust.dfard import TABLE3_ROWS, DfardConfig, run_dfard
-from advdist_lab.robust.paper_tables import COLUMNS
+from advdist_lab.robust.paper_tables import DFARD_COLUMNS
 from advdist_lab.runs import CHECKPOINT, RESULT
 
 __all__ = [
@@ -130,7 +130,7 @@ def run_rows(
     return results
 
 
-def average_over_attacks(values: Mapping[str, float], attacks: Sequence[str] = COLUMNS[1:]) -> float:
+def average_over_attacks(values: Mapping[str, float], attacks: Sequence[str] = DFARD_COLUMNS[1:]) -> float:
     """The mean over the attacks (Clean excluded) present in ``values``: DFARD's "average robustness"."""
     present = [values[a] for a in attacks if a in values]
     if not present:
@@ -147,7 +147,7 @@ def summarize(results: Mapping[str, Sequence[dict]]) -> dict[str, dict[str, tupl
         if not runs:
             continue
         row = {}
-        for column in (*COLUMNS, "average"):
+        for column in (*DFARD_COLUMNS, "average"):
             if all(column in r for r in runs):
                 values = np.array([100.0 * r[column] for r in runs])
                 row[column] = (float(values.mean()), float(values.std()))
@@ -159,26 +159,26 @@ def summarize(results: Mapping[str, Sequence[dict]]) -> dict[str, dict[str, tupl
 def comparison_markdown(
     summary: Mapping[str, Mapping[str, tuple[float, float]]],
     paper: Mapping[str, Sequence[float] | Mapping[str, float]] | None = None,
-    columns: Sequence[str] = COLUMNS,
+    columns: Sequence[str] = DFARD_COLUMNS,
     average_of: Sequence[str] | None = None,
 ) -> str:
     """A markdown table: one line per row with ours (mean ± std, %) and, where the paper has the row, its
-    numbers in parentheses. ``paper`` rows are tuples in :data:`COLUMNS` order or dicts by column.
+    numbers in parentheses. ``paper`` rows are tuples in :data:`DFARD_COLUMNS` order or dicts by column.
 
     The last column averages the five attacks (DFARD's "average robustness"); ``average_of`` names other columns
     to average instead, on both sides (DERD's supplement averages all six, Clean included), and then shows our
     mean without a std."""
+    from advdist_lab.experiments.tables import markdown_table
     from advdist_lab.robust.protocol import ATTACK_LABELS
-    from advdist_lab.tables import markdown_table
 
     header = ["row", *(ATTACK_LABELS[c] for c in columns), ATTACK_LABELS["average"]]
     lines = []
     for label, row in summary.items():
         reference = None if paper is None else paper.get(label)
         if reference is not None and not isinstance(reference, Mapping):
-            reference = dict(zip(COLUMNS, reference[: len(COLUMNS)], strict=True))
+            reference = dict(zip(DFARD_COLUMNS, reference[: len(DFARD_COLUMNS)], strict=True))
         cells = [label]
-        averaged = COLUMNS[1:] if average_of is None else tuple(average_of)
+        averaged = DFARD_COLUMNS[1:] if average_of is None else tuple(average_of)
         for column in (*columns, "average"):
             ours = row.get(column)
             text = "-" if ours is None else f"{ours[0]:.1f} ± {ours[1]:.1f}"

@@ -1,20 +1,23 @@
-"""DFARD's published numbers (``001_...``), transcribed from the text, to set beside ours.
+"""DFARD's and DERD's published numbers (``001_...``, ``002_...``), transcribed from the text, to set beside ours.
 
-All accuracies are percentages in the column order of :data:`COLUMNS` (Clean, FGSM, PGD_S, PGD_T, CW_inf, AA), at
-``eps = 8/255`` on CIFAR with a WRN-34-10 TRADES teacher (the RSLAD teacher) and 200 epochs.
+DFARD's accuracies are percentages in the column order of :data:`DFARD_COLUMNS` (Clean, FGSM, PGD_S, PGD_T,
+CW_inf, AA), at ``eps = 8/255`` on CIFAR with a WRN-34-10 TRADES teacher (the RSLAD teacher) and 200 epochs.
 
-* :data:`PAPER_TABLE1`: Table 1, ``{(student, dataset): {method: row}}`` for students ``RN-18`` and ``MN-V2``
+* :data:`DFARD_TABLE1`: Table 1, ``{(student, dataset): {method: row}}`` for students ``RN-18`` and ``MN-V2``
   and datasets ``CIFAR-10`` and ``CIFAR-100``. "Ours*" is DFARD in the generation stage only, "Ours" the whole
   Algorithm 1.
-* :data:`PAPER_TABLE3`: Table 3, the ablation on CIFAR-10 with the RN-18 student (its "Ours" row equals Table 1's).
-* :data:`PAPER_TABLE4`: Table 4, three baselines with ITA (CIFAR-10, RN-18), only Clean, CW_inf and AA, with the
+* :data:`DFARD_TABLE3`: Table 3, the ablation on CIFAR-10 with the RN-18 student (its "Ours" row equals Table 1's).
+* :data:`DFARD_TABLE4`: Table 4, three baselines with ITA (CIFAR-10, RN-18), only Clean, CW_inf and AA, with the
   gains over Table 1 that the paper prints beside them.
-* :data:`PAPER_TABLE2_HOURS`: Table 2, the synthesis time of the whole generation stage on one RTX 3090, in hours
+* :data:`DFARD_TABLE2_HOURS`: Table 2, the synthesis time of the whole generation stage on one RTX 3090, in hours
   (times ``n`` temperature and ``m`` loss-weight tunings for the baselines).
-* :data:`PAPER_AVERAGE_GAINS`: the text's "improves the average adversarial robustness by 1.98%, 0.55%, 1.69%
-  and 1.03%" for the four settings (in the order CIFAR-10 RN-18, CIFAR-10 MN-V2, CIFAR-100 RN-18, CIFAR-100 MN-V2, the
-  columns of Table 1 read across): the mean over the five attacks (Clean excluded) of
-  "Ours*" minus that of the best other method; the tests check that this reading reproduces all four.
+* :data:`DFARD_AVERAGE_GAINS`: the text's "improves the average adversarial robustness by 1.98%, 0.55%, 1.69%
+  and 1.03%" for the four settings (in the order CIFAR-10 RN-18, CIFAR-10 MN-V2, CIFAR-100 RN-18, CIFAR-100
+  MN-V2, the columns of Table 1 read across): the mean over the five attacks (Clean excluded) of "Ours*" minus
+  that of the best other method; the tests check that this reading reproduces all four.
+
+The DFARD tables' old names (``COLUMNS``, ``PAPER_TABLE1``, ``PAPER_TABLE2_HOURS``, ``PAPER_TABLE3``,
+``PAPER_TABLE4``, ``TABLE4_GAINS``, ``PAPER_AVERAGE_GAINS``) are aliases of the new ones.
 
 DERD's supplement (``002_...``), CIFAR-10 with a ResNet-18 student unless said otherwise, in the columns of
 :data:`DERD_COLUMNS` (its ``Ave`` includes Clean):
@@ -32,6 +35,13 @@ __all__ = [
     "DERD_TABLE1",
     "DERD_TABLE2",
     "DERD_TABLE3",
+    "DFARD_AVERAGE_GAINS",
+    "DFARD_COLUMNS",
+    "DFARD_TABLE1",
+    "DFARD_TABLE2_HOURS",
+    "DFARD_TABLE3",
+    "DFARD_TABLE4",
+    "DFARD_TABLE4_GAINS",
     "PAPER_AVERAGE_GAINS",
     "PAPER_TABLE1",
     "PAPER_TABLE2_HOURS",
@@ -40,9 +50,10 @@ __all__ = [
     "TABLE4_GAINS",
 ]
 
-COLUMNS = ("clean", "fgsm", "pgd_s", "pgd_t", "cw_inf", "autoattack")
+DFARD_COLUMNS = ("clean", "fgsm", "pgd_s", "pgd_t", "cw_inf", "autoattack")
+"""The columns of DFARD's Table 1 (its text's average, over the five attacks, is not a column)."""
 
-PAPER_TABLE1: dict[tuple[str, str], dict[str, tuple[float, ...]]] = {
+DFARD_TABLE1: dict[tuple[str, str], dict[str, tuple[float, ...]]] = {
     ("RN-18", "CIFAR-10"): {
         "Dream": (68.26, 34.76, 29.72, 31.36, 27.96, 26.70),
         "DeepInv": (64.53, 35.18, 31.26, 32.49, 28.77, 27.93),
@@ -89,7 +100,7 @@ PAPER_TABLE1: dict[tuple[str, str], dict[str, tuple[float, ...]]] = {
     },
 }
 
-PAPER_TABLE3: dict[str, tuple[float, ...]] = {
+DFARD_TABLE3: dict[str, tuple[float, ...]] = {
     "Vanilla": (58.35, 30.68, 28.59, 29.75, 24.67, 23.95),
     "w/ ITA (G)": (59.16, 31.05, 28.59, 29.90, 24.87, 24.21),
     "w/ ITA (GD)": (60.36, 33.09, 30.97, 32.02, 26.79, 26.24),
@@ -97,20 +108,20 @@ PAPER_TABLE3: dict[str, tuple[float, ...]] = {
     "Ours": (66.44, 38.53, 35.94, 37.15, 32.79, 32.14),
 }
 
-PAPER_TABLE4: dict[str, dict[str, float]] = {
+DFARD_TABLE4: dict[str, dict[str, float]] = {
     "DAFL+ITA": {"clean": 56.26, "cw_inf": 24.78, "autoattack": 24.36},
     "DFQ+ITA": {"clean": 55.79, "cw_inf": 24.12, "autoattack": 23.74},
     "ZSKT+ITA": {"clean": 59.93, "cw_inf": 29.03, "autoattack": 28.58},
 }
 
-TABLE4_GAINS: dict[str, dict[str, float]] = {
+DFARD_TABLE4_GAINS: dict[str, dict[str, float]] = {
     "DAFL+ITA": {"clean": 1.28, "cw_inf": 1.88, "autoattack": 2.11},
     "DFQ+ITA": {"clean": 1.35, "cw_inf": 1.75, "autoattack": 2.17},
     "ZSKT+ITA": {"clean": 1.85, "cw_inf": 1.82, "autoattack": 1.90},
 }
 """The gains over Table 1 printed in parentheses in Table 4."""
 
-PAPER_TABLE2_HOURS: dict[str, dict[str, float]] = {
+DFARD_TABLE2_HOURS: dict[str, dict[str, float]] = {
     "CIFAR-10": {
         "Dream": 29.17,
         "DeepInv": 24.70,
@@ -133,12 +144,22 @@ PAPER_TABLE2_HOURS: dict[str, dict[str, float]] = {
     },
 }
 
-PAPER_AVERAGE_GAINS: dict[tuple[str, str], float] = {
+DFARD_AVERAGE_GAINS: dict[tuple[str, str], float] = {
     ("RN-18", "CIFAR-10"): 1.98,
     ("MN-V2", "CIFAR-10"): 0.55,
     ("RN-18", "CIFAR-100"): 1.69,
     ("MN-V2", "CIFAR-100"): 1.03,
 }
+
+
+# The old names, kept while notebooks, the command line and older code read them.
+COLUMNS = DFARD_COLUMNS
+PAPER_TABLE1 = DFARD_TABLE1
+PAPER_TABLE2_HOURS = DFARD_TABLE2_HOURS
+PAPER_TABLE3 = DFARD_TABLE3
+PAPER_TABLE4 = DFARD_TABLE4
+TABLE4_GAINS = DFARD_TABLE4_GAINS
+PAPER_AVERAGE_GAINS = DFARD_AVERAGE_GAINS
 
 
 # DERD (``002_...``, the supplement)
