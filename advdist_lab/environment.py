@@ -98,13 +98,18 @@ def available_memory(device: str | torch.device = "cpu") -> int | None:
         return None
 
 
+def format_bytes(nbytes: int) -> str:
+    """``nbytes`` for a message: in GiB from 1 GiB on, in MiB below (``"1.5 GiB"``, ``"12.0 MiB"``)."""
+    return f"{nbytes / 2**30:.1f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:.1f} MiB"
+
+
 def check_fits_in_memory(name: str, nbytes: int, device: str | torch.device = "cpu") -> int:
     """Raise ``ValueError`` naming ``name`` when a block of ``nbytes`` (a batch and what its passes keep for the
     backward pass, as the caller estimates it) exceeds the memory available on ``device``; return ``nbytes``."""
     available = available_memory(device)
     if available is not None and nbytes > available:
         raise ValueError(
-            f"{name} needs about {nbytes / 2**30:.1f} GiB but only {available / 2**30:.1f} GiB is available on "
+            f"{name} needs about {format_bytes(nbytes)} but only {format_bytes(available)} is available on "
             f"{torch.device(device)}: choose a smaller {name}"
         )
     return nbytes

@@ -264,7 +264,7 @@ class TemperatureSchedule:
         if not 0 < factor <= 1:
             raise ValueError(f"factor must be in (0, 1] (got {factor!r})")
         object.__setattr__(self, "factor", factor)
-        check_positive_int("every", self.every)
+        check_iterations("every", self.every)
 
     @classmethod
     def constant(cls, tau: float) -> TemperatureSchedule:
@@ -272,7 +272,7 @@ class TemperatureSchedule:
 
     def at(self, step: int, total: int) -> float:
         """The temperature at ``step`` (0-based) of a run of ``total`` steps (or epochs)."""
-        check_positive_int("total", total)
+        check_iterations("total", total)
         if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step < total:
             raise ValueError(f"step must be an integer in [0, total) = [0, {total}) (got {step!r})")
         progress = step / (total - 1) if total > 1 else 0.0
@@ -285,8 +285,8 @@ class TemperatureSchedule:
         return max(self.end, self.start * self.factor ** (step // self.every))
 
     def values(self, total: int) -> list[float]:
-        """The temperature at every step of a run of ``total`` steps."""
-        total = check_positive_int("total", total)
+        """The temperature at every step of a run of ``total`` steps (a list: ``total`` is bounded)."""
+        total = check_iterations("total", total)
         return [self.at(k, total) for k in range(total)]
 
 

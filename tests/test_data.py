@@ -446,3 +446,13 @@ def test_no_download_with_empty_root_fails_fast(monkeypatch: pytest.MonkeyPatch,
         load_data(name, 500, root=tmp_path, download=False)
     assert time.perf_counter() - start < 2.0
     _assert_clear_offline_error(info, tmp_path)
+
+
+def test_input_sizes_are_the_numbers_per_example_of_x(monkeypatch: pytest.MonkeyPatch) -> None:
+    from advdist_lab.data import INPUT_SIZES
+
+    monkeypatch.setattr(torchvision_sets, "torchvision_raw", _fake_raw)
+    assert set(INPUT_SIZES) == set(DATASETS)
+    for name in DATASETS:
+        task = load_data(name, 200, test_size=10)
+        assert task.train.x[0].numel() == INPUT_SIZES[name], name

@@ -66,3 +66,14 @@ def test_a_block_larger_than_the_memory_is_refused_naming_it() -> None:
     assert check_fits_in_memory("--batch-size", 1024) == 1024
     with pytest.raises(ValueError, match=r"--batch-size needs about .* GiB but only .* GiB is available on cpu"):
         check_fits_in_memory("--batch-size", 4 * available)
+
+
+def test_sizes_in_messages_are_readable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from advdist_lab import environment
+
+    assert environment.format_bytes(3 * 2**30 // 2) == "1.5 GiB"
+    assert environment.format_bytes(12 * 2**20) == "12.0 MiB"
+    monkeypatch.setattr(environment, "available_memory", lambda device="cpu": 2**20)
+    with pytest.raises(ValueError, match=r"--batch-size needs about 2.0 MiB but only 1.0 MiB is available on cpu"):
+        environment.check_fits_in_memory("--batch-size", 2**21)
+    assert environment.check_fits_in_memory("--batch-size", 2**20) == 2**20

@@ -391,3 +391,108 @@ def test_counts_have_a_sane_upper_bound_that_the_message_explains() -> None:
         check_iterations("iterations", 10**7)
     with pytest.raises(ValueError, match="epochs must be an integer >= 0"):
         check_epochs("epochs", -1, minimum=0)
+
+
+def test_schedule_step_counts_are_bounded() -> None:
+    with pytest.raises(ValueError, match=r"every must be <= 1,000,000 .*sane bound on iterations"):
+        TemperatureSchedule(kind="step", every=10**7)
+    with pytest.raises(ValueError, match=r"total must be <= 1,000,000 .*sane bound on iterations"):
+        TemperatureSchedule().values(10**9)  # a list of 10**9 temperatures: refused before it is built
+    with pytest.raises(ValueError, match=r"total must be <= 1,000,000"):
+        TemperatureSchedule().at(0, 10**9)
+    assert len(TemperatureSchedule().values(1000)) == 1000
+
+
+# ------------------------------------------------------------------------------------------------------
+# TrainConfig (advdist_lab.methods.config): hostile counts, sizes and batches refused before any work
+# ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"epochs": 10**6}, r"epochs must be <= 10,000 \(got 1,000,000\): a sane bound on epochs"),
+        ({"epochs": 0}, r"epochs must be an integer >= 1"),
+        ({"teacher_pretrain_epochs": 10**5}, r"teacher_pretrain_epochs must be <= 10,000 .*sane bound on epochs"),
+        ({"student_pretrain_epochs": 10**5}, r"student_pretrain_epochs must be <= 10,000 .*sane bound on epochs"),
+        (
+            {"discriminator_pretrain_epochs": 10**5},
+            r"discriminator_pretrain_epochs must be <= 10,000 .*sane bound on epochs",
+        ),
+        ({"teacher_pretrain_epochs": -1}, r"teacher_pretrain_epochs must be an integer >= 0"),
+        ({"k_d": 10**7}, r"k_d must be <= 1,000,000 .*sane bound on iterations"),
+        ({"k_t": 10**7}, r"k_t must be <= 1,000,000 .*sane bound on iterations"),
+        ({"k_s": 10**7}, r"k_s must be <= 1,000,000 .*sane bound on iterations"),
+        ({"k_s": -1}, r"k_s must be an integer >= 0"),
+        ({"tau_schedule": "step", "tau_every": 10**7}, r"every must be <= 1,000,000"),
+        ({"n_train": 1298}, r"n_train must be <= 1297, the size of the digits training pool"),
+        ({"dataset": "mnist", "n_train": 60001}, r"n_train must be <= 60000, the size of the mnist training pool"),
+        ({"dataset": "tags-random", "n_train": 20001}, r"n_train must be <= 20000"),
+    ],
+)
+def test_train_config_refuses_counts_beyond_their_bounds(changes: dict, match: str) -> None:
+    from advdist_lab.methods import TrainConfig
+
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**changes)
+
+
+def test_train_config_accepts_counts_at_their_bounds() -> None:
+    from advdist_lab.hparams import MAX_EPOCHS, MAX_ITERATIONS
+    from advdist_lab.methods import TrainConfig
+
+    config = TrainConfig(epochs=MAX_EPOCHS, teacher_pretrain_epochs=0, k_d=MAX_ITERATIONS, n_train=1297)
+    assert config.epochs == MAX_EPOCHS and config.k_d == MAX_ITERATIONS
+
+
+def test_a_batch_larger_than_the_memory_is_refused_before_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    from advdist_lab import environment
+    from advdist_lab.methods import TrainConfig
+    from advdist_lab.methods.config import batch_memory_bytes
+
+    # digits: 1,000 x 64 numbers x 4 bytes x 45 (the teacher LeNet's activations per input byte) = 11.0 MiB
+    assert batch_memory_bytes("digits", 1000, 64) == 1000 * 64 * 4 * 45
+    assert batch_memory_bytes("digits", 1000, 64, autocast=True) == 1000 * 64 * 4 * 45 // 2
+    config = TrainConfig(dataset="digits", n_train=1000, batch_size=1000, device="cpu")
+    monkeypatch.setattr(environment, "available_memory", lambda device="cpu": 8 * 2**20)
+    with pytest.raises(
+        ValueError, match=r"--batch-size needs about 11.0 MiB but only 8.0 MiB is available on cpu: choose a smaller"
+    ):
+        config.resolved()
+    assert TrainConfig(dataset="digits", n_train=1000, batch_size=500, device="cpu").resolved().batch_size == 500
+    monkeypatch.setattr(environment, "available_memory", lambda device="cpu": None)  # unknown: not refused
+    assert config.resolved().batch_size == 1000
+    with pytest.raises(ValueError, match="batch_size must be a"):
+        batch_memory_bytes("digits", 0, 64)
+
+
+def test_the_memory_check_follows_the_device_and_precision(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from advdist_lab import environment
+    from advdist_lab.methods import TrainConfig
+    from advdist_lab.methods.config import bf16_autocast
+
+    asked = []
+    monkeypatch.setattr(environment, "available_memory", lambda device="cpu": asked.append(str(device)) or 2**40)
+    TrainConfig(dataset="digits", device="cpu").resolved()
+    assert asked == ["cpu"]
+    if not torch.cuda.is_available():  # a device this machine lacks is not measured: the run refuses it itself
+        TrainConfig(dataset="digits", device="cuda").resolved()
+        assert asked == ["cpu"]
+    assert bf16_autocast("auto", torch.device("cuda")) and bf16_autocast("bf16", torch.device("cpu"))
+    assert not bf16_autocast("auto", torch.device("cpu")) and not bf16_autocast("fp32", torch.device("cuda"))
+
+
+def test_n_train_beyond_a_data_file_is_refused_when_resolved(tmp_path) -> None:
+    import numpy as np
+
+    from advdist_lab.methods import TrainConfig
+
+    path = tmp_path / "tags.npz"
+    rows = np.eye(4, dtype=np.uint8)[np.arange(20) % 4]
+    np.savez(path, image=np.ones((20, 3)), text=np.ones((20, 2)), tags=rows, split=(np.arange(20) >= 15))
+    config = TrainConfig(dataset="tags-popular", n_train=16, data_file=str(path))  # a file brings its own size
+    with pytest.raises(ValueError, match=r"n_train must be <= 15, the size of the training rows of data_file"):
+        config.resolved()
+    assert config.replace(n_train=15).resolved().n_train == 15

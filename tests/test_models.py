@@ -388,3 +388,30 @@ def test_architecture_pickles():
     arch = pickle.loads(pickle.dumps(preset("mnist")))
     assert arch.name == "mnist"
     assert count_parameters(arch.student()) == 1_276_810
+
+
+@pytest.mark.parametrize(
+    ("dataset", "input_shape", "student_shape", "classes"),
+    [
+        ("digits", (1, 8, 8), (1, 8, 8), 10),
+        ("mnist", (1, 28, 28), (1, 28, 28), 10),
+        ("synthetic", (20,), (20,), 10),
+        ("tags-popular", (256,), (128,), 200),
+        ("tags-random", (4096 + 4096,), (4096,), 200),  # wide features: the tag factor tends to 1
+    ],
+)
+def test_activation_factors_are_what_the_teacher_keeps(dataset, input_shape, student_shape, classes, one_thread):
+    from advdist_lab.models import ACTIVATION_FACTORS, saved_activation_bytes
+
+    arch = build_players(dataset, num_classes=classes, input_shape=input_shape, student_shape=student_shape)
+    x = torch.randn(4, *input_shape)
+    teacher = arch.teacher().train()
+    factor = saved_activation_bytes(teacher, x) / x.nbytes
+    assert ACTIVATION_FACTORS[dataset] <= factor < ACTIVATION_FACTORS[dataset] + 1 or dataset.startswith("tags")
+    assert ACTIVATION_FACTORS[dataset] <= factor  # a lower bound: the factor never overstates
+    # the teacher is the largest single network: one discriminator backbone and the student keep no more
+    assert saved_activation_bytes(arch.discriminator_backbone().train(), x) <= saved_activation_bytes(teacher, x)
+    student_x = x[:, : student_shape[0]] if dataset.startswith("tags") else x
+    assert saved_activation_bytes(arch.student().train(), student_x) <= saved_activation_bytes(teacher, x)
+    with pytest.raises(ValueError, match="module must be an nn.Module"):
+        saved_activation_bytes("teacher", x)

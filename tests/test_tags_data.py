@@ -409,3 +409,29 @@ def test_old_import_path_keeps_every_public_name() -> None:
             assert getattr(tags_module, name) is getattr(home, name), name
             assert name in tags_module.__all__
     assert {"load_tags_task", "TAG_LABEL_SETS", "TAGS_DATA_SEED"} <= set(tags_module.__all__)
+
+
+def test_file_sizes_are_read_off_the_headers(tmp_path) -> None:
+    from advdist_lab.data.tags_features import TagFileSizes, tag_file_sizes
+
+    path = tmp_path / "ok.npz"
+    np.savez(path, **_valid(30))
+    loaded = load_tag_features(path)
+    assert tag_file_sizes(path) == TagFileSizes(train=len(loaded.train_index), test=2, d_image=3, d_text=2)
+    no_split = {k: v for k, v in _valid(30).items() if k != "split"}
+    np.savez(path, **no_split)
+    assert tag_file_sizes(path).test == len(load_tag_features(path).test_index) == 3  # the 90/10 split
+    save_tag_features(path, small())  # through save_tag_features (numpy's headers of version 1.0)
+    assert tag_file_sizes(path) == TagFileSizes(train=1500, test=500, d_image=128, d_text=128)
+    # what the headers cannot say is left to load_tag_features, which names the field
+    np.savez(path, image=np.zeros(30), text=np.zeros((30, 2)), tags=_valid(30)["tags"])
+    assert tag_file_sizes(path) is None
+    np.savez(path, **(_valid(30) | {"split": np.full(30, 2)}))
+    assert tag_file_sizes(path) is None
+    np.savez(path, **{k: v for k, v in _valid(30).items() if k != "text"})
+    assert tag_file_sizes(path) is None
+    with pytest.raises(ValueError, match="data_file must be an existing .npz file"):
+        tag_file_sizes(tmp_path / "missing.npz")
+    (tmp_path / "garbage.npz").write_bytes(b"not a zip archive")
+    with pytest.raises(ValueError, match="data_file must be an .npz archive"):
+        tag_file_sizes(tmp_path / "garbage.npz")

@@ -30,6 +30,7 @@ import torch
 from advdist_lab.data.base import (
     DATA_ENV_VAR,
     DATASETS,
+    INPUT_SIZES,
     NUM_CLASSES,
     TABLE1_SIZES,
     TAG_DATASETS,
@@ -52,6 +53,7 @@ from advdist_lab.hparams import check_choice, check_nonnegative_int, check_posit
 __all__ = [
     "DATASETS",
     "DATA_ENV_VAR",
+    "INPUT_SIZES",
     "NUM_CLASSES",
     "TABLE1_SIZES",
     "TAG_DATASETS",

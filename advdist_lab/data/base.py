@@ -72,6 +72,18 @@ TEST_SIZES: dict[str, int] = {
 }
 """Size of each dataset's fixed test split."""
 
+INPUT_SIZES: dict[str, int] = {
+    "digits": 1 * 8 * 8,
+    "mnist": 1 * 28 * 28,
+    "cifar10": 3 * 32 * 32,
+    "synthetic": 20,
+    "tags-popular": 128 + 128,
+    "tags-random": 128 + 128,
+}
+"""Numbers per example of the privileged view ``x`` (what the teacher and the discriminator read): the image size,
+the synthetic dimension, and for the tag datasets ``d_image + d_text`` of the generated data (a ``data_file``
+brings its own widths)."""
+
 DATA_ENV_VAR = "ADVDIST_LAB_DATA"
 
 

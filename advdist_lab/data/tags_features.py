@@ -185,6 +185,10 @@ def check_tag_arrays(arrays: Mapping[str, object], *, require_split: bool = Fals
     return {"image": image, "text": text, "tags": tags, "split": split, "tag_names": names}
 
 
+def _test_count(rows: int, test_fraction: float) -> int:
+    return min(max(1, round(test_fraction * rows)), rows - 1)
+
+
 def random_split(rows: int, seed: int = 0, test_fraction: float = FILE_TEST_FRACTION) -> np.ndarray:
     """A deterministic random split of ``rows`` items: ``(rows,)`` int8, 1 for ``round(test_fraction * rows)`` test
     items (at least one, and at least one training item), 0 elsewhere."""
@@ -193,7 +197,7 @@ def random_split(rows: int, seed: int = 0, test_fraction: float = FILE_TEST_FRAC
     test_fraction = check_positive("test_fraction", test_fraction)
     if test_fraction >= 1:
         raise ValueError(f"test_fraction must be < 1 (got {test_fraction!r})")
-    n_test = min(max(1, round(test_fraction * rows)), rows - 1)
+    n_test = _test_count(rows, test_fraction)
     split = np.zeros(rows, dtype=np.int8)
     split[np.random.default_rng(seed).permutation(rows)[:n_test]] = 1
     return split
@@ -279,3 +283,57 @@ def save_tag_features(
     path = pathlib.Path(path).expanduser()
     atomic_write_bytes(path, buffer.getvalue())
     return path
+
+
+@dataclass(frozen=True)
+class TagFileSizes:
+    """What a tag file holds, read off its array headers: training and test items, and the feature widths."""
+
+    train: int
+    test: int
+    d_image: int
+    d_text: int
+
+
+def tag_file_sizes(path: str | os.PathLike) -> TagFileSizes | None:
+    """The sizes of the tag file ``path`` without loading its features: the shapes in the headers of ``image`` and
+    ``text``, and the ``split`` array (small) or, without one, the 90/10 split of :func:`load_tag_features`.
+
+    What a run's config checks ``n_train`` and a batch's memory against before any work. Returns ``None`` where
+    the headers do not say (a missing array, a wrong number of dimensions, a bad split...): the file is checked in
+    full when it is loaded, and :func:`load_tag_features` then refuses it naming the field. Raises ``ValueError``
+    for a path that is not a file or not a zip archive.
+    """
+    path = pathlib.Path(path).expanduser()
+    if not path.is_file():
+        raise ValueError(f"data_file must be an existing .npz file (got {str(path)!r})")
+    shapes: dict[str, tuple[int, ...]] = {}
+    split = None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                name = info.filename.removesuffix(".npy")
+                if name not in ("image", "text", "split"):
+                    continue
+                with archive.open(info) as handle:
+                    if name == "split":
+                        split = np.lib.format.read_array(handle, allow_pickle=False)
+                        continue
+                    version = np.lib.format.read_magic(handle)
+                    if version == (1, 0):
+                        shapes[name] = np.lib.format.read_array_header_1_0(handle)[0]
+                    elif version == (2, 0):
+                        shapes[name] = np.lib.format.read_array_header_2_0(handle)[0]
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        raise ValueError(f"data_file must be an .npz archive written by numpy.savez ({path}: {error})") from None
+    image, text = shapes.get("image"), shapes.get("text")
+    if image is None or text is None or len(image) != 2 or len(text) != 2 or image[0] != text[0] or image[0] < 2:
+        return None
+    rows = image[0]
+    if split is None:
+        test = _test_count(rows, FILE_TEST_FRACTION)
+    elif split.shape == (rows,) and split.dtype.kind in "biuf" and ((split == 0) | (split == 1)).all():
+        test = int((split == 1).sum())
+    else:
+        return None
+    return TagFileSizes(train=rows - test, test=test, d_image=int(image[1]), d_text=int(text[1]))

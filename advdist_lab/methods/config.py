@@ -25,6 +25,10 @@ Defaults come from the original KDGAN code (``shared/papers/README.md``) and the
   :data:`TAG_BATCH_SIZE` and learning rate :data:`TAG_LR` for the student and the teacher, whatever ``n``; the
   epochs that ``advdist-lab tags`` and ``table4`` use are :data:`TAG_RUN_DEFAULTS`. ``data_file`` (tag datasets
   only) names a user's ``.npz`` of features to train on instead of the generated data.
+* Bounds checked before any work: epoch counts at most :data:`~advdist_lab.hparams.MAX_EPOCHS`, passes per epoch
+  (``k_d``, ``k_t``, ``k_s``) at most :data:`~advdist_lab.hparams.MAX_ITERATIONS`, ``n_train`` at most the training
+  pool (or a ``data_file``'s training rows), and, in :meth:`TrainConfig.resolved`, a batch that fits in the memory
+  of the device (:func:`batch_memory_bytes`, a lower bound: a batch refused would not fit).
 * ``probe_gradients`` (off) records the variance and the cosine of the adversarial and the distillation gradients
   in every history entry (:mod:`advdist_lab.probes`); it changes no bit of training.
 """
@@ -36,10 +40,17 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+import torch
+
+from ..data import DATASETS, INPUT_SIZES, NUM_CLASSES, VIEWS, max_train_size
+from ..data.tags_features import tag_file_sizes
+from ..environment import DEVICE_PATTERN, check_fits_in_memory, resolve_device
 from ..hparams import (
     SCHEDULE_KINDS,
     TemperatureSchedule,
     check_choice,
+    check_epochs,
+    check_iterations,
     check_nonnegative,
     check_nonnegative_int,
     check_positive,
@@ -47,7 +58,7 @@ from ..hparams import (
     check_real,
     complete_omega,
 )
-from ..models.presets import TAG_DATASETS
+from ..models.presets import ACTIVATION_FACTORS, TAG_DATASETS
 
 METHODS = ("mimic", "distn", "noisy", "codis", "ngan", "adib", "adim", "adim-ngs")
 """The methods of TPAMI Table 1, plus ADIM without the Gumbel-Softmax trick (ADIM-NGS, Fig. 4)."""
@@ -112,6 +123,27 @@ def applicable(method: str, values: dict) -> dict:
     return {k: v for k, v in values.items() if k not in ONLY_FOR or method in ONLY_FOR[k]}
 
 
+def bf16_autocast(precision: str, device: torch.device) -> bool:
+    """Whether a run of ``precision`` trains under bf16 autocast on ``device``: ``bf16``, or ``auto`` on CUDA."""
+    return precision == "bf16" or (precision == "auto" and torch.device(device).type == "cuda")
+
+
+BYTES_PER_INPUT_NUMBER = 4
+"""Inputs are fp32 tensors."""
+
+
+def batch_memory_bytes(dataset: str, batch_size: int, input_size: int, autocast: bool = False) -> int:
+    """A lower bound on the memory that one training step on a batch takes: ``batch_size x input_size x 4`` bytes
+    of fp32 input times :data:`~advdist_lab.models.presets.ACTIVATION_FACTORS` of ``dataset`` (the bytes the
+    teacher's forward pass keeps for its backward pass, per input byte), halved under bf16 autocast (activations of
+    2 bytes). ``input_size``: numbers per example of ``x`` (:data:`advdist_lab.data.base.INPUT_SIZES`)."""
+    check_choice("dataset", dataset, DATASETS)
+    batch_size = check_positive_int("batch_size", batch_size)
+    input_size = check_positive_int("input_size", input_size)
+    nbytes = batch_size * input_size * BYTES_PER_INPUT_NUMBER * ACTIVATION_FACTORS[dataset]
+    return nbytes // 2 if autocast else nbytes
+
+
 def default_batch_size(n_train: int) -> int:
     """The original code's batch size for ``n`` training examples: 10, 50 or 100 (never more than ``n``)."""
     size = 10 if n_train <= 100 else 50 if n_train <= 1000 else 100
@@ -170,8 +202,6 @@ class TrainConfig:
         if self.extra:
             raise ValueError(f"unknown hyperparameters: {', '.join(sorted(self.extra))}")
         check_choice("method", self.method, METHODS)
-        from ..data import DATASETS, NUM_CLASSES, VIEWS, max_train_size
-
         check_choice("dataset", self.dataset, DATASETS)
         check_choice("view", self.view, VIEWS)
         check_positive_int("n_train", self.n_train)
@@ -189,10 +219,8 @@ class TrainConfig:
                 f"(got {self.n_train})"
             )
         check_nonnegative_int("subset_seed", self.subset_seed)
-        check_positive_int("epochs", self.epochs)
+        check_epochs("epochs", self.epochs)
         check_nonnegative_int("seed", self.seed)
-        from ..environment import DEVICE_PATTERN
-
         if not isinstance(self.device, str) or not DEVICE_PATTERN.match(self.device):
             raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' (got {self.device!r})")
         check_choice("precision", self.precision, PRECISIONS)
@@ -203,11 +231,13 @@ class TrainConfig:
         for name in ("lr_student", "lr_teacher", "lr_discriminator", "distn_temperature"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, check_positive(name, getattr(self, name)))
-        for name in ("k_d", "k_t", "k_s", "student_pretrain_epochs"):
+        for name in ("k_d", "k_t", "k_s"):  # passes per epoch
             if getattr(self, name) is not None:
-                check_nonnegative_int(name, getattr(self, name))
-        check_nonnegative_int("teacher_pretrain_epochs", self.teacher_pretrain_epochs)
-        check_nonnegative_int("discriminator_pretrain_epochs", self.discriminator_pretrain_epochs)
+                check_iterations(name, getattr(self, name), minimum=0)
+        if self.student_pretrain_epochs is not None:
+            check_epochs("student_pretrain_epochs", self.student_pretrain_epochs, minimum=0)
+        check_epochs("teacher_pretrain_epochs", self.teacher_pretrain_epochs, minimum=0)
+        check_epochs("discriminator_pretrain_epochs", self.discriminator_pretrain_epochs, minimum=0)
         for name in ("nu", "mu", "upsilon", "noisy_sigma", "codis_weight"):
             object.__setattr__(self, name, check_nonnegative(name, getattr(self, name)))
         alpha = check_real("distn_alpha", self.distn_alpha)
@@ -266,7 +296,8 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
     def resolved(self) -> TrainConfig:
-        """The config with every ``None`` replaced by the method's default, and method-specific checks done."""
+        """The config with every ``None`` replaced by the method's default, and method-specific checks done; then
+        ``n_train`` against a ``data_file`` and the batch against the device's memory (raises ``ValueError``)."""
         method = self.method
         changes: dict = {}
         if self.batch_size is None:
@@ -315,7 +346,32 @@ class TrainConfig:
         kind = {"adim": "adim", "adim-ngs": "adim", "adib": "adib"}.get(method)
         values = complete_omega(kind, self.omega_r, self.omega_s, self.omega_t, method)
         changes.update(omega_r=values[0], omega_s=values[1], omega_t=values[2])
-        return dataclasses.replace(self, **changes)
+        config = dataclasses.replace(self, **changes)
+        config._check_resources()
+        return config
+
+    def _check_resources(self) -> None:
+        """What the data and the machine bound, checked before any work: ``n_train`` against the training rows of
+        a ``data_file`` (read off its headers), and a batch against the memory of the device
+        (:func:`batch_memory_bytes`; skipped for a device this machine does not have: the run refuses it)."""
+        input_size = INPUT_SIZES[self.dataset]
+        if self.data_file is not None:
+            sizes = tag_file_sizes(self.data_file)
+            if sizes is not None:  # None: the file is refused naming the field when it is loaded
+                if self.n_train > sizes.train:
+                    raise ValueError(
+                        f"n_train must be <= {sizes.train}, the size of the training rows of data_file "
+                        f"{self.data_file!r} (got {self.n_train})"
+                    )
+                input_size = sizes.d_image + sizes.d_text
+        try:
+            device = resolve_device(self.device)
+        except ValueError:
+            return
+        autocast = bf16_autocast(self.precision, device)
+        check_fits_in_memory(
+            "--batch-size", batch_memory_bytes(self.dataset, self.batch_size, input_size, autocast), device
+        )
 
     @property
     def has_teacher(self) -> bool:

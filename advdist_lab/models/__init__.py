@@ -13,6 +13,7 @@ from advdist_lab.models.discriminators import BinaryDiscriminator, MulticlassDis
 from advdist_lab.models.lenet import LeNet
 from advdist_lab.models.mlp import MLP
 from advdist_lab.models.presets import (
+    ACTIVATION_FACTORS,
     CIFAR10_STUDENT_HIDDEN,
     CIFAR10_TEACHER_DENSENET,
     DATASETS,
@@ -25,10 +26,12 @@ from advdist_lab.models.presets import (
     Architecture,
     build_players,
     count_parameters,
+    saved_activation_bytes,
 )
 from advdist_lab.models.tags import ProductMLP
 
 __all__ = [
+    "ACTIVATION_FACTORS",
     "CIFAR10_STUDENT_HIDDEN",
     "CIFAR10_TEACHER_DENSENET",
     "DATASETS",
@@ -48,4 +51,5 @@ __all__ = [
     "build_players",
     "count_parameters",
     "label_score",
+    "saved_activation_bytes",
 ]

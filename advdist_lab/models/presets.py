@@ -50,6 +50,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
+import torch
 from torch import nn
 
 from advdist_lab.hparams import check_choice, check_int_at_least, check_positive_int
@@ -60,6 +61,7 @@ from advdist_lab.models.mlp import MLP
 from advdist_lab.models.tags import TAG_HIDDEN, TAG_PRIVILEGED_DROPOUT, ProductMLP, tag_student
 
 __all__ = [
+    "ACTIVATION_FACTORS",
     "CIFAR10_STUDENT_HIDDEN",
     "CIFAR10_TEACHER_DENSENET",
     "DATASETS",
@@ -72,6 +74,7 @@ __all__ = [
     "Architecture",
     "build_players",
     "count_parameters",
+    "saved_activation_bytes",
 ]
 
 DATASETS = ("digits", "mnist", "cifar10", "synthetic")
@@ -111,6 +114,25 @@ STUDENT_DROPOUT = 0.12
 PRIVILEGED_DROPOUT = 0.5
 """Dropout of the MNIST teacher and discriminator LeNets (the original code's keep probability 0.5)."""
 
+ACTIVATION_FACTORS: dict[str, int] = {
+    "digits": 45,
+    "mnist": 90,
+    "cifar10": 16_700,
+    "synthetic": 13,
+    "tags-popular": 1,
+    "tags-random": 1,
+}
+"""Bytes that the teacher's forward pass keeps for its backward pass, per byte of its fp32 input ``x``, rounded
+down: what :func:`saved_activation_bytes` measures on a batch in training mode (parameters excluded). Measured
+(``tests/test_models.py`` measures the small ones again): digits 45.0, MNIST 90.6 (the LeNet's 32 and 64 maps of
+28x28 and 14x14), CIFAR-10 16,712 (DenseNet-BC L=136 k=42 keeps its growing concatenations: 196 MiB per image),
+synthetic 13.8. The tag teacher keeps about 5 bytes per input byte at the default widths (128 + 128) and tends to 1
+for wide features (4096 + 4096: 1.1), since its first layer keeps its input and the rest depends on the hidden
+width only: 1 holds for every file. The teacher is the largest single network of every preset (the discriminator
+has the same backbone, ADIM's two of them), and teacher pretraining holds its activations alone, so ``batch x
+input bytes x factor`` is a lower bound on the memory of any training step
+(:func:`advdist_lab.methods.config.batch_memory_bytes`)."""
+
 _IMAGE_INPUTS = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 
 
@@ -131,6 +153,26 @@ class Architecture:
     def multiclass_discriminator(self) -> MulticlassDiscriminator:
         """A fresh ADIM discriminator: two new backbones, real-vs-fake and student-vs-teacher (Sec. 5)."""
         return MulticlassDiscriminator(self.discriminator_backbone(), self.discriminator_backbone())
+
+
+def saved_activation_bytes(module: nn.Module, x: torch.Tensor) -> int:
+    """Bytes of the tensors that ``module(x)`` keeps for its backward pass (``torch.autograd.graph``'s saved-tensor
+    hooks; each storage counted once, the parameters not at all), in the module's current mode. How
+    :data:`ACTIVATION_FACTORS` was measured."""
+    if not isinstance(module, nn.Module) or not isinstance(x, torch.Tensor):
+        got = f"{type(module).__name__}, {type(x).__name__}"
+        raise ValueError(f"module must be an nn.Module and x a tensor (got {got})")
+    parameters = {p.data_ptr() for p in module.parameters()}
+    kept: dict[tuple[int, int], int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        if tensor.data_ptr() not in parameters:
+            kept[(tensor.data_ptr(), tensor.nbytes)] = tensor.nbytes
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        module(x)
+    return sum(kept.values())
 
 
 def count_parameters(module: nn.Module) -> int:
