@@ -25,7 +25,7 @@ OUT = None  # sweep folder; None picks runs/06_explorer/digits-eEPOCHS at the re
 JOBS = None  # worker processes for the sweeps; None: one per core for digits on a CPU
 
 # %%
-from advdist_lab.runs import notebook_folder
+from advdist_lab import course
 
 TEACHER_PRETRAIN_EPOCHS = 30  # TrainConfig's default
 TRAIN_N, TRAIN_EPOCHS = 100, 30  # the training explorer's run
@@ -33,7 +33,10 @@ if SMOKE:
     SIZES, SEEDS, EPOCHS, TEACHER_PRETRAIN_EPOCHS, JOBS = (30,), 1, 2, 1, 1
     GRIDS = {"omega_r": (0.2, 0.6), "omega_s": (0.2,), "omega_t": (0.2,), "nu": (0.01, 1.0), "mu": (0.01, 10.0)}
     TRAIN_N, TRAIN_EPOCHS = 30, 2
-OUT, _smoke_folder = notebook_folder("06_explorer", f"digits-e{EPOCHS}", SMOKE, OUT)
+nb = course.setup_notebook(
+    "06_explorer", smoke=SMOKE, device=DEVICE, out=OUT, label=f"digits-e{EPOCHS}", dataset="digits", jobs=JOBS
+)  # the sweeps run on digits: one CPU thread per run, as `advdist-lab train`
+OUT = nb.out
 
 # %% [markdown]
 # # 06 · Explorers: what omega, nu, mu, upsilon and tau do, by moving sliders
@@ -56,17 +59,14 @@ import time
 
 from IPython.display import Markdown, display
 
-from advdist_lab import ablation, sweeps, viz
-from advdist_lab.environment import configure_threads, resolve_device
+from advdist_lab import sweeps, viz
+from advdist_lab.experiments import ablation, ablation_analysis
+from advdist_lab.experiments.tables import markdown_table
 from advdist_lab.game import sweep_game
 from advdist_lab.runs import train
-from advdist_lab.tables import markdown_table
 from advdist_lab.widgets import GameExplorer, TrainingExplorer
 
-viz.use_notebook_renderer()
-device = resolve_device(DEVICE)
-configure_threads("digits", device)  # as `advdist-lab train`: one CPU thread for the tiny digits models
-print(f"p_r = {P_R}; sweeps: sizes {SIZES}, {SEEDS} seed(s), {EPOCHS} epochs, device {device}, runs in {OUT}")
+print(f"p_r = {P_R}; sweeps: sizes {SIZES}, {SEEDS} seed(s), {EPOCHS} epochs, device {nb.device}, runs in {OUT}")
 
 # %% [markdown]
 # ## 1 · The game explorer
@@ -207,7 +207,7 @@ else:  # the run the Run button would start, trained here, and its figure
 # %%
 overrides = {"epochs": EPOCHS, "teacher_pretrain_epochs": TEACHER_PRETRAIN_EPOCHS, "device": DEVICE}
 started = time.perf_counter()
-fig3 = ablation.run_fig3(OUT, SIZES, SEEDS, GRIDS, jobs=JOBS, progress=not SMOKE, **overrides)
+fig3 = ablation.run_fig3(OUT, SIZES, SEEDS, GRIDS, jobs=nb.jobs, progress=not SMOKE, **overrides)
 fig3_seconds = time.perf_counter() - started
 print(f"Fig. 3: {len(fig3['points'])} runs in {fig3_seconds:.0f} s (including runs read back from {OUT})")
 viz.hyperparameter_figure(fig3["rows"]).show()
@@ -215,7 +215,7 @@ viz.hyperparameter_figure(fig3["rows"]).show()
 # %%
 started = time.perf_counter()
 mus = GRIDS["mu"] if GRIDS else ablation.MU_GRID
-fig6 = ablation.run_fig6(OUT, SIZES, SEEDS, mus, jobs=JOBS, progress=not SMOKE, **overrides)
+fig6 = ablation.run_fig6(OUT, SIZES, SEEDS, mus, jobs=nb.jobs, progress=not SMOKE, **overrides)
 print(f"Fig. 6: {len(fig6['points'])} runs in {time.perf_counter() - started:.0f} s (the mu > 0 runs are Fig. 3's)")
 viz.teacher_mu_figure(fig6["rows"], fig6["baseline"]).show()
 display(Markdown(sweeps.to_markdown(fig6["summary"])))
@@ -229,11 +229,10 @@ display(Markdown(sweeps.to_markdown(fig6["summary"])))
 # at $\mu = 0$, and less accurate at large $\mu$. Ours, computed from the runs above:
 
 # %%
-effects = ablation.effects(fig3["rows"])
-display(Markdown(ablation.effects_markdown(effects)))
-for line in ablation.paper_comparison(fig3["rows"], fig6["rows"], fig6["baseline"]):
+effects = ablation_analysis.effects(fig3["rows"])
+display(Markdown(ablation_analysis.effects_markdown(effects)))
+for line in ablation_analysis.paper_comparison(fig3["rows"], fig6["rows"], fig6["baseline"]):
     print(line)
 
 # %%
-if _smoke_folder is not None:  # the smoke run's temporary sweep folder, removed now rather than at kernel exit
-    _smoke_folder.cleanup()
+nb.cleanup()  # a smoke run's temporary sweep folder, removed now rather than at kernel exit

@@ -25,14 +25,17 @@ OUT = None  # run folder; None picks runs/07_tag_recommendation/default at the r
 JOBS = None  # worker processes; None: one per core on a CPU
 
 # %%
+from advdist_lab import course
 from advdist_lab.methods.config import TAG_RUN_DEFAULTS
-from advdist_lab.runs import notebook_folder
 
 TRAINING = dict(TAG_RUN_DEFAULTS)  # epochs, teacher and student pretraining, mu of `advdist-lab tags`
 if SMOKE:
     SEEDS, N_TRAIN, JOBS, MUS = 1, 300, 1, (0.01, 1.0)
     TRAINING.update(epochs=2, teacher_pretrain_epochs=1, student_pretrain_epochs=1)
-OUT, _smoke_folder = notebook_folder("07_tag_recommendation", "default", SMOKE, OUT)
+nb = course.setup_notebook(
+    "07_tag_recommendation", smoke=SMOKE, device=DEVICE, out=OUT, label="default", dataset="tags-popular", jobs=JOBS
+)  # as `advdist-lab tags`: one CPU thread for the small tag MLPs
+OUT = nb.out
 
 # %% [markdown]
 # # 07 · Image tag recommendation with privileged text (TPAMI Sec. 5.2, KDGAN Sec. 4.2)
@@ -55,14 +58,11 @@ OUT, _smoke_folder = notebook_folder("07_tag_recommendation", "default", SMOKE, 
 # %%
 from IPython.display import Markdown, display
 
-from advdist_lab import ablation, table4, viz
+from advdist_lab import viz
 from advdist_lab.data.tags import generate_tag_features, item_preview, load_tag_features, probe_report
-from advdist_lab.environment import configure_threads, resolve_device
-from advdist_lab.tables import markdown_table
+from advdist_lab.experiments import ablation, table4, table4_runs
+from advdist_lab.experiments.tables import markdown_table
 
-viz.use_notebook_renderer()
-device = resolve_device(DEVICE)
-configure_threads("tags-popular", device)  # as `advdist-lab tags`: one CPU thread for the small tag MLPs
 LABEL_SETS = ("popular",) if DATA_FILE else ("popular", "random")
 features = {
     label_set: load_tag_features(DATA_FILE) if DATA_FILE else generate_tag_features(label_set)
@@ -73,7 +73,7 @@ for label_set, f in features.items():
         f"{label_set}: {len(f.train_index):,} training and {len(f.test_index):,} test items, {f.num_labels} tags, "
         f"image {f.feature_dims[0]} and text {f.feature_dims[1]} features, {f.tags.sum(1).mean():.2f} tags per item"
     )
-print(f"runs: {SEEDS} seed(s), n = {N_TRAIN or 'all'}, {TRAINING}, device {device}, in {OUT}")
+print(f"runs: {SEEDS} seed(s), n = {N_TRAIN or 'all'}, {TRAINING}, device {nb.device}, in {OUT}")
 
 # %% [markdown]
 # ## 1 · The data
@@ -135,7 +135,7 @@ for label_set, f in features.items():
 # %% [markdown]
 # ## 2 · Table 4: ours beside the paper's
 #
-# `table4.run_table4` trains every method on both label sets for `SEEDS` seeds (or reads the runs back from `OUT`),
+# `table4_runs.run_table4` trains every method on both label sets for `SEEDS` seeds (or reads the runs back from `OUT`),
 # KNN tag voting (KVOTE: the tags of the 50 most similar training images, by cosine similarity of image features)
 # included. `advdist-lab table4 --seeds 3` is the same from the command line. The paper's numbers are on
 # YFCC100M with its own features; ours on generated data, so compare orderings and gaps, not values.
@@ -144,8 +144,8 @@ for label_set, f in features.items():
 overrides = {**TRAINING, "device": DEVICE, "data_file": DATA_FILE}
 if N_TRAIN:
     overrides["n_train"] = N_TRAIN
-outcome = table4.run_table4(
-    SEEDS, OUT, methods=METHODS, label_sets=LABEL_SETS, jobs=JOBS, progress=not SMOKE, **overrides
+outcome = table4_runs.run_table4(
+    SEEDS, OUT, methods=METHODS, label_sets=LABEL_SETS, jobs=nb.jobs, progress=not SMOKE, **overrides
 )
 display(Markdown(outcome["markdown"]))
 for line in table4.paper_comparison(outcome["table"], "map") + table4.paper_comparison(outcome["table"], "p@3"):
@@ -189,7 +189,7 @@ fig11 = ablation.run_fig6(
     (N_TRAIN or len(features["popular"].train_index),),
     SEEDS,
     MUS,
-    jobs=JOBS,
+    jobs=nb.jobs,
     progress=not SMOKE,
     metrics=("teacher_map", "teacher_p@3"),
     dataset="tags-popular",
@@ -211,5 +211,4 @@ for metric, name in (("teacher_map", "MAP"), ("teacher_p@3", "P@3")):
     )
 
 # %%
-if _smoke_folder is not None:  # the smoke run's temporary run folder, removed now rather than at kernel exit
-    _smoke_folder.cleanup()
+nb.cleanup()  # a smoke run's temporary run folder, removed now rather than at kernel exit
