@@ -1,4 +1,5 @@
-"""Tests of advdist_lab.knn: KNN tag voting (the KVOTE baseline of TPAMI Table 4) and its run function."""
+"""Tests of advdist_lab.methods.knn (KNN tag voting, the KVOTE baseline of TPAMI Table 4) and advdist_lab.runs.knn (its
+run in a run folder)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import pytest
 import torch
 
 from advdist_lab.data import Split, TaskData
-from advdist_lab.knn import DEFAULT_K, KNN_METHOD, KnnConfig, evaluate_knn, knn_scores, run_knn
+from advdist_lab.methods.knn import DEFAULT_K, KNN_METHOD, KnnConfig, evaluate_knn, knn_scores
 from advdist_lab.metrics import ranking_metrics
-from advdist_lab.runs import RESULT, RunExistsError
+from advdist_lab.runs.folder import RESULT, RunExistsError
+from advdist_lab.runs.knn import run_knn
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -237,3 +239,19 @@ def test_run_knn_on_the_generated_tag_data(tmp_path):
     targets = (data.test.p_r > 0).float()
     popular = ranking_metrics(torch.tensor(popularity_scores((data.train.p_r > 0).numpy(), len(targets))), targets)
     assert result["p@3"] > popular["p@3"] and result["map"] > popular["map"]
+
+
+def test_run_knn_uses_the_run_folder_lifecycle(tmp_path):
+    from advdist_lab.runs.folder import DamagedResultError, FolderInUseError, RunFolder, UnusableFolderError
+
+    data = clustered_task()
+    config = KnnConfig(n_train=len(data.train), k=5, device="cpu")
+    with pytest.raises(UnusableFolderError, match="--out must not be empty"):
+        run_knn(config, "", data=data)
+    with RunFolder(tmp_path / "busy"), pytest.raises(FolderInUseError, match="is in use by another advdist-lab"):
+        run_knn(config, tmp_path / "busy", data=data)
+    (tmp_path / "damaged").mkdir()
+    (tmp_path / "damaged" / RESULT).write_text("{")
+    with pytest.raises(DamagedResultError, match="result.json is damaged"):
+        run_knn(config, tmp_path / "damaged", resume=True, data=data)
+    assert (tmp_path / "damaged" / RESULT).read_text() == "{"

@@ -1,4 +1,5 @@
-"""Tests of :mod:`advdist_lab.sweeps`: many runs, each cached in its own folder; grids of overrides and seeds."""
+"""Tests of :mod:`advdist_lab.runs.sweeps` and :mod:`advdist_lab.runs.executors`: many runs, each cached in its own
+folder; grids of overrides and seeds."""
 
 from __future__ import annotations
 
@@ -8,18 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from advdist_lab import runs
 from advdist_lab.methods import TrainConfig
-from advdist_lab.sweeps import (
-    TEACHERS,
-    format_value,
-    grid,
-    points,
-    run_configs,
-    run_sweep,
-    summarize,
-    to_markdown,
-)
+from advdist_lab.runs.executors import run_configs
+from advdist_lab.runs.folder import RESULT
+from advdist_lab.runs.sweeps import TEACHERS, format_value, grid, points, run_sweep, summarize, to_markdown
+from advdist_lab.runs.training import train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -34,11 +28,11 @@ def test_runs_are_trained_once_and_then_read_back(tmp_path: Path):
     folders = [tmp_path / f"seed{s}" for s in (0, 1)]
     seen = []
     first = run_configs(configs, folders, progress=False, jobs=1, on_result=lambda i, r: seen.append(i))
-    assert sorted(seen) == [0, 1] and all((f / runs.RESULT).exists() for f in folders)
-    stamps = [(f / runs.RESULT).stat().st_mtime_ns for f in folders]
+    assert sorted(seen) == [0, 1] and all((f / RESULT).exists() for f in folders)
+    stamps = [(f / RESULT).stat().st_mtime_ns for f in folders]
     again = run_configs(configs, folders, progress=False, jobs=1)
     assert again == first
-    assert [(f / runs.RESULT).stat().st_mtime_ns for f in folders] == stamps  # read back, not rewritten
+    assert [(f / RESULT).stat().st_mtime_ns for f in folders] == stamps  # read back, not rewritten
     assert first[0]["config"]["seed"] == 0 and first[1]["config"]["seed"] == 1
 
 
@@ -66,7 +60,7 @@ def tiny_adim(**changes) -> TrainConfig:
 
 
 def results_of(out: Path) -> set[str]:
-    return {str(p.parent.relative_to(out)) for p in out.rglob(runs.RESULT)}
+    return {str(p.parent.relative_to(out)) for p in out.rglob(RESULT)}
 
 
 def test_grid_is_the_cartesian_product_first_axis_slowest():
@@ -168,9 +162,9 @@ def test_run_sweep_trains_each_point_once_then_reads_it_back(tmp_path: Path):
     assert [r["config"]["nu"] for r in first] == [0.1, 0.1, 10.0, 10.0]
     assert [r["config"]["seed"] for r in first] == [0, 1, 0, 1]
     assert len(list((tmp_path / TEACHERS).glob("teacher-*.pt"))) == 2  # one teacher per seed, shared by the nus
-    stamps = {p: (tmp_path / p / runs.RESULT).stat().st_mtime_ns for p in results_of(tmp_path)}
+    stamps = {p: (tmp_path / p / RESULT).stat().st_mtime_ns for p in results_of(tmp_path)}
     assert run_sweep(sweep, tmp_path, jobs=1, progress=False) == first
-    assert {p: (tmp_path / p / runs.RESULT).stat().st_mtime_ns for p in results_of(tmp_path)} == stamps
+    assert {p: (tmp_path / p / RESULT).stat().st_mtime_ns for p in results_of(tmp_path)} == stamps
 
     rows = summarize(sweep, first)
     assert [row["overrides"] for row in rows] == [{"nu": 0.1}, {"nu": 10.0}]
@@ -208,9 +202,9 @@ def test_an_interrupted_sweep_resumes_where_it_stopped(tmp_path: Path):
         run_sweep(sweep, tmp_path / "a", jobs=1, progress=False, on_result=stop_after_first)
     done = results_of(tmp_path / "a")
     assert done == {sweep[0].folder}
-    stamp = (tmp_path / "a" / sweep[0].folder / runs.RESULT).stat().st_mtime_ns
+    stamp = (tmp_path / "a" / sweep[0].folder / RESULT).stat().st_mtime_ns
     resumed = run_sweep(sweep, tmp_path / "a", jobs=1, progress=False)
-    assert (tmp_path / "a" / sweep[0].folder / runs.RESULT).stat().st_mtime_ns == stamp
+    assert (tmp_path / "a" / sweep[0].folder / RESULT).stat().st_mtime_ns == stamp
     assert results_of(tmp_path / "a") == {p.folder for p in sweep}
     fresh = run_sweep(sweep, tmp_path / "b", jobs=1, progress=False)
     assert [r["history"] for r in resumed] == [r["history"] for r in fresh]
@@ -219,7 +213,7 @@ def test_an_interrupted_sweep_resumes_where_it_stopped(tmp_path: Path):
 def test_a_point_with_an_unfinished_checkpoint_is_resumed(tmp_path: Path):
     sweep = points(tiny_adim(epochs=2), [{"nu": 0.5}], seeds=1)
     stop = threading.Event()
-    partial = runs.train(
+    partial = train(
         sweep[0].config,
         tmp_path / "a" / sweep[0].folder,
         progress=False,
@@ -228,7 +222,7 @@ def test_a_point_with_an_unfinished_checkpoint_is_resumed(tmp_path: Path):
         teacher_cache=tmp_path / "a" / TEACHERS,
     )
     assert partial["status"] == "stopped" and len(partial["history"]) == 1
-    assert not (tmp_path / "a" / sweep[0].folder / runs.RESULT).exists()
+    assert not (tmp_path / "a" / sweep[0].folder / RESULT).exists()
     (resumed,) = run_sweep(sweep, tmp_path / "a", jobs=1, progress=False)
     (fresh,) = run_sweep(sweep, tmp_path / "b", jobs=1, progress=False)
     assert resumed["history"][0] == partial["history"][0]
@@ -256,8 +250,6 @@ def test_run_sweep_and_summarize_refuse_bad_input(tmp_path: Path):
 
 
 def test_summarize_averages_other_top_level_metrics():
-    from advdist_lab.sweeps import points, summarize
-
     sweep = points(tiny(method="mimic"), [{"nu": 1.0}], seeds=(0, 1))
     results = [
         {"config": {"seed": 0}, "test_accuracy": 0.5, "map": 0.2},
