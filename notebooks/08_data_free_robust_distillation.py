@@ -22,12 +22,10 @@ TEACHER = None  # a robust teacher (run folder or model file); None trains one w
 EPOCHS = None  # DFARD epochs; None: the dataset's default (digits 30, CIFAR-10 200 as the paper)
 TABLES = ("1", "3", "4")  # which of DFARD's tables to reproduce
 OUT = None  # run folder; None picks runs/08_data_free_robust_distillation/<dataset> at the repository root
-JOBS = None  # worker processes for the tables; None: one per core on a CPU, 1 on a GPU
+JOBS = None  # worker processes for the tables; None: one per core for digits on a CPU, else 1
 
 # %%
-import os
-
-from advdist_lab.runs import notebook_folder
+from advdist_lab import course
 
 TEACHER_SETTINGS: dict = {}
 DISTILL_SETTINGS: dict = {} if EPOCHS is None else {"epochs": EPOCHS}
@@ -45,9 +43,10 @@ if SMOKE:
         "final_size": 100,
         "final_attacks": ("fgsm", "pgd_s", "pgd_t"),
     }
-OUT, _smoke_folder = notebook_folder("08_data_free_robust_distillation", DATASET, SMOKE, OUT)
-if JOBS is None:
-    JOBS = 1 if DEVICE.startswith("cuda") else max(1, min(2, os.cpu_count() or 1))
+nb = course.setup_notebook(
+    "08_data_free_robust_distillation", smoke=SMOKE, device=DEVICE, out=OUT, label=DATASET, dataset=DATASET, jobs=JOBS
+)
+OUT = nb.out
 
 # %% [markdown]
 # # 08 · Data-free adversarial robustness distillation (DFARD, AAAI 2024)
@@ -80,19 +79,18 @@ if JOBS is None:
 # `.generator_losses` and `.runner`.
 
 # %%
+import os
+
 from IPython.display import Markdown, display
 
-from advdist_lab import viz, viz_robust
-from advdist_lab.environment import configure_threads, resolve_device
-from advdist_lab.robust import experiments, paper_tables
+from advdist_lab import viz_robust
+from advdist_lab.robust import analysis, experiments
 from advdist_lab.robust.attacks import AttackProtocol, format_table1
-from advdist_lab.robust.dfard import TABLE3_ROWS, DfardConfig, run_dfard
+from advdist_lab.robust.dfard import DfardConfig, run_dfard
 from advdist_lab.robust.generators import load_generator, sample_grid
 from advdist_lab.robust.teacher import RobustTeacherConfig, train_robust_teacher
 
-viz.use_notebook_renderer()
-device = resolve_device(DEVICE)
-configure_threads(DATASET, device)
+device = nb.device
 print(f"dataset {DATASET}, device {device}, {SEEDS} seed(s), tables {', '.join(TABLES)}; runs in {OUT}")
 print("evaluation protocol:", AttackProtocol.for_dataset(DATASET).describe())
 
@@ -125,10 +123,11 @@ undefended = train_robust_teacher(
     os.path.join(OUT, "undefended-student"),
     resume=True,
 )
-rows = {"undefended student (real data)": undefended}
-if teacher is not None:
-    rows = {"robust teacher (PGD-AT)" if teacher["config"]["method"] == "pgd-at" else "robust teacher": teacher, **rows}
-display(Markdown(format_table1(rows, attacks=tuple(undefended["protocol"]["attacks"]))))
+display(
+    Markdown(
+        format_table1(analysis.reference_rows(teacher, undefended), attacks=tuple(undefended["protocol"]["attacks"]))
+    )
+)
 
 # %% [markdown]
 # ## 2 · One DFARD run (Algorithm 1)
@@ -152,14 +151,7 @@ display(
         format_table1({"DFARD student (no data)": dfard, "undefended student (real data)": undefended}, attacks=attacks)
     )
 )
-gain = 100 * (dfard["pgd_s"] - undefended["pgd_s"])
-print(
-    f"Under PGD_S the data-free DFARD student keeps {100 * dfard['pgd_s']:.1f}% against the undefended student's "
-    f"{100 * undefended['pgd_s']:.1f}%: {gain:+.1f} points "
-    f"({'the robust student wins' if gain > 0 else 'NOT better at this scale'}); clean accuracy "
-    f"{100 * dfard['clean']:.1f}% against {100 * undefended['clean']:.1f}%. Best epoch {dfard['best_epoch']} of "
-    f"{len(dfard['history'])}; {dfard['wall_seconds']:.0f} s."
-)
+print(analysis.undefended_comparison(dfard, undefended))
 
 # %% [markdown]
 # ### What the generator makes
@@ -185,18 +177,7 @@ viz_robust.robust_curves_figure(
     attacks=("clean", "pgd_s", "pgd_t"),
     references={"undefended PGD_S": undefended["pgd_s"]},
 ).show()
-first, last = dfard["history"][0], dfard["history"][-1]
-direction = (
-    "falls, the easy-to-hard course the paper describes"
-    if last["tau"] < first["tau"]
-    else "does NOT fall as the paper describes: the generator's adversarial term keeps finding images on which "
-    "the student disagrees with the teacher as fast as the student learns"
-)
-print(
-    f"tau: {first['tau']:.2f} in epoch 1 -> {last['tau']:.2f} in epoch {last['epoch']} ({direction}); lambda: "
-    f"{first['lambda']:.3f} -> {last['lambda']:.3f} (1/C = {1 / 10:.3f}); teacher confidence on generated images: "
-    f"{first['teacher_confidence']:.3f} -> {last['teacher_confidence']:.3f}"
-)
+print(analysis.adaptive_terms_line(dfard["history"]))
 
 # %% [markdown]
 # ## 3 · DFARD's tables at our scale
@@ -208,31 +189,16 @@ print(
 
 # %%
 base = DfardConfig(teacher=teacher_dir, dataset=DATASET, device=str(device), **DISTILL_SETTINGS)
-tables = {
-    "1": (experiments.TABLE1_ROWS, paper_tables.PAPER_TABLE1[("RN-18", "CIFAR-10")]),
-    "3": (TABLE3_ROWS, paper_tables.PAPER_TABLE3),
-    "4": (experiments.TABLE4_ROWS, paper_tables.PAPER_TABLE4),
-}
 summaries = {}
 for number in TABLES:
-    rows_of_table, paper = tables[number]
-    results = experiments.run_rows(rows_of_table, base, os.path.join(OUT, "rows"), seeds=range(SEEDS), jobs=JOBS)
+    rows_of_table, _ = analysis.dfard_table(number)
+    results = experiments.run_rows(rows_of_table, base, os.path.join(OUT, "rows"), seeds=range(SEEDS), jobs=nb.jobs)
     summaries[number] = experiments.summarize(results)
-    columns = tuple(c for c in paper_tables.COLUMNS if all(c in row for row in summaries[number].values()))
-    display(Markdown(f"**DFARD Table {number}: ours (mean ± std, %) and (the paper's, CIFAR-10)**"))
-    display(Markdown(experiments.comparison_markdown(summaries[number], paper, columns)))
+    display(Markdown(analysis.dfard_table_markdown(number, summaries[number])))
 
 # %%
 if "1" in summaries:
-    ours = {
-        row: {c: v[0] for c, v in values.items() if c in paper_tables.COLUMNS} for row, values in summaries["1"].items()
-    }
-    paper = {
-        row: dict(zip(paper_tables.COLUMNS, values, strict=True))
-        for row, values in paper_tables.PAPER_TABLE1[("RN-18", "CIFAR-10")].items()
-        if row in ours
-    }
-    viz_robust.robust_bars_figure(ours, paper).show()
+    viz_robust.robust_bars_figure(*analysis.table1_bars(summaries["1"])).show()
 
 # %% [markdown]
 # ## 4 · What reproduces
@@ -244,43 +210,7 @@ if "1" in summaries:
 
 
 # %%
-def avg(summary, row):
-    return experiments.average_over_attacks({c: v[0] for c, v in summary[row].items()})
-
-
-lines = []
-if "3" in summaries:
-    s, p = (
-        summaries["3"],
-        {k: dict(zip(paper_tables.COLUMNS, v, strict=True)) for k, v in paper_tables.PAPER_TABLE3.items()},
-    )
-    for row in ("w/ ITA (G)", "w/ ITA (GD)", "w/ AGB", "Ours"):
-        ours_gain = avg(s, row) - avg(s, "Vanilla")
-        paper_gain = experiments.average_over_attacks(p[row]) - experiments.average_over_attacks(p["Vanilla"])
-        verdict = "same direction as the paper" if ours_gain * paper_gain > 0 else "does NOT reproduce"
-        lines.append(
-            f"* Table 3, {row} vs Vanilla, average robust accuracy: ours {ours_gain:+.2f} points, paper "
-            f"{paper_gain:+.2f}: {verdict}."
-        )
-if "1" in summaries:
-    s = summaries["1"]
-    others = {row: avg(s, row) for row in s if row not in ("Ours", "Ours*")}
-    best = max(others, key=others.get)
-    gain = avg(s, "Ours*") - others[best]
-    lines.append(
-        f"* Table 1: Ours* vs the best other generator loss ({best}), average robust accuracy: ours {gain:+.2f} points, "
-        f"paper {paper_tables.PAPER_AVERAGE_GAINS[('RN-18', 'CIFAR-10')]:+.2f} (over DeepInv)."
-    )
-if "4" in summaries and "1" in summaries:
-    for row in summaries["4"]:
-        base_row = row.removesuffix("+ITA")
-        ours_gain = avg(summaries["4"], row) - avg(summaries["1"], base_row)
-        lines.append(
-            f"* Table 4, {row} vs {base_row}, average robust accuracy: ours {ours_gain:+.2f} points; the paper "
-            f"reports +{paper_tables.TABLE4_GAINS[row]['autoattack']:.2f} on AA and "
-            f"+{paper_tables.TABLE4_GAINS[row]['cw_inf']:.2f} on CW_inf."
-        )
-display(Markdown("\n".join(lines) or "No table was run."))
+display(Markdown("\n".join(analysis.dfard_claims(summaries)) or "No table was run."))
 
 # %% [markdown]
 # ## 5 · The full run
@@ -298,5 +228,4 @@ display(Markdown("\n".join(lines) or "No table was run."))
 # `bench/dfard_speed.py --device cuda` prints the seconds per epoch against DFARD Table 2's 3.28 h.
 
 # %%
-if _smoke_folder is not None:
-    _smoke_folder.cleanup()
+nb.cleanup()  # a smoke run's temporary run folder, removed now rather than at kernel exit
