@@ -25,9 +25,7 @@ OUT = None  # run folder; None picks runs/09_derd/<dataset> at the repository ro
 DERD_OVERRIDES = {}  # DerdConfig fields for the two generator variants, e.g. {"lambda_adv": 1.28} (section 5)
 
 # %%
-import os
-
-from advdist_lab.runs import notebook_folder
+from advdist_lab import course
 
 TEACHER_SETTINGS: dict = {}
 DISTILL_SETTINGS: dict = {} if EPOCHS is None else {"epochs": EPOCHS}
@@ -48,7 +46,8 @@ if SMOKE:
     INVERSION_SETTINGS = {"inversion_steps": 3}
 else:
     INVERSION_SETTINGS = {}
-OUT, _smoke_folder = notebook_folder("09_derd", DATASET, SMOKE, OUT)
+nb = course.setup_notebook("09_derd", smoke=SMOKE, device=DEVICE, out=OUT, label=DATASET, dataset=DATASET)
+OUT = nb.out
 
 # %% [markdown]
 # # 09 · DERD: data-free robustness distillation with two experts
@@ -77,22 +76,20 @@ OUT, _smoke_folder = notebook_folder("09_derd", DATASET, SMOKE, OUT)
 # and why (its docstring, "Where the supplement is silent, and what we chose"). No DERD code is public.
 
 # %%
-import numpy as np
-import torch
+import os
+
 from IPython.display import Markdown, display
 
-from advdist_lab import viz, viz_robust
-from advdist_lab.environment import configure_threads, resolve_device
-from advdist_lab.robust import experiments
+from advdist_lab import viz_robust
+from advdist_lab.files import load_tensors
+from advdist_lab.robust import analysis, experiments
 from advdist_lab.robust.attacks import format_table1
-from advdist_lab.robust.derd import DERD_COLUMNS, PAPER_DERD_TABLE2, PAPER_DERD_TABLE3, DerdConfig, run_derd
+from advdist_lab.robust.derd import DerdConfig, run_derd
 from advdist_lab.robust.dfard import DfardConfig, run_dfard
 from advdist_lab.robust.generators import load_generator, sample_grid
 from advdist_lab.robust.teacher import RobustTeacherConfig, train_robust_teacher
 
-viz.use_notebook_renderer()
-device = resolve_device(DEVICE)
-configure_threads(DATASET, device)
+device = nb.device
 print(f"dataset {DATASET}, device {device}, {SEEDS} seed(s); runs in {OUT}")
 
 # %% [markdown]
@@ -164,11 +161,7 @@ for label, config in variants.items():
         results[label].append(run(seeded, folder, resume=os.path.exists(folder)))
 first = {label: runs[0] for label, runs in results.items()}
 display(Markdown(format_table1(first, attacks=tuple(first["DFARD"]["protocol"]["attacks"]))))
-stage1 = first["DERD (ours)"]["stage1_epochs"]
-print(
-    f"DERD: stage I for epochs 1-{stage1}, stage II for {stage1 + 1}-{len(first['DERD (ours)']['history'])}; "
-    + "; ".join(f"{label} {r['wall_seconds']:.0f} s" for label, r in first.items())
-)
+print(analysis.derd_stage_lines(first)[0])
 
 # %% [markdown]
 # ### The two stages in the curves
@@ -182,17 +175,10 @@ fig = viz_robust.robust_curves_figure(
     attacks=("clean", "pgd_s", "pgd_t"),
     title="student accuracy per epoch (dotted: the end of DERD's stage I)",
 )
-fig.add_vline(x=stage1 + 0.5, line={"dash": "dot", "color": "#555"})
+fig.add_vline(x=first["DERD (ours)"]["stage1_epochs"] + 0.5, line={"dash": "dot", "color": "#555"})
 fig.show()
-for label in ("DERD (ours)", "w/o T_nat"):
-    history = first[label]["history"]
-    by_stage = {s: [e for e in history if e["stage"] == s] for s in (1, 2)}
-    if by_stage[1] and by_stage[2]:
-        print(
-            f"{label}: end of stage I clean {100 * by_stage[1][-1]['clean']:.1f}%, PGD_T "
-            f"{100 * by_stage[1][-1]['pgd_t']:.1f}%; end of stage II clean {100 * by_stage[2][-1]['clean']:.1f}%, "
-            f"PGD_T {100 * by_stage[2][-1]['pgd_t']:.1f}%"
-        )
+for line in analysis.derd_stage_lines(first)[1:]:
+    print(line)
 
 # %% [markdown]
 # ### What the stage-I generator and the inversion make
@@ -200,9 +186,7 @@ for label in ("DERD (ours)", "w/o T_nat"):
 # %%
 images, labels = sample_grid(load_generator(os.path.join(OUT, experiments.row_folder("DERD (ours)"), "seed=0")), 6)
 viz_robust.generated_images_figure(images, labels, title="DERD's generated images, one row per class").show()
-inverted = torch.load(
-    os.path.join(OUT, experiments.row_folder("DERD_inv"), "seed=0", "inverted.pt"), weights_only=True
-)
+inverted = load_tensors(os.path.join(OUT, experiments.row_folder("DERD_inv"), "seed=0", "inverted.pt"))
 viz_robust.generated_images_figure(
     inverted["images"], inverted["labels"], title="DERD_inv: the last inverted batch (Eq. 7), one row per class"
 ).show()
@@ -217,13 +201,8 @@ viz_robust.generated_images_figure(
 
 # %%
 summary = experiments.summarize(results)
-columns = tuple(
-    c for c in ("clean", "fgsm", "pgd_s", "pgd_t", "cw_inf", "autoattack") if all(c in r for r in summary.values())
-)
-for number, paper in (("2", PAPER_DERD_TABLE2), ("3", PAPER_DERD_TABLE3)):
-    rows = {label: summary[label] for label in summary if label in paper}
-    display(Markdown(f"**DERD supplement Table {number}: ours (mean ± std, %) and (the supplement's)**"))
-    display(Markdown(experiments.comparison_markdown(rows, paper, columns, average_of=columns)))
+for block in analysis.supplement_tables_markdown(summary):
+    display(Markdown(block))
 
 # %% [markdown]
 # ## 4 · What reproduces
@@ -233,28 +212,7 @@ for number, paper in (("2", PAPER_DERD_TABLE2), ("3", PAPER_DERD_TABLE3)):
 
 
 # %%
-def ave(label, paper=None):
-    """The mean over `columns`: ours (over seeds) or, with `paper`, the supplement's row."""
-    if paper is not None:
-        return float(np.mean([paper[label][DERD_COLUMNS.index(c)] for c in columns]))
-    return float(np.mean([summary[label][c][0] for c in columns]))
-
-
-claims = [
-    ("DERD (ours)", "DFARD", PAPER_DERD_TABLE2, "two experts beat DFARD's single teacher"),
-    ("DERD (ours)", "w/o T_nat", PAPER_DERD_TABLE3, "the natural teacher helps"),
-    ("DERD (ours)", "DERD_inv", PAPER_DERD_TABLE2, "the generator beats model inversion"),
-]
-lines = []
-for better, worse, paper, claim in claims:
-    ours_gap = ave(better) - ave(worse)
-    paper_gap = ave(better, paper) - ave(worse, paper)
-    verdict = "reproduces" if ours_gap > 0 else "does NOT reproduce"
-    lines.append(
-        f"* {claim}: {better} minus {worse}, Ave over {len(columns)} columns: ours {ours_gap:+.2f} points, "
-        f"supplement {paper_gap:+.2f}: {verdict} at our scale."
-    )
-display(Markdown("\n".join(lines)))
+display(Markdown("\n".join(analysis.derd_claims(summary))))
 
 # %% [markdown]
 # ## 5 · Why the generator variants can fail at this scale, and what to try
@@ -284,5 +242,4 @@ display(Markdown("\n".join(lines)))
 # ```
 
 # %%
-if _smoke_folder is not None:
-    _smoke_folder.cleanup()
+nb.cleanup()  # a smoke run's temporary run folder, removed now rather than at kernel exit
