@@ -180,6 +180,9 @@ def test_a_second_sweep_into_the_same_folder_is_refused(tmp_path: Path) -> None:
     from advdist_lab.runs.folder import FolderInUseError, RunFolder
 
     sweep = points(tiny(), [{"nu": 0.5}], seeds=1)
-    with RunFolder(tmp_path), pytest.raises(FolderInUseError, match=f"{tmp_path} is in use by another advdist-lab"):
+    with (
+        RunFolder(tmp_path),
+        pytest.raises(FolderInUseError, match=f"{tmp_path} is in use by another run in this process"),
+    ):
         run_sweep(sweep, tmp_path, jobs=1, progress=False)
     assert not finished_runs(tmp_path)

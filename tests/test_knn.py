@@ -248,7 +248,10 @@ def test_run_knn_uses_the_run_folder_lifecycle(tmp_path):
     config = KnnConfig(n_train=len(data.train), k=5, device="cpu")
     with pytest.raises(UnusableFolderError, match="--out must not be empty"):
         run_knn(config, "", data=data)
-    with RunFolder(tmp_path / "busy"), pytest.raises(FolderInUseError, match="is in use by another advdist-lab"):
+    with (
+        RunFolder(tmp_path / "busy"),
+        pytest.raises(FolderInUseError, match="is in use by another run in this process"),
+    ):
         run_knn(config, tmp_path / "busy", data=data)
     (tmp_path / "damaged").mkdir()
     (tmp_path / "damaged" / RESULT).write_text("{")

@@ -145,7 +145,7 @@ def test_a_folder_in_use_by_another_process_is_refused(tmp_path: Path, capsys) -
 def test_a_folder_locked_in_this_process_is_refused_too(tmp_path: Path) -> None:
     with RunFolder(tmp_path / "run") as first:
         assert first.locked and (tmp_path / "run" / LOCK).read_text().strip() == str(os.getpid())
-        with pytest.raises(FolderInUseError, match=f"pid {os.getpid()}"):
+        with pytest.raises(FolderInUseError, match=f"in use by another run in this process \\(pid {os.getpid()}\\)"):
             train(tiny(), tmp_path / "run", progress=False)
     with RunFolder(tmp_path / "run") as again:  # released: free again
         assert again.locked

@@ -276,9 +276,9 @@ class RunFolder:
             except BlockingIOError:
                 holder = _read_pid(fd)
                 os.close(fd)
+                who = "another run in this process" if holder == str(os.getpid()) else "another advdist-lab process"
                 raise FolderInUseError(
-                    f"{self.path} is in use by another advdist-lab process (pid {holder}); wait for it or choose "
-                    "another --out"
+                    f"{self.path} is in use by {who} (pid {holder}); wait for it or choose another --out"
                 ) from None
             except OSError as error:
                 os.close(fd)
