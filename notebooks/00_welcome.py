@@ -82,11 +82,10 @@ SEED = 0
 # %%
 import torch
 
-from advdist_lab import __version__, theory, viz
-from advdist_lab.environment import environment_report, resolve_device
+from advdist_lab import __version__, course, theory, viz
+from advdist_lab.environment import environment_report
 
-viz.use_notebook_renderer()
-torch.manual_seed(SEED)
+nb = course.setup_notebook("00_welcome", smoke=SMOKE, device=DEVICE, seed=SEED)
 
 report = environment_report(DEVICE)
 print(f"advdist_lab {__version__}")
@@ -94,7 +93,7 @@ for key, value in report.items():
     print(f"{key:>20}: {value}")
 
 # %%
-device = resolve_device(DEVICE)
+device = nb.device
 x = torch.randn(256, 256, device=device)
 check = (x @ x.T - (x @ x.T).T).abs().max().item()
 print(f"a 256x256 matrix product on {device}: symmetric to {check:.1e}")

@@ -47,10 +47,9 @@ if SMOKE:
 # %%
 import torch
 
-from advdist_lab import game, theorems, theory, viz
+from advdist_lab import course, game, theorems, theory, viz
 
-viz.use_notebook_renderer()
-torch.manual_seed(SEED)
+nb = course.setup_notebook("01_kd_vs_ngan", smoke=SMOKE, device="cpu", seed=SEED)  # exact games: the CPU, float64
 
 p_r = torch.tensor([0.6, 0.3, 0.1], dtype=torch.float64)  # the real distribution at one input x
 p_t = torch.tensor([0.35, 0.5, 0.15], dtype=torch.float64)  # an imperfect teacher

@@ -53,10 +53,9 @@ OMEGA_T = 1.0 - OMEGA_S
 # %%
 import torch
 
-from advdist_lab import game, theorems, theory, viz
+from advdist_lab import course, game, theorems, theory, viz
 
-viz.use_notebook_renderer()
-torch.manual_seed(SEED)
+nb = course.setup_notebook("02_adib_equilibrium", smoke=SMOKE, device="cpu", seed=SEED)  # exact games: the CPU, float64
 
 p_r = theory.random_distributions(N_CONTEXTS, N_LABELS, seed=SEED)
 p_s = theory.random_distributions(N_CONTEXTS, N_LABELS, seed=SEED + 1)
