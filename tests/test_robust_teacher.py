@@ -21,6 +21,7 @@ import torch
 from advdist_lab import cli
 from advdist_lab.methods.loop import NonFiniteLossError
 from advdist_lab.robust import attacks as A
+from advdist_lab.robust import auto_attack
 from advdist_lab.robust import teacher as T
 from advdist_lab.robust.attacks import ATTACKS, pgd_s, pgd_t, robust_accuracy
 from advdist_lab.robust.data import load_robust_data
@@ -385,7 +386,7 @@ def test_autoattack_without_torchattacks_fails_before_training(tmp_path: Path, m
     def missing():
         raise ImportError("AutoAttack needs torchattacks: run `pip install ...`")
 
-    monkeypatch.setattr(A, "_import_torchattacks", missing)
+    monkeypatch.setattr(auto_attack, "import_torchattacks", missing)
     with pytest.raises(ValueError, match="needs torchattacks.*leave autoattack out of final_attacks"):
         train_robust_teacher(tiny(final_attacks=ATTACKS), tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()

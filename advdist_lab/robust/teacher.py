@@ -85,17 +85,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from advdist_lab.environment import DEVICE_PATTERN, resolve_device
+from advdist_lab.environment import DEVICE_PATTERN, check_fits_in_memory, resolve_device
 from advdist_lab.hparams import (
     check_choice,
+    check_epochs,
     check_nonnegative,
     check_nonnegative_int,
     check_positive,
     check_positive_int,
 )
-from advdist_lab.robust import attacks as A
-from advdist_lab.robust.attacks import ATTACKS, AttackProtocol, attack_mode, check_attack_names, robust_accuracy
+from advdist_lab.methods.loop import NonFiniteLossError
+from advdist_lab.robust import auto_attack
 from advdist_lab.robust.data import ROBUST_DATASETS, RobustData, dataset_stats, load_robust_data
+from advdist_lab.robust.gradient_attacks import attack_mode, project_linf, signed_ascent, uniform_start
 from advdist_lab.robust.models import (
     DEFAULT_TEACHERS,
     build_robust_model,
@@ -103,6 +105,8 @@ from advdist_lab.robust.models import (
     load_robust_model,
     save_robust_model,
 )
+from advdist_lab.robust.protocol import ATTACKS, AttackProtocol, check_attack_names, robust_accuracy
+from advdist_lab.runs.folder import CheckpointError, RunFolder, maybe_kill, progress_bar
 
 __all__ = [
     "DATASET_DEFAULTS",
@@ -112,11 +116,13 @@ __all__ = [
     "defaults_for",
     "evaluate_model",
     "import_teacher",
+    "infer_dataset",
     "load_teacher",
     "model_path",
     "protocol_for",
     "train_robust_teacher",
     "training_attack",
+    "training_bytes",
 ]
 
 TEACHER_METHODS = ("pgd-at", "trades", "natural")
@@ -128,6 +134,7 @@ CHECKPOINT_FORMAT = "advdist-lab-robust-teacher-checkpoint"
 
 _CIFAR_ATTACKS = tuple(a for a in ATTACKS if a != "autoattack")
 _TRAIN_POOL = {"digits": 1297, "cifar10": 50_000}
+_TRAIN_IMAGES = {**_TRAIN_POOL, "cifar10-random": 50_000}  # the noise has as many as n_train asks
 _TEST_SPLIT = {"digits": 500, "cifar10": 10_000, "cifar10-random": 10_000}
 
 DATASET_DEFAULTS: dict[str, dict[str, object]] = {
@@ -237,7 +244,7 @@ class RobustTeacherConfig:
         put = object.__setattr__
         check_choice("method", self.method, TEACHER_METHODS)
         put(self, "arch", check_architecture(self.arch))
-        put(self, "epochs", check_positive_int("epochs", self.epochs))
+        put(self, "epochs", check_epochs("epochs", self.epochs))
         put(self, "batch_size", check_positive_int("batch_size", self.batch_size))
         put(self, "lr", check_positive("lr", self.lr))
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -260,6 +267,15 @@ class RobustTeacherConfig:
             pool = _TRAIN_POOL.get(dataset)
             if pool is not None and self.n_train > pool:
                 raise ValueError(f"n_train must be <= {pool}, the training pool of {dataset} (got {self.n_train})")
+        if self.n_train is not None and self.batch_size > self.n_train:
+            raise ValueError(
+                f"batch_size must be <= n_train, the {self.n_train} training images (got {self.batch_size})"
+            )
+        if self.batch_size > _TRAIN_IMAGES[dataset]:
+            raise ValueError(
+                f"batch_size must be <= {_TRAIN_IMAGES[dataset]}, the training images of {dataset} (got "
+                f"{self.batch_size})"
+            )
         split = _TEST_SPLIT[dataset]
         if self.test_size is not None:
             check_positive_int("test_size", self.test_size)
@@ -341,7 +357,7 @@ def training_attack(
     eps, steps, step = config.eps, config.steps, config.step_size
     with attack_mode(model):
         if config.method == "pgd-at":
-            start = A._uniform_start(x, eps, generator)
+            start = uniform_start(x, eps, generator)
 
             def loss(z: Tensor) -> Tensor:
                 return F.cross_entropy(model(z), y, reduction="sum")
@@ -350,12 +366,12 @@ def training_attack(
             with torch.no_grad():
                 p_clean = F.softmax(model(x).float(), dim=-1)
             noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-            start = A._project(x + 0.001 * noise, x, eps)
+            start = project_linf(x + 0.001 * noise, x, eps)
 
             def loss(z: Tensor) -> Tensor:
                 return F.kl_div(F.log_softmax(model(z).float(), dim=-1), p_clean, reduction="sum")
 
-        return A._signed_ascent(model, x, start, loss, eps, steps, step)
+        return signed_ascent(model, x, start, loss, eps, steps, step)
 
 
 def _step_loss(model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor, config: RobustTeacherConfig):
@@ -422,15 +438,18 @@ def _comparable(config: dict) -> dict:
 def _check_autoattack_available(attacks: Sequence[str], option: str) -> None:
     if "autoattack" in attacks:
         try:
-            A._import_torchattacks()
+            auto_attack.import_torchattacks()
         except ImportError as error:
             raise ValueError(f"{error}; or leave autoattack out of {option}") from None
 
 
-def _build_model(config: RobustTeacherConfig, data: RobustData) -> nn.Module:
+def _build_model(config: RobustTeacherConfig) -> nn.Module:
+    """The network of ``config`` as initialised from its seed, on the CPU (the global random state is left as it
+    was)."""
+    mean, std, shape, classes = dataset_stats(config.dataset)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        return build_robust_model(config.arch, data.num_classes, data.image_shape, data.mean, data.std)
+        return build_robust_model(config.arch, classes, shape, mean, std)  # type: ignore[arg-type]
 
 
 def _optimizer(config: RobustTeacherConfig, model: nn.Module, batches: int):
@@ -443,14 +462,50 @@ def _optimizer(config: RobustTeacherConfig, model: nn.Module, batches: int):
     return optimizer, scheduler
 
 
-def _read_checkpoint(path: Path, device: torch.device) -> dict:
-    from advdist_lab.runs import CheckpointError, read_checkpoint
+def training_bytes(config: RobustTeacherConfig, model: nn.Module, device: torch.device) -> int:
+    """An estimate of the memory that training ``model`` under ``config`` takes on ``device``, in bytes: a lower
+    bound, so that a refused batch surely cannot fit (an accepted one may still not).
 
-    needed = {"format", "config", "model", "optimizer", "scheduler", "history", "timing", "wall_seconds"}
-    state = read_checkpoint(path, device, needed, "a robust-teacher")
+    * the activations a training step keeps for its backward pass: every layer's output for one image (counted by
+      one forward pass of a blank image without gradients), times ``batch_size``, times the forward passes the
+      loss keeps (TRADES 2: ``x`` and ``x_adv``; PGD-AT and natural 1), at 2 bytes a value under bf16 autocast and
+      4 otherwise (the attack's own passes come before the step and are freed);
+    * the parameters, their gradients and the optimiser's state: 4 fp32 copies (Adam's two moments; SGD keeps one);
+    * the training images and the test images, which live on the device (fp32).
+    """
+    _, _, shape, _ = dataset_stats(config.dataset)
+    values = []
+    layers = [m for m in model.modules() if not any(m.children())]
+    hooks = [m.register_forward_hook(lambda m, i, o: values.append(o.numel())) for m in layers]
+    was = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros((1, *shape), device=next(model.parameters()).device))
+    finally:
+        model.train(was)
+        for hook in hooks:
+            hook.remove()
+    autocast = config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda")
+    passes = 2 if config.method == "trades" else 1
+    activations = config.batch_size * sum(values) * (2 if autocast else 4) * passes  # type: ignore[operator]
+    parameters = 4 * 4 * sum(p.numel() for p in model.parameters())
+    image = 4 * math.prod(shape)
+    n_train = config.n_train if config.n_train is not None else _TRAIN_IMAGES[config.dataset]
+    n_test = config.test_size if config.test_size is not None else _TEST_SPLIT[config.dataset]
+    return activations + parameters + image * (n_train + n_test)
+
+
+def _check_format(state: dict, path: Path) -> dict:
     if state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a robust-teacher checkpoint (its format is {state.get('format')!r})")
     return state
+
+
+CHECKPOINT_KEYS = frozenset(
+    {"format", "config", "model", "optimizer", "scheduler", "history", "timing", "wall_seconds"}
+)
+"""What a robust teacher's ``checkpoint.pt`` holds."""
 
 
 def _history_metrics(accuracies: dict[str, float]) -> dict[str, float]:
@@ -479,44 +534,43 @@ def train_robust_teacher(
     ``result`` = ``{"config", "history": [{"epoch", "lr", "train_loss", "train_accuracy", "clean", <eval
     attacks>}...], "clean", <final attacks>, "average", "protocol", "eval_protocol", "n_test", "wall_seconds",
     "device", "status", "model": "teacher.pt", "timing", "torch"}`` (accuracies as fractions). ``callback(entry)``
-    is called after every epoch. A finished run is never overwritten: :class:`~advdist_lab.runs.RunExistsError`
-    without ``resume``, returned as it is with ``resume`` (a different config raises, naming the fields). A
-    non-finite loss raises :class:`~advdist_lab.methods.loop.NonFiniteLossError` (player ``teacher``) and keeps
-    the checkpoint of the last good epoch.
+    is called after every epoch. Everything that can be checked is checked before any work: the config, the
+    attacks' package, ``out`` (:class:`~advdist_lab.runs.folder.RunFolder`: usable, not in use by another process,
+    a damaged ``result.json`` refused naming it), the finished run or checkpoint there, and whether a batch fits in
+    memory (:func:`training_bytes`). A finished run is never overwritten:
+    :class:`~advdist_lab.runs.folder.RunExistsError` without ``resume``, returned as it is with ``resume`` (a
+    different config raises, naming the fields). A non-finite loss raises
+    :class:`~advdist_lab.methods.loop.NonFiniteLossError` (player ``teacher``, the epoch) saying what is kept: the
+    checkpoint of the last good epoch, or none.
     """
-    from advdist_lab.methods.loop import NonFiniteLossError
-    from advdist_lab.runs import (
-        CHECKPOINT,
-        RESULT,
-        RunExistsError,
-        _config_mismatch,
-        _maybe_kill,
-        _progress_bar,
-        atomic_torch_save,
-        atomic_write_json,
-        read_finished,
-    )
-
     if not isinstance(config, RobustTeacherConfig):
         raise ValueError(f"config must be a RobustTeacherConfig (got {type(config).__name__})")
     device = resolve_device(config.device)
     _check_autoattack_available(config.final_attacks, "final_attacks")  # type: ignore[arg-type]
     _check_autoattack_available(config.eval_attacks, "eval_attacks")
-    out_dir = Path(out) if out is not None else None
-    state = None
-    if out_dir is not None:
-        finished = read_finished(out_dir, config.to_dict(), resume, _comparable)
+    if out is None:
+        return _train(config, device, None, None, progress, callback)
+    with RunFolder(out, comparable=_comparable) as folder:
+        finished = folder.finished(config.to_dict(), resume)
         if finished is not None:
             return finished
-        if (out_dir / CHECKPOINT).exists():
-            if not resume:
-                raise RunExistsError(
-                    f"{out_dir} holds the checkpoint of an unfinished run; pass --resume to continue it, or choose "
-                    "another --out"
-                )
-            state = _read_checkpoint(out_dir / CHECKPOINT, device)
-            if _comparable(state["config"]) != _comparable(config.to_dict()):
-                raise RunExistsError(_config_mismatch(out_dir, state["config"], config.to_dict()))
+        state = folder.checkpoint(config.to_dict(), resume, device, CHECKPOINT_KEYS, "a robust-teacher")
+        if state is not None:
+            _check_format(state, folder.checkpoint_path)
+        return _train(config, device, folder, state, progress, callback)
+
+
+def _train(config, device, folder, state, progress, callback) -> dict:
+    try:
+        return _train_epochs(config, device, folder, state, progress, callback)
+    except NonFiniteLossError as error:
+        error.record_kept(folder.kept() if folder is not None else "nothing was saved (the run has no folder)")
+        raise
+
+
+def _train_epochs(config, device, folder, state, progress, callback) -> dict:
+    model = _build_model(config)
+    check_fits_in_memory("batch_size", training_bytes(config, model, device), device)
     data = load_robust_data(
         config.dataset,
         n_train=config.n_train,
@@ -524,7 +578,7 @@ def train_robust_teacher(
         device=device,
         subset_seed=config.subset_seed,
     )
-    model = _build_model(config, data).to(device)
+    model = model.to(device)
     batches = math.ceil(data.y_train.shape[0] / config.batch_size)
     optimizer, scheduler = _optimizer(config, model, batches)
     history: list[dict] = []
@@ -536,23 +590,7 @@ def train_robust_teacher(
         scheduler.load_state_dict(state["scheduler"])
         history, timing, previous = state["history"], state["timing"], state["wall_seconds"]
     started = time.perf_counter()
-
-    def save_checkpoint() -> None:
-        atomic_torch_save(
-            {
-                "format": CHECKPOINT_FORMAT,
-                "config": config.to_dict(),
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "history": history,
-                "timing": timing,
-                "wall_seconds": previous + time.perf_counter() - started,
-            },
-            out_dir / CHECKPOINT,  # type: ignore[operator]
-        )
-
-    bar = _progress_bar(config.epochs, f"teacher {config.method} {config.dataset} seed={config.seed}", progress)
+    bar = progress_bar(config.epochs, f"teacher {config.method} {config.dataset} seed={config.seed}", progress)
     bar.update(len(history))
     try:
         for epoch in range(len(history), config.epochs):
@@ -570,9 +608,19 @@ def train_robust_teacher(
             }
             history.append(entry)
             timing["epoch_seconds"].append(time.perf_counter() - epoch_started)
-            if out_dir is not None:
-                save_checkpoint()
-                _maybe_kill(epoch + 1)
+            if folder is not None:
+                checkpoint = {
+                    "format": CHECKPOINT_FORMAT,
+                    "config": config.to_dict(),
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "history": history,
+                    "timing": timing,
+                    "wall_seconds": previous + time.perf_counter() - started,
+                }
+                folder.save_checkpoint(checkpoint, epoch + 1)
+                maybe_kill(epoch + 1)
             bar.update(1)
             bar.set_postfix({k: f"{v:.3f}" for k, v in entry.items() if k in ("train_loss", "clean", "pgd_s")})
             if callback is not None:
@@ -602,16 +650,16 @@ def train_robust_teacher(
         "timing": timing,
         "torch": torch.__version__,
     }
-    if out_dir is not None:
+    if folder is not None:
         save_robust_model(
-            out_dir / MODEL_FILE,
+            folder.path / MODEL_FILE,
             model,
             arch=config.arch,  # type: ignore[arg-type]
             num_classes=data.num_classes,
             image_shape=data.image_shape,
             summary=_summary(config.dataset, config.method, len(history), final, config.seed),
         )
-        atomic_write_json(out_dir / RESULT, result)
+        folder.write_result(result)
     return result
 
 
@@ -699,7 +747,9 @@ def load_teacher(
     return model, info
 
 
-def _infer_dataset(info: dict) -> str:
+def infer_dataset(info: dict) -> str:
+    """The dataset of a model loaded by :func:`load_teacher` (its ``info``): the one it names, else the only
+    dataset whose image shape fits; ``ValueError`` asking for ``--dataset`` when that does not decide."""
     if info.get("dataset"):
         return info["dataset"]
     matches = [d for d in ROBUST_DATASETS if list(dataset_stats(d)[2]) == list(info["image_shape"])]
@@ -728,10 +778,10 @@ def evaluate_model(
     :func:`load_teacher` reads. ``attacks``: default the dataset's (:func:`protocol_for`). Returns ``{"config",
     "protocol", "clean", <attacks>, "average", "history": [one entry with the same accuracies], "n_test",
     "status": "finished", "wall_seconds", "device"}`` and writes it to ``out/result.json`` when given; a finished
-    ``out`` is returned with ``resume`` and refused without (:class:`~advdist_lab.runs.RunExistsError`).
+    ``out`` is returned with ``resume`` and refused without (:class:`~advdist_lab.runs.folder.RunExistsError`);
+    ``out`` is checked before the model is read and locked while it is evaluated
+    (:class:`~advdist_lab.runs.folder.RunFolder`).
     """
-    from advdist_lab.runs import RESULT, atomic_write_json, read_finished
-
     resolved = resolve_device(device)
     seed = check_nonnegative_int("seed", seed)
     batch_size = check_positive_int("batch_size", batch_size)
@@ -740,6 +790,7 @@ def evaluate_model(
     if dataset is not None:
         check_choice("dataset", dataset, ROBUST_DATASETS)
         _check_test_size(dataset, test_size)
+    folder = RunFolder(out) if out is not None else None
     if isinstance(model_or_path, nn.Module):
         if dataset is None:
             raise ValueError("dataset is required to evaluate a model object")
@@ -748,7 +799,7 @@ def evaluate_model(
         info = {"arch": arch, "dataset": dataset}
     else:
         model, info = load_teacher(model_or_path, dataset=dataset, arch=arch, device=resolved)
-        dataset = _infer_dataset(info)
+        dataset = infer_dataset(info)
         source = info["path"]
     protocol = protocol_for(dataset, attacks)  # type: ignore[arg-type]
     test_size = _check_test_size(dataset, test_size)
@@ -763,17 +814,32 @@ def evaluate_model(
         "seed": seed,
         "device": device,
     }
-    out_dir = Path(out) if out is not None else None
-    if out_dir is not None:
-        finished = read_finished(out_dir, config, resume, _without_device)
+    if folder is None:
+        return _evaluate(model, protocol, config, resolved, progress)
+    with folder:
+        finished = folder.finished(config, resume)
         if finished is not None:
             return finished
+        result = _evaluate(model, protocol, config, resolved, progress)
+        folder.write_result(result)
+    return result
+
+
+def _evaluate(model: nn.Module, protocol: AttackProtocol, config: dict, device: torch.device, progress: bool) -> dict:
+    """:func:`evaluate_model`'s result for the checked ``config``."""
     started = time.perf_counter()
-    data = load_robust_data(dataset, n_train=1, test_size=test_size, device="cpu")
+    data = load_robust_data(config["dataset"], n_train=1, test_size=config["test_size"], device="cpu")
     accuracies = robust_accuracy(
-        model, data.x_test, data.y_test, protocol, batch_size=batch_size, device=resolved, seed=seed, progress=progress
+        model,
+        data.x_test,
+        data.y_test,
+        protocol,
+        batch_size=config["batch_size"],
+        device=device,
+        seed=config["seed"],
+        progress=progress,
     )
-    result = {
+    return {
         "config": config,
         "protocol": protocol.to_dict(),
         **accuracies,
@@ -781,16 +847,9 @@ def evaluate_model(
         "n_test": int(data.y_test.shape[0]),
         "status": "finished",
         "wall_seconds": time.perf_counter() - started,
-        "device": str(resolved),
+        "device": str(device),
         "torch": torch.__version__,
     }
-    if out_dir is not None:
-        atomic_write_json(out_dir / RESULT, result)
-    return result
-
-
-def _without_device(config: dict) -> dict:
-    return {k: v for k, v in config.items() if k != "device"}
 
 
 def import_teacher(
@@ -811,17 +870,16 @@ def import_teacher(
     Loads ``checkpoint`` (:func:`load_teacher`: a foreign state dict needs ``arch``), evaluates it on the test
     split of ``dataset`` under ``final_attacks`` (default :func:`protocol_for`'s) and writes ``out/teacher.pt``
     and ``out/result.json`` (``status "imported"``, an empty ``history``). Finished folders as in
-    :func:`train_robust_teacher`.
+    :func:`train_robust_teacher`; ``out`` is checked before the checkpoint is read and locked while it is imported
+    (:class:`~advdist_lab.runs.folder.RunFolder`).
     """
-    from advdist_lab.runs import RESULT, atomic_write_json, read_finished
-
     check_choice("dataset", dataset, ROBUST_DATASETS)
     resolved = resolve_device(device)
     protocol = protocol_for(dataset, final_attacks)
     seed = check_nonnegative_int("seed", seed)
     test_size = _check_test_size(dataset, test_size)
     _check_autoattack_available(protocol.attacks, "--final-attacks")
-    out_dir = Path(out)
+    folder = RunFolder(out)
     source = model_path(checkpoint)
     config = {
         "dataset": dataset,
@@ -833,17 +891,22 @@ def import_teacher(
         "seed": seed,
         "device": device,
     }
-    finished = read_finished(out_dir, config, resume, _without_device)
-    if finished is not None:
-        return finished
+    with folder:
+        finished = folder.finished(config, resume)
+        if finished is not None:
+            return finished
+        return _import(source, folder, config, protocol, resolved, progress)
+
+
+def _import(source: Path, folder: RunFolder, config: dict, protocol, device: torch.device, progress: bool) -> dict:
+    """:func:`import_teacher` into the locked ``folder``."""
+    dataset, arch, seed = config["dataset"], config["arch"], config["seed"]
     started = time.perf_counter()
-    model, info = load_teacher(source, dataset=dataset, arch=arch, device=resolved)
-    data = load_robust_data(dataset, n_train=1, test_size=test_size, device="cpu")
-    accuracies = robust_accuracy(
-        model, data.x_test, data.y_test, protocol, device=resolved, seed=seed, progress=progress
-    )
+    model, info = load_teacher(source, dataset=dataset, arch=arch, device=device)
+    data = load_robust_data(dataset, n_train=1, test_size=config["test_size"], device="cpu")
+    accuracies = robust_accuracy(model, data.x_test, data.y_test, protocol, device=device, seed=seed, progress=progress)
     save_robust_model(
-        out_dir / MODEL_FILE,
+        folder.path / MODEL_FILE,
         model,
         arch=info["arch"],
         num_classes=info["num_classes"],
@@ -857,11 +920,11 @@ def import_teacher(
         "protocol": protocol.to_dict(),
         "n_test": int(data.y_test.shape[0]),
         "wall_seconds": time.perf_counter() - started,
-        "device": str(resolved),
+        "device": str(device),
         "status": "imported",
         "arch": info["arch"],
         "model": MODEL_FILE,
         "torch": torch.__version__,
     }
-    atomic_write_json(out_dir / RESULT, result)
+    folder.write_result(result)
     return result
