@@ -172,13 +172,13 @@ def run_teacher(args: argparse.Namespace) -> int:
 
 def run_eval(args: argparse.Namespace) -> int:
     from ..environment import resolve_device
-    from ..robust.teacher import _infer_dataset, evaluate_model, load_teacher
+    from ..robust.teacher import evaluate_model, infer_dataset, load_teacher
 
     out = out_folder(args.out)
     dataset = args.dataset
     if dataset is None:  # the thread count depends on the dataset: read it from the model
         _, info = load_teacher(args.model, arch=args.arch, device="cpu")
-        dataset = _infer_dataset(info)
+        dataset = infer_dataset(info)
     resolve_device(args.device)
     set_threads(args, dataset)
     result = evaluate_model(
