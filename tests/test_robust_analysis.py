@@ -8,12 +8,12 @@ import re
 import pytest
 
 from advdist_lab.robust import analysis
-from advdist_lab.robust.paper_tables import COLUMNS, PAPER_TABLE1, PAPER_TABLE3
+from advdist_lab.robust.paper_tables import DERD_TABLE2, DFARD_COLUMNS, DFARD_TABLE1, DFARD_TABLE3
 
 
 def summary_row(clean: float, attack: float, std: float = 0.0) -> dict:
     """A summary row (percent): ``clean`` and the same accuracy ``attack`` under each of the five attacks."""
-    return {"clean": (clean, std), **{c: (attack, std) for c in COLUMNS[1:]}, "best_epoch": (3.0, 0.0)}
+    return {"clean": (clean, std), **{c: (attack, std) for c in DFARD_COLUMNS[1:]}, "best_epoch": (3.0, 0.0)}
 
 
 def test_reference_rows_and_the_undefended_comparison() -> None:
@@ -50,8 +50,8 @@ def test_adaptive_terms_line_reads_tau_and_lambda() -> None:
 
 def test_dfard_tables_and_their_markdown() -> None:
     rows, paper = analysis.dfard_table("3")
-    assert "Vanilla" in rows and paper is PAPER_TABLE3
-    assert analysis.dfard_table("1")[1] is PAPER_TABLE1[("RN-18", "CIFAR-10")]
+    assert "Vanilla" in rows and paper is DFARD_TABLE3
+    assert analysis.dfard_table("1")[1] is DFARD_TABLE1[("RN-18", "CIFAR-10")]
     with pytest.raises(ValueError, match="tables reproduced here are 1, 3, 4"):
         analysis.dfard_table("2")
     summary = {"Vanilla": {"clean": (50.0, 1.0), "fgsm": (30.0, 0.5)}, "Ours": summary_row(60.0, 35.0)}
@@ -63,7 +63,7 @@ def test_dfard_tables_and_their_markdown() -> None:
 
 def test_table1_bars_limits_the_paper_to_our_rows() -> None:
     ours, paper = analysis.table1_bars({"DAFL": summary_row(50.0, 20.0), "Ours": summary_row(60.0, 30.0)})
-    assert ours["DAFL"] == {"clean": 50.0, **{c: 20.0 for c in COLUMNS[1:]}}  # best_epoch is not a column
+    assert ours["DAFL"] == {"clean": 50.0, **{c: 20.0 for c in DFARD_COLUMNS[1:]}}  # best_epoch is not a column
     assert set(paper) == {"DAFL", "Ours"} and paper["Ours"]["clean"] == 66.44 and paper["DAFL"]["autoattack"] == 22.25
 
 
@@ -131,13 +131,11 @@ DERD_SUMMARY = {  # three columns ran: clean, fgsm, pgd_s
 
 
 def test_supplement_average_tables_and_claims() -> None:
-    from advdist_lab.robust.derd import PAPER_DERD_TABLE2
-
     assert analysis.supplement_average(DERD_SUMMARY, "DERD (ours)") == pytest.approx(38.0)  # (60 + 30 + 24) / 3
     # DERD_inv in the supplement's Table 2: (62.44 + 50.42 + 42.51) / 3 over the same three columns
-    assert analysis.supplement_average(DERD_SUMMARY, "DERD_inv", PAPER_DERD_TABLE2) == pytest.approx(51.79)
+    assert analysis.supplement_average(DERD_SUMMARY, "DERD_inv", DERD_TABLE2) == pytest.approx(51.79)
     with pytest.raises(ValueError, match="no row 'Ours'"):
-        analysis.supplement_average(DERD_SUMMARY, "Ours", PAPER_DERD_TABLE2)
+        analysis.supplement_average(DERD_SUMMARY, "Ours", DERD_TABLE2)
     two, three = analysis.supplement_tables_markdown(DERD_SUMMARY)
     assert two.startswith("**DERD supplement Table 2: ours (mean ± std, %) and (the supplement's)**")
     assert "| DERD_inv | 60.0 ± 1.0 (62.44) | 33.0 ± 1.0 (50.42) | 24.0 ± 1.0 (42.51) | 39.0 (51.79) |" in two

@@ -29,16 +29,18 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from advdist_lab.hparams import check_positive_int
-from advdist_lab.robust.derd import DERD_COLUMNS, PAPER_DERD_TABLE2, PAPER_DERD_TABLE3
 from advdist_lab.robust.dfard import TABLE3_ROWS
 from advdist_lab.robust.experiments import TABLE1_ROWS, TABLE4_ROWS, average_over_attacks, comparison_markdown
 from advdist_lab.robust.paper_tables import (
-    COLUMNS,
-    PAPER_AVERAGE_GAINS,
-    PAPER_TABLE1,
-    PAPER_TABLE3,
-    PAPER_TABLE4,
-    TABLE4_GAINS,
+    DERD_COLUMNS,
+    DERD_TABLE2,
+    DERD_TABLE3,
+    DFARD_AVERAGE_GAINS,
+    DFARD_COLUMNS,
+    DFARD_TABLE1,
+    DFARD_TABLE3,
+    DFARD_TABLE4,
+    DFARD_TABLE4_GAINS,
 )
 
 __all__ = [
@@ -115,16 +117,16 @@ def dfard_table(number: str) -> tuple[dict, dict]:
     """``(rows, paper)`` of DFARD Table ``"1"``, ``"3"`` or ``"4"``: our rows (label -> DfardConfig overrides) and
     the paper's numbers (ResNet-18 on CIFAR-10)."""
     tables = {
-        "1": (TABLE1_ROWS, PAPER_TABLE1[SETTING]),
-        "3": (TABLE3_ROWS, PAPER_TABLE3),
-        "4": (TABLE4_ROWS, PAPER_TABLE4),
+        "1": (TABLE1_ROWS, DFARD_TABLE1[SETTING]),
+        "3": (TABLE3_ROWS, DFARD_TABLE3),
+        "4": (TABLE4_ROWS, DFARD_TABLE4),
     }
     if number not in tables:
         raise ValueError(f"DFARD's tables reproduced here are {', '.join(tables)} (got {number!r})")
     return tables[number]
 
 
-def common_columns(summary: Mapping[str, Mapping], columns: Sequence[str] = COLUMNS) -> tuple[str, ...]:
+def common_columns(summary: Mapping[str, Mapping], columns: Sequence[str] = DFARD_COLUMNS) -> tuple[str, ...]:
     """The columns of ``columns`` that every row of ``summary`` has (the attacks that were run)."""
     return tuple(c for c in columns if all(c in row for row in summary.values()))
 
@@ -139,9 +141,11 @@ def dfard_table_markdown(number: str, summary: Mapping[str, Mapping]) -> str:
 def table1_bars(summary: Mapping[str, Mapping]) -> tuple[dict, dict]:
     """``(ours, paper)`` of DFARD Table 1 for a bar chart: ``{row: {column: percent}}``, ours the means over
     seeds, the paper's rows limited to ours."""
-    ours = {row: {c: v[0] for c, v in values.items() if c in COLUMNS} for row, values in summary.items()}
+    ours = {row: {c: v[0] for c, v in values.items() if c in DFARD_COLUMNS} for row, values in summary.items()}
     paper = {
-        row: dict(zip(COLUMNS, values, strict=True)) for row, values in PAPER_TABLE1[SETTING].items() if row in ours
+        row: dict(zip(DFARD_COLUMNS, values, strict=True))
+        for row, values in DFARD_TABLE1[SETTING].items()
+        if row in ours
     }
     return ours, paper
 
@@ -159,7 +163,7 @@ def dfard_claims(summaries: Mapping[str, Mapping[str, Mapping]]) -> list[str]:
     best other generator loss, and Table 4's baselines with ITA against the same baseline in Table 1."""
     lines = []
     if "3" in summaries:
-        ours, paper = summaries["3"], {k: dict(zip(COLUMNS, v, strict=True)) for k, v in PAPER_TABLE3.items()}
+        ours, paper = summaries["3"], {k: dict(zip(DFARD_COLUMNS, v, strict=True)) for k, v in DFARD_TABLE3.items()}
         for row in ("w/ ITA (G)", "w/ ITA (GD)", "w/ AGB", "Ours"):
             ours_gain = summary_average(ours, row) - summary_average(ours, "Vanilla")
             paper_gain = average_over_attacks(paper[row]) - average_over_attacks(paper["Vanilla"])
@@ -177,16 +181,16 @@ def dfard_claims(summaries: Mapping[str, Mapping[str, Mapping]]) -> list[str]:
         gain = summary_average(ours, "Ours*") - others[best]
         lines.append(
             f"* Table 1: Ours* vs the best other generator loss ({best}), average robust accuracy: ours {gain:+.2f} "
-            f"points, paper {PAPER_AVERAGE_GAINS[SETTING]:+.2f} (over DeepInv)."
+            f"points, paper {DFARD_AVERAGE_GAINS[SETTING]:+.2f} (over DeepInv)."
         )
     if "4" in summaries and "1" in summaries:
         for row in summaries["4"]:
             base_row = row.removesuffix("+ITA")
             ours_gain = summary_average(summaries["4"], row) - summary_average(summaries["1"], base_row)
+            gains = DFARD_TABLE4_GAINS[row]
             lines.append(
                 f"* Table 4, {row} vs {base_row}, average robust accuracy: ours {ours_gain:+.2f} points; the paper "
-                f"reports +{TABLE4_GAINS[row]['autoattack']:.2f} on AA and +{TABLE4_GAINS[row]['cw_inf']:.2f} on "
-                "CW_inf."
+                f"reports +{gains['autoattack']:.2f} on AA and +{gains['cw_inf']:.2f} on CW_inf."
             )
     return lines
 
@@ -202,7 +206,7 @@ DERD_CLAIMS = (
 )
 """The supplement's claims as ``(better row, worse row, its table, claim)``."""
 
-_SUPPLEMENT = {"2": PAPER_DERD_TABLE2, "3": PAPER_DERD_TABLE3}
+_SUPPLEMENT = {"2": DERD_TABLE2, "3": DERD_TABLE3}
 
 
 def derd_stage_lines(results: Mapping[str, Mapping], labels: Sequence[str] = ("DERD (ours)", "w/o T_nat")) -> list[str]:
