@@ -98,10 +98,12 @@ def setup_notebook(
       MPS, else the CPU); an unknown or unavailable one raises ``ValueError``.
     * ``dataset``: torch's CPU threads are set for it as ``advdist-lab train`` does (one thread for the tiny
       digits, synthetic and tag models on the CPU), and ``jobs`` (``JOBS``; ``None``:
-      :func:`advdist_lab.sweeps.default_jobs`, one worker per core for those models on the CPU, else 1) resolved.
-    * ``label`` or ``out`` (``OUT``): the notebook has runs, in :func:`advdist_lab.runs.notebook_folder`'s folder:
-      ``out`` when given, a fresh temporary folder for a smoke run (:meth:`NotebookSetup.cleanup` removes it), else
-      ``../runs/<name>/<label>`` (relative to ``notebooks/``, so a rerun reuses the runs).
+      :func:`advdist_lab.runs.executors.default_jobs`, one worker per core for those models on the CPU, else 1)
+      resolved.
+    * ``label`` or ``out`` (``OUT``): the notebook has runs, in the folder that
+      :func:`advdist_lab.runs.folder.notebook_folder` picks: ``out`` when given, a fresh temporary folder for a
+      smoke run (:meth:`NotebookSetup.cleanup` removes it), else ``../runs/<name>/<label>`` (relative to
+      ``notebooks/``, so a rerun reuses the runs).
     * ``seed``: ``torch.manual_seed(seed)``; ``renderer``: plotly figures that render in JupyterLab and in the HTML
       copies (:func:`advdist_lab.viz.use_notebook_renderer`).
     """
@@ -122,8 +124,8 @@ def setup_notebook(
 
     from advdist_lab.environment import configure_threads, resolve_device
     from advdist_lab.hparams import check_nonnegative_int, check_positive_int
-    from advdist_lab.runs import notebook_folder
-    from advdist_lab.sweeps import default_jobs
+    from advdist_lab.runs.executors import default_jobs
+    from advdist_lab.runs.folder import notebook_folder
 
     if jobs is not None:
         jobs = check_positive_int("jobs", jobs)

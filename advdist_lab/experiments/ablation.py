@@ -9,7 +9,7 @@ teacher against ``mu``).
   against the teacher trained with ``mu = 0`` (a horizontal reference): a small ``mu`` helps the teacher, a
   large one hurts it, and through distillation the student too.
 
-Every point is a :class:`~advdist_lab.sweeps.SweepPoint` trained by :func:`advdist_lab.sweeps.run_sweep` into
+Every point is a :class:`~advdist_lab.runs.sweeps.SweepPoint` trained by :func:`advdist_lab.runs.sweeps.run_sweep` into
 ``out/<overrides>/seed=<k>/``; Fig. 6's ``mu > 0`` points have the same overrides as Fig. 3's ``mu`` panel, so
 with the same ``out`` the two figures share those runs, and Fig. 6 only adds the ``mu = 0`` runs. Runs of
 equal configs (the default ``nu = 1`` of the ``nu`` panel and the default ``mu = 0.01`` of the ``mu`` panel)
@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 
 from advdist_lab.hparams import check_choice, check_positive, check_positive_int, check_real
 from advdist_lab.methods.config import TrainConfig
-from advdist_lab.sweeps import ACCURACIES, SweepPoint, check_seeds, overrides_key, points, run_sweep, summarize
+from advdist_lab.runs.sweeps import ACCURACIES, SweepPoint, check_seeds, overrides_key, points, run_sweep, summarize
 
 __all__ = [
     "base_config",

@@ -1,8 +1,9 @@
 """Gradient variance (TPAMI Secs. 4.3-4.4, Figs. 4, 5 and 7, Eq. 9, Lemma 4.5), read off our measurements: which
 of the papers' claims hold here, in words computed from the numbers.
 
-Notebook 05 shows these; each function takes what :mod:`advdist_lab.estimator_study`,
-:mod:`advdist_lab.theorems` or :mod:`advdist_lab.experiments.gradients` returned and gives numbers or markdown.
+Notebook 05 shows these; each function takes what :mod:`advdist_lab.theory.estimators`,
+:mod:`advdist_lab.theory.variance_lemma` or :mod:`advdist_lab.experiments.gradients` returned and gives numbers or
+markdown.
 
 * :func:`estimator_rows`, :func:`estimator_commentary`: the estimator study (score function, pathwise and
   straight-through Gumbel-Softmax against the exact gradient): the bias-variance trade-off of the temperature.
@@ -22,7 +23,7 @@ from collections.abc import Mapping, Sequence
 
 from advdist_lab.experiments.gradients import FIG5_METHODS, SWEPT, speedup
 from advdist_lab.hparams import check_positive_int, check_real
-from advdist_lab.theorems import LEMMA_4_5_PRESETS, lemma_4_5, lemma_4_5_monte_carlo
+from advdist_lab.theory.variance_lemma import LEMMA_4_5_PRESETS, lemma_4_5, lemma_4_5_monte_carlo
 
 __all__ = [
     "cosine_commentary",
@@ -42,7 +43,7 @@ __all__ = [
 
 
 def estimator_rows(rows: Sequence, estimator: str, samples: int, baseline: str = "none") -> list:
-    """The rows of an estimator sweep (:func:`advdist_lab.estimator_study.estimator_sweep`) of one estimator,
+    """The rows of an estimator sweep (:func:`advdist_lab.theory.estimators.estimator_sweep`) of one estimator,
     sample count and baseline, by increasing temperature; ``ValueError`` if the sweep has none."""
     check_positive_int("samples", samples)
     picked = sorted(

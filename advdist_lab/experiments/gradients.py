@@ -10,7 +10,7 @@
   NGAN's (:func:`total_variance_table`).
 
 Every run is an ordinary :class:`~advdist_lab.methods.TrainConfig` with ``probe_gradients=True`` (see
-:mod:`advdist_lab.probes`), trained and cached by :func:`advdist_lab.sweeps.run_configs` under one folder, so a
+:mod:`advdist_lab.probes`), trained and cached by :func:`advdist_lab.runs.executors.run_configs` under one folder, so a
 rerun reads finished runs back. Our choices where the papers are silent or out of reach at our scale:
 
 * The paper sweeps ``omega_s`` in Fig. 7 from ``2^-3`` to ``2^6`` on a log2 axis, that is partly off the simplex
@@ -32,7 +32,7 @@ from advdist_lab.experiments.tables import mean_std
 from advdist_lab.hparams import check_choice, check_positive_int
 from advdist_lab.methods.config import METHODS, TrainConfig, applicable
 from advdist_lab.probes import epochs_to_accuracy, history_key, mean_over_epochs, series
-from advdist_lab.sweeps import run_configs
+from advdist_lab.runs.executors import run_configs
 
 __all__ = [
     "cosine_vs_omega",

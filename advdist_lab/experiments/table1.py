@@ -11,7 +11,7 @@ where it stopped. Pretrained teachers are shared between the methods of one (n, 
 It writes ``table1.csv`` and ``table1.md`` and returns the aggregated table. :func:`train_runs` trains runs into
 the same folders without writing the table (notebook 04's ADIM-NGS runs for Fig. 4).
 
-With ``jobs > 1`` the runs are spread over that many worker processes (:func:`advdist_lab.sweeps.run_configs`);
+With ``jobs > 1`` the runs are spread over that many worker processes (:func:`advdist_lab.runs.executors.run_configs`);
 every run is seeded by its own config, so the results do not depend on ``jobs``.
 """
 
@@ -28,7 +28,7 @@ from advdist_lab.experiments.tables import format_cell, markdown_table, mean_std
 from advdist_lab.files import atomic_write_bytes
 from advdist_lab.hparams import check_positive_int
 from advdist_lab.methods.config import METHODS, TrainConfig, applicable
-from advdist_lab.sweeps import run_configs
+from advdist_lab.runs.executors import run_configs
 
 __all__ = [
     "TABLE1_METHODS",
@@ -146,7 +146,7 @@ def run_table1(
     """Train (or reuse) every run of the table and write ``table1.csv`` and ``table1.md`` under ``out``.
 
     ``overrides`` are :class:`TrainConfig` fields applied to every run (``epochs``, ``device``...). ``jobs`` is
-    the number of worker processes (default: :func:`advdist_lab.sweeps.default_jobs`).
+    the number of worker processes (default: :func:`advdist_lab.runs.executors.default_jobs`).
     """
     max_train_size(dataset)  # an unknown dataset fails here, with the list of known ones
     sizes = tuple(TABLE1_SIZES[dataset]) if sizes is None else tuple(sizes)

@@ -25,8 +25,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from advdist_lab.experiments.curves import curves_by_method, mean_curve
 from advdist_lab.experiments.tables import format_cell, markdown_table, mean_std
 from advdist_lab.hparams import check_choice
-from advdist_lab.knn import KNN_METHOD, LABEL_SETS
 from advdist_lab.methods.config import METHODS
+from advdist_lab.methods.knn import KNN_METHOD, LABEL_SETS
 
 TABLE4_METRICS = ("map", "mrr", "p@3", "r@3", "f@3", "ndcg@3")
 """The columns of TPAMI Table 4, in its order, as keys of ``result.json``."""

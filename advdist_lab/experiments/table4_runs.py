@@ -2,7 +2,7 @@
 
 :func:`run_table4` trains (or reads back) every method x label set x seed on the YFCC-like data of
 :mod:`advdist_lab.data.tags` (or a user's features, ``data_file``), each run in ``out/<label set>/<method>/seed<k>/``
-(a run folder of :mod:`advdist_lab.runs`; KNN's of :func:`advdist_lab.knn.run_knn`), finished runs read back and
+(a run folder of :mod:`advdist_lab.runs`; KNN's of :func:`advdist_lab.runs.knn.run_knn`), finished runs read back and
 interrupted ones resumed; the pretrained teachers are shared by the methods of one label set and seed through
 ``out/teachers/``. It writes ``table4.md``, ``table4.csv`` and ``table4.json`` (atomically) and returns the table,
 assembled by :mod:`advdist_lab.experiments.table4` beside the paper's.
@@ -28,10 +28,11 @@ from advdist_lab.experiments.table4 import (
 )
 from advdist_lab.files import atomic_write_bytes, atomic_write_json
 from advdist_lab.hparams import check_positive_int
-from advdist_lab.knn import DEFAULT_K, KNN_METHOD, LABEL_SETS, KnnConfig, pool_size, run_knn
 from advdist_lab.methods.config import ADVERSARIAL, TAG_RUN_DEFAULTS, TrainConfig, applicable
-from advdist_lab.runs import RESULT
-from advdist_lab.sweeps import run_configs
+from advdist_lab.methods.knn import DEFAULT_K, KNN_METHOD, LABEL_SETS, KnnConfig, pool_size
+from advdist_lab.runs.executors import run_configs
+from advdist_lab.runs.folder import RESULT
+from advdist_lab.runs.knn import run_knn
 
 __all__ = ["KNN_FIELDS", "plan", "run_folder", "run_table4", "tag_config"]
 
@@ -126,8 +127,8 @@ def run_table4(
     """Train (or reuse) every run of Table 4 and write ``table4.md``, ``table4.csv``, ``table4.json`` under ``out``.
 
     ``overrides`` are :class:`TrainConfig` fields applied to every run that takes them (``epochs``, ``device``,
-    ``data_file``...); ``jobs`` worker processes train the runs (:func:`advdist_lab.sweeps.run_configs`; default
-    :func:`advdist_lab.sweeps.default_jobs`: one single-threaded worker per core on the CPU); the KNN runs take
+    ``data_file``...); ``jobs`` worker processes train the runs (:func:`advdist_lab.runs.executors.run_configs`; default
+    :func:`advdist_lab.runs.executors.default_jobs`: one single-threaded worker per core on the CPU); the KNN runs take
     seconds and run in this process. Returns ``{"table", "markdown", "results", "label_sets", "methods", "seeds"}``.
     """
     configs = plan(methods, label_sets, seeds, knn_k=knn_k, knn_weighted=knn_weighted, **overrides)
