@@ -98,7 +98,7 @@ def test_setup_notebook_resolves_device_threads_jobs_and_a_smoke_folder(torch_st
     import plotly.io as pio
     import torch
 
-    from advdist_lab.sweeps import default_jobs
+    from advdist_lab.runs.executors import default_jobs
 
     nb = course.setup_notebook("04_model_compression", smoke=True, device="cpu", label="digits-e3", dataset="digits")
     assert nb.device == torch.device("cpu") and nb.smoke

@@ -22,10 +22,10 @@ from advdist_lab.experiments.table4 import (
     to_markdown,
 )
 from advdist_lab.experiments.table4_runs import plan, run_folder, run_table4, tag_config
-from advdist_lab.knn import KnnConfig
 from advdist_lab.methods import TrainConfig
 from advdist_lab.methods.config import TAG_RUN_DEFAULTS
-from advdist_lab.runs import RESULT
+from advdist_lab.methods.knn import KnnConfig
+from advdist_lab.runs.folder import RESULT
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

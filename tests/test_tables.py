@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from advdist_lab import runs
 from advdist_lab.experiments.table1 import (
     TABLE1_METHODS,
     TPAMI_TABLE1,
@@ -27,7 +26,8 @@ from advdist_lab.experiments.table1 import (
     train_runs,
 )
 from advdist_lab.experiments.tables import format_cell, markdown_table, mean_std
-from advdist_lab.runs import RESULT, load_result
+from advdist_lab.runs import training
+from advdist_lab.runs.folder import RESULT, load_result
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -195,7 +195,7 @@ def test_run_table1_writes_the_table_and_reuses_its_runs(tmp_path: Path, monkeyp
     def no_training(*args, **kwargs):
         raise AssertionError("a finished run was trained again")
 
-    monkeypatch.setattr(runs, "Trainer", no_training)
+    monkeypatch.setattr(training, "Trainer", no_training)
     started = time.perf_counter()
     again = _run_table(out)
     assert time.perf_counter() - started < 2.0
