@@ -15,6 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from advdist_lab.robust import derd_stages
 from advdist_lab.robust.derd import run_derd
 from advdist_lab.robust.derd_config import DerdConfig
 from advdist_lab.robust.derd_stages import DerdDistiller
@@ -115,6 +116,11 @@ WEIGHTS = ("lambda_oh", "lambda_ie", "lambda_bn", "lambda_adv", "lambda_act", "l
         ({"lr_inversion": -0.1}, "lr_inversion must be > 0"),
         ({"lambda_ie": float("nan")}, "lambda_ie must be a finite real number"),
         ({"epochs": 0}, "epochs must be an integer >= 1"),
+        ({"eval_size": 501}, "eval_size must be <= 500, the test split of digits (got 501)"),
+        ({"final_size": 10**4}, "final_size must be <= 500, the test split of digits"),
+        ({"epochs": 20_000}, "epochs must be <= 10,000 (got 20,000): a sane bound on epochs"),
+        ({"iterations": 10**7}, "iterations must be <= 1,000,000 (got 10,000,000): a sane bound on iterations"),
+        ({"inversion_steps": 10**7}, "inversion_steps must be <= 1,000,000"),
     ],
 )
 def test_config_rejects_bad_values(changes, message):
@@ -310,3 +316,36 @@ def test_the_old_import_path_keeps_its_names():
     assert derd.PAPER_DERD_TABLE1 is DERD_TABLE1 and derd.PAPER_DERD_TABLE2 is DERD_TABLE2
     assert derd.PAPER_DERD_TABLE3 is DERD_TABLE3
     assert set(derd.__all__) <= set(vars(derd))
+
+
+@pytest.mark.parametrize(
+    ("variant", "player"), [("derd", "generator"), ("inversion", "generator"), ("derd", "student")]
+)
+def test_a_nan_stops_derd_naming_the_player_and_the_epoch(teachers, tmp_path, monkeypatch, variant, player):
+    from advdist_lab.methods.loop import NonFiniteLossError
+
+    if player == "generator":
+        original = derd_stages.DerdDistiller._generator_terms
+
+        def poisoned(self, x, y, stage):
+            logged, total = original(self, x, y, stage)
+            return logged, total * float("nan")
+
+        monkeypatch.setattr(derd_stages.DerdDistiller, "_generator_terms", poisoned)
+    else:
+        monkeypatch.setattr(derd_stages, "kd_loss", lambda *args: torch.tensor(float("nan"), requires_grad=True))
+    with pytest.raises(NonFiniteLossError, match=f"the {player}'s loss is not finite in training epoch 1"):
+        run_derd(tiny(teachers, variant), tmp_path / "run", progress=False)
+
+
+def test_a_batch_that_cannot_fit_counts_both_experts(teachers, tmp_path, monkeypatch):
+    from advdist_lab import environment
+    from advdist_lab.robust.distill_limits import batch_bytes
+
+    config = tiny(teachers, "derd")
+    two = batch_bytes(config.resolved(), teachers=2)
+    assert two - batch_bytes(config.resolved()) == 32 * 64 * 4 * 260  # one more digits-cnn
+    monkeypatch.setattr(environment, "available_memory", lambda device: two - 1)
+    with pytest.raises(ValueError, match="batch_size needs about"):
+        run_derd(config, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()

@@ -91,6 +91,12 @@ def tiny(teacher: str, **changes) -> DfardConfig:
         ({"select": "fgsm"}, "select must be"),
         ({"student_arch": "vgg"}, "arch must be one of"),
         ({"dataset": "mnist"}, "dataset must be one of"),
+        ({"eval_size": 501}, r"eval_size must be <= 500, the test split of digits \(got 501\)"),
+        ({"final_size": 501}, r"final_size must be <= 500, the test split of digits"),
+        ({"dataset": "cifar10", "eval_size": 10_001}, r"eval_size must be <= 10,000, the test split of cifar10"),
+        ({"epochs": 10**6}, r"epochs must be <= 10,000 \(got 1,000,000\): a sane bound on epochs"),
+        ({"iterations": 10**9}, r"iterations must be <= 1,000,000 .*: a sane bound on iterations"),
+        ({"tg": 10**9}, r"tg must be <= 1,000,000"),
     ],
 )
 def test_bad_config_raises_naming_the_constraint(changes, message):
@@ -297,6 +303,74 @@ def test_cli_refuses_bad_values_with_one_line(teacher_file, capsys):
     assert capsys.readouterr().err.strip().startswith("advdist-lab: error: tau")
     assert main(["dfard", "--teacher", teacher_file, "--ita", "always"]) == 2
     assert "ita must be one of" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--eval-size", "501"], "eval_size must be <= 500, the test split of digits (got 501)"),
+        (["--method", "derd", "--variant", "no-natural", "--eval-size", "501"], "eval_size must be <= 500"),
+        (["--epochs", "100000"], "epochs must be <= 10,000 (got 100,000): a sane bound on epochs"),
+        (["--iterations", "10000000"], "iterations must be <= 1,000,000 (got 10,000,000): a sane bound"),
+        (["--batch-size", "100000000"], "batch_size needs about"),
+        (["--method", "derd", "--variant", "no-natural", "--batch-size", "100000000"], "batch_size needs about"),
+    ],
+)
+def test_cli_refuses_hostile_sizes_before_any_work(teacher_file, tmp_path, capsys, options, message):
+    out = tmp_path / "never"
+    assert main(["dfard", "--teacher", teacher_file, "--out", str(out), "--no-progress", *options]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_a_batch_that_cannot_fit_is_refused_naming_batch_size(teacher_file, tmp_path, monkeypatch):
+    from advdist_lab import environment
+    from advdist_lab.robust.distill_limits import batch_bytes
+
+    config = DfardConfig(teacher=teacher_file, **TINY)
+    needed = batch_bytes(config.resolved())
+    assert needed == 16 * 64 * 4 * (250 + 260 + 80)  # batch x image x float32 x (generator + teacher + student)
+    monkeypatch.setattr(environment, "available_memory", lambda device: needed - 1)
+    refused = r"batch_size needs about .* but only .* is available on cpu: choose a smaller batch_size"
+    with pytest.raises(ValueError, match=refused):
+        run_dfard(config, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("player", ["generator", "student"])
+def test_a_nan_stops_dfard_naming_the_player_and_the_epoch(teacher_file, tmp_path, monkeypatch, player):
+    from advdist_lab.methods.loop import NonFiniteLossError
+    from advdist_lab.robust import dfard
+
+    if player == "generator":
+        original = dfard.generator_loss
+
+        def poisoned(*args, **kwargs):
+            terms = original(*args, **kwargs)
+            return {**terms, "total": terms["total"] * float("nan")}
+
+        monkeypatch.setattr(dfard, "generator_loss", poisoned)
+    else:
+        monkeypatch.setattr(dfard, "kd_loss", lambda *args: torch.tensor(float("inf"), requires_grad=True))
+    with pytest.raises(NonFiniteLossError, match=f"the {player}'s loss is not finite in training epoch 1") as caught:
+        run_dfard(DfardConfig(teacher=teacher_file, **TINY), tmp_path / "run", progress=False)
+    assert (caught.value.player, caught.value.epoch) == (player, 1)
+
+
+def test_a_broken_generator_or_student_is_named_in_the_epoch_it_breaks(teacher_file):
+    from advdist_lab.methods.loop import NonFiniteLossError
+    from advdist_lab.robust.dfard import DfardDistiller
+
+    config = DfardConfig(teacher=teacher_file, **TINY).resolved()
+    for player in ("generator", "student"):
+        distiller = DfardDistiller(config, load_robust_data("digits"), torch.device("cpu"))
+        distiller.train_epoch(0)
+        with torch.no_grad():
+            for p in getattr(distiller, player).parameters():
+                p.fill_(float("nan"))
+        with pytest.raises(NonFiniteLossError, match=f"the {player}'s loss is not finite in training epoch 2"):
+            distiller.train_epoch(1)
 
 
 def test_cli_runs_derd_and_robust_eval_reads_the_student(teacher_file, tmp_path, capsys):

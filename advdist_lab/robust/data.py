@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import torch
 
-from advdist_lab.data.base import check_device, data_root, stratified_subset
+from advdist_lab.data.base import TEST_SIZES, check_device, data_root, stratified_subset
 from advdist_lab.hparams import check_choice, check_nonnegative_int, check_positive_int
 
-__all__ = ["ROBUST_DATASETS", "RobustData", "dataset_stats", "load_robust_data"]
+__all__ = ["ROBUST_DATASETS", "TEST_SPLIT_SIZES", "RobustData", "dataset_stats", "load_robust_data"]
 
 ROBUST_DATASETS = ("digits", "cifar10", "cifar10-random")
 
@@ -36,6 +36,14 @@ _STATS = {
     "cifar10-random": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
 }
 _RANDOM_SIZES = (50_000, 10_000)
+
+TEST_SPLIT_SIZES = {
+    "digits": TEST_SIZES["digits"],
+    "cifar10": TEST_SIZES["cifar10"],
+    "cifar10-random": _RANDOM_SIZES[1],
+}
+"""The test images :func:`load_robust_data` returns for each dataset (``test_size=None``), known without loading:
+the bound of an evaluation size."""
 _IMAGE_SHAPES = {"digits": (1, 8, 8), "cifar10": (3, 32, 32), "cifar10-random": (3, 32, 32)}
 _NUM_CLASSES = 10
 

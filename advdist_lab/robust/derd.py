@@ -35,6 +35,7 @@ from collections.abc import Callable
 
 from advdist_lab.robust.derd_config import DERD_VARIANTS, DerdConfig
 from advdist_lab.robust.derd_stages import DerdDistiller
+from advdist_lab.robust.distill_limits import check_batch_fits
 from advdist_lab.robust.paper_tables import DERD_COLUMNS
 from advdist_lab.robust.paper_tables import DERD_TABLE1 as PAPER_DERD_TABLE1
 from advdist_lab.robust.paper_tables import DERD_TABLE2 as PAPER_DERD_TABLE2
@@ -72,6 +73,7 @@ def run_derd(
     """
     if not isinstance(config, DerdConfig):
         raise ValueError(f"config must be a DerdConfig (got {type(config).__name__})")
+    check_batch_fits(config.resolved(), teachers=2 if config.variant == "derd" else 1)
     return run_distillation(
         config,
         DerdDistiller,

@@ -47,11 +47,12 @@ from dataclasses import dataclass
 
 from advdist_lab.hparams import (
     check_choice,
+    check_iterations,
     check_nonnegative,
     check_nonnegative_int,
     check_positive,
-    check_positive_int,
 )
+from advdist_lab.robust.distill_limits import check_run_limits
 from advdist_lab.robust.runner import DistillConfig
 
 __all__ = ["DERD_VARIANTS", "INVERSION_STEPS", "DerdConfig", "stage_of"]
@@ -100,6 +101,7 @@ class DerdConfig(DistillConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_run_limits(self)
         check_choice("variant", self.variant, DERD_VARIANTS)
         if self.natural_teacher is not None:
             if not isinstance(self.natural_teacher, str):
@@ -116,7 +118,7 @@ class DerdConfig(DistillConfig):
         for name in _WEIGHTS:
             check_nonnegative(name, getattr(self, name))
         if self.inversion_steps is not None:
-            check_positive_int("inversion_steps", self.inversion_steps)
+            check_iterations("inversion_steps", self.inversion_steps)
         check_positive("lr_inversion", self.lr_inversion)
 
     def _check_stages(self, stage1: int) -> None:

@@ -62,7 +62,13 @@ from advdist_lab.robust.baseline_losses import activation_loss, batch_entropy
 from advdist_lab.robust.derd_config import DerdConfig, stage_of
 from advdist_lab.robust.derd_inversion import invert_batch, inverted_sample
 from advdist_lab.robust.dfard_loss import kl_divergence
-from advdist_lab.robust.distillation import adversarial_examples, describe_teacher, kd_loss, load_frozen_teacher
+from advdist_lab.robust.distillation import (
+    adversarial_examples,
+    describe_teacher,
+    finite_loss,
+    kd_loss,
+    load_frozen_teacher,
+)
 from advdist_lab.robust.generators import ConditionalGenerator, generator_checkpoint
 from advdist_lab.robust.gradient_attacks import attack_mode
 from advdist_lab.robust.models import build_robust_model
@@ -122,6 +128,7 @@ class DerdDistiller:
         self._hooks(False)
         self.natural_standin: torch.nn.Module | None = None
         self.last_inverted: dict | None = None
+        self.epoch = 1  # the (1-based) epoch a non-finite loss is reported in; train_epoch sets it
 
     # -- the experts ---------------------------------------------------------------------------------------------
     def _hooks(self, enabled: bool) -> None:
@@ -197,18 +204,24 @@ class DerdDistiller:
         self.generator.train()
         x, y = self._sample(rng)
         logged, total = self._generator_terms(x, y, stage)
+        logged["generator_loss"] = finite_loss("generator", total, self.epoch)
         self.opt_generator.zero_grad(set_to_none=True)
         total.backward()
         self.opt_generator.step()
-        logged["generator_loss"] = float(total.detach())
         return logged
+
+    def _inversion_objective(self, x: torch.Tensor, y: torch.Tensor) -> tuple[dict, torch.Tensor]:
+        """Eq. 7's loss of one inner step (the generator's terms at the stage-I weights), checked finite."""
+        logged, total = self._generator_terms(x, y, 2)
+        finite_loss("generator", total, self.epoch)
+        return logged, total
 
     def inversion_step(self, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
         """Eq. 7: optimise one batch from noise for ``inversion_steps`` steps; ``(x_inv, y, last step's terms)``
         (:func:`advdist_lab.robust.derd_inversion.invert_batch`)."""
         config = self.config
         x_inv, y, logged = invert_batch(
-            lambda x, labels: self._generator_terms(x, labels, 2),
+            self._inversion_objective,
             batch_size=config.batch_size,
             num_classes=self.num_classes,
             image_shape=self.image_shape,
@@ -257,17 +270,19 @@ class DerdDistiller:
                 kd_natural = kd_loss(n_clean, self.student(x), config.tau)
                 logs["student_kd_natural"] = float(kd_natural.detach())
                 loss = loss + config.lambda_nat * kd_natural
+        logs["student_loss"] = finite_loss("student", loss, self.epoch)
         self.opt_student.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_student.step()
         self.schedule.step()
-        logs["student_loss"] = float(loss.detach())
         return logs
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         """One epoch (0-based ``epoch``) of its stage: ``iterations`` x (``tg`` generator steps or one inversion,
-        then ``ts`` student steps)."""
+        then ``ts`` student steps). A loss that is not finite stops it with a NonFiniteLossError naming the player
+        (the generator, also for the implicit one of ``inversion``, or the student) and the epoch."""
         config = self.config
+        self.epoch = epoch + 1
         stage = stage_of(config, epoch)
         if stage == 2 and config.variant == "no-natural" and self.natural_standin is None:
             self._freeze_standin()

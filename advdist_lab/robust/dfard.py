@@ -39,7 +39,15 @@ import torch
 import torch.nn.functional as F
 
 from advdist_lab.hparams import check_choice, check_positive
-from advdist_lab.robust.distillation import adversarial_examples, describe_teacher, kd_loss, load_frozen_teacher
+from advdist_lab.methods.loop import NonFiniteLossError
+from advdist_lab.robust.distill_limits import check_batch_fits, check_run_limits
+from advdist_lab.robust.distillation import (
+    adversarial_examples,
+    describe_teacher,
+    finite_loss,
+    kd_loss,
+    load_frozen_teacher,
+)
 from advdist_lab.robust.generator_losses import generator_loss
 from advdist_lab.robust.generators import ConditionalGenerator, generator_checkpoint
 from advdist_lab.robust.gradient_attacks import attack_mode
@@ -95,6 +103,7 @@ class DfardConfig(DistillConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_run_limits(self)
         check_choice("method", self.method, DFARD_METHODS)
         if self.ita is not None:
             check_choice("ita", self.ita, ITA_MODES)
@@ -149,6 +158,7 @@ class DfardDistiller:
         self.opt_generator = torch.optim.Adam(self.generator.parameters(), lr=config.lr_generator, betas=(0.5, 0.999))
         self.bn = BatchNormStatistics(self.teacher) if config.generator_loss in ("dafl", "dfq", "deepinv") else None
         self.tau_now = config.tau
+        self.epoch = 1  # the (1-based) epoch a non-finite loss is reported in; train_epoch sets it
 
     # -- Algorithm 1, lines 4-8 ------------------------------------------------------------------------------
     def generation_step(self, rng: torch.Generator) -> dict[str, float]:
@@ -160,6 +170,11 @@ class DfardDistiller:
             s_logits = self.student(x)
         p_t = F.softmax(t_logits.detach(), dim=1)
         p_s = F.softmax(s_logits.detach(), dim=1)
+        teacher_finite, student_finite = torch.stack([p_t.isfinite().all(), p_s.isfinite().all()]).tolist()
+        if not teacher_finite:  # the frozen teacher is finite, so the generated images are not
+            raise NonFiniteLossError("generator", self.epoch)
+        if not student_finite:
+            raise NonFiniteLossError("student", self.epoch)
         tau = interactive_temperature(p_t, p_s) if config.ita in ("generation", "both") else config.tau
         lam = adaptive_generator_balance(p_t) if config.agb else config.lam
         terms = generator_loss(
@@ -172,6 +187,7 @@ class DfardDistiller:
             lam=lam,
             bn=self.bn,
         )
+        total = finite_loss("generator", terms["total"], self.epoch)
         self.opt_generator.zero_grad(set_to_none=True)
         terms["total"].backward()
         self.opt_generator.step()
@@ -182,7 +198,7 @@ class DfardDistiller:
         return {
             "tau": tau,
             "lambda": lam,
-            "generator_loss": float(terms["total"].detach()),
+            "generator_loss": total,
             "teacher_confidence": float(confidence.mean()),
             "teacher_entropy": float(entropy.mean()),
             "teacher_agreement": float((p_t.argmax(1) == y).float().mean()),
@@ -210,13 +226,17 @@ class DfardDistiller:
             t_adv = self.teacher(x_adv)
         self.student.train()
         loss = kd_loss(t_adv, self.student(x_adv), tau)
+        value = finite_loss("student", loss, self.epoch)
         self.opt_student.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_student.step()
         self.schedule.step()
-        return {"tau_distill": tau, "student_loss": float(loss.detach())}
+        return {"tau_distill": tau, "student_loss": value}
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
+        """One epoch (0-based ``epoch``): ``iterations`` blocks of ``tg`` generator and ``ts`` student steps.
+        A loss that is not finite stops it with a NonFiniteLossError naming the player and the epoch."""
+        self.epoch = epoch + 1
         rng = epoch_generator(self.config.seed, 1, epoch, self.device)
         logs: dict[str, list[float]] = {}
         for _ in range(self.config.iterations):
@@ -276,6 +296,7 @@ def run_dfard(
     """
     if not isinstance(config, DfardConfig):
         raise ValueError(f"config must be a DfardConfig (got {type(config).__name__})")
+    check_batch_fits(config.resolved())
     return run_distillation(
         config,
         DfardDistiller,

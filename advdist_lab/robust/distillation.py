@@ -19,19 +19,23 @@ DFARD (``001_...``) trains every method through "the same PGD-attack ... and the
   follow it (RSLAD instead reads the teacher on the clean image; with a robust teacher the two are close).
 
 The teachers both methods distil from are loaded frozen by :func:`load_frozen_teacher` and described in
-``result.json`` by :func:`describe_teacher`.
+``result.json`` by :func:`describe_teacher`; :func:`finite_loss` stops a run at the first loss that is not finite,
+naming the player (``generator`` or ``student``) and the epoch as ``advdist-lab train`` does.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from advdist_lab.hparams import check_positive, check_positive_int
+from advdist_lab.methods.loop import NonFiniteLossError
 from advdist_lab.robust.gradient_attacks import attack_mode
 
-__all__ = ["adversarial_examples", "describe_teacher", "kd_loss", "load_frozen_teacher"]
+__all__ = ["adversarial_examples", "describe_teacher", "finite_loss", "kd_loss", "load_frozen_teacher"]
 
 
 def kd_loss(teacher_logits: torch.Tensor, student_logits: torch.Tensor, tau: float) -> torch.Tensor:
@@ -115,3 +119,13 @@ def describe_teacher(path: str, model, info: dict) -> dict:
         "parameters": sum(p.numel() for p in model.model.parameters()),
         "summary": info.get("summary", {}),
     }
+
+
+def finite_loss(player: str, loss: torch.Tensor, epoch: int) -> float:
+    """``loss`` as a float, or :class:`advdist_lab.methods.loop.NonFiniteLossError` ("the {player}'s loss is not
+    finite in training epoch {epoch}") when it is NaN or infinite. Called before the step, so the player's
+    parameters are never updated from a non-finite loss. ``epoch`` counts from 1."""
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        raise NonFiniteLossError(player, epoch)
+    return value

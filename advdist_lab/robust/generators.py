@@ -34,7 +34,20 @@ from torch import nn
 
 from advdist_lab.files import UnsafeFileError, load_tensors
 
-__all__ = ["GENERATOR_FORMAT", "ConditionalGenerator", "generator_checkpoint", "load_generator", "sample_grid"]
+__all__ = [
+    "GENERATOR_ACTIVATION_FACTOR",
+    "GENERATOR_FORMAT",
+    "ConditionalGenerator",
+    "generator_checkpoint",
+    "load_generator",
+    "sample_grid",
+]
+
+GENERATOR_ACTIVATION_FACTOR = 250
+"""About how many activation values :class:`ConditionalGenerator` keeps for its backward pass per generated pixel
+value (measured: 235 for 8x8 digits at ``width = 32``, 157 for 32x32 CIFAR images at ``width = 64``); with
+:data:`advdist_lab.robust.models.ACTIVATION_FACTORS`, the rough size of a batch that
+:mod:`advdist_lab.robust.distill_limits` refuses before any work when it cannot fit."""
 
 
 def _is_int(value: object) -> bool:
