@@ -255,3 +255,16 @@ def test_a_stopped_run_keeps_its_checkpoint_and_releases_the_folder(tmp_path: Pa
     with RunFolder(out) as folder:
         assert folder.checkpoint(tiny().resolved().to_dict(), True, torch.device("cpu"), set()) is not None
         assert folder.kept() == f"the checkpoint of epoch 1 is kept in {out / CHECKPOINT}"
+
+
+def test_the_command_turns_a_full_disk_into_one_line_exit_1(tmp_path: Path, monkeypatch, capsys) -> None:
+    from advdist_lab import cli
+
+    out = tmp_path / "run"
+    full_disk_after(monkeypatch, 2)
+    argv = ["train", "--method", "mimic", "--n-train", "30", "--epochs", "3", "--teacher-pretrain-epochs", "1"]
+    assert cli.main([*argv, "--student-pretrain-epochs", "1", "--no-progress", "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1 and "[Errno" not in err
+    assert err.startswith("advdist-lab: error: no space left on the device while writing")
+    assert "the checkpoint of epoch 1 is kept" in err

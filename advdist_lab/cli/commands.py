@@ -58,14 +58,22 @@ def fail(message: str, status: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run ``advdist-lab`` with ``argv`` (default ``sys.argv[1:]``) and return its exit status."""
     from ..data import DatasetUnavailableError
+    from ..files import DiskFullError
     from ..methods.loop import NonFiniteLossError
+    from ..runs.executors import RunsInterrupted, WorkerDiedError
 
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command].run(args)
-    except (DatasetUnavailableError, NonFiniteLossError) as error:
-        return fail(str(error), 1)
+    except (DatasetUnavailableError, NonFiniteLossError, DiskFullError, WorkerDiedError) as error:
+        return fail(getattr(error, "strerror", None) or str(error), 1)  # an OSError's own words, no "[Errno 28]"
     except ValueError as error:
         return fail(str(error), 2)
+    except RunsInterrupted as error:  # it says how many runs finished and how to finish the others
+        return fail(str(error), 130)
     except KeyboardInterrupt:
-        return fail("interrupted; the last checkpoint is kept (rerun with --resume)", 130)
+        return fail(
+            "interrupted: what was written before the interrupt is kept (finished runs, the last checkpoint if one "
+            "was written); run the same command with --resume to continue",
+            130,
+        )
