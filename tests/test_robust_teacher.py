@@ -1,4 +1,4 @@
-"""The robust teacher (advdist_lab.robust.teacher) and the robust-teacher / robust-eval commands.
+"""The robust teacher (the package advdist_lab.robust.teacher) and the robust-teacher / robust-eval commands.
 
 Runs are tiny (digits, a few hundred training images, a few epochs, cheap final attacks). One test starts a real
 process: ``python -m advdist_lab.cli robust-teacher`` killed after an epoch (``runs.KILL_AFTER_EPOCH_ENV``), then
@@ -20,12 +20,11 @@ import torch
 
 from advdist_lab import cli
 from advdist_lab.methods.loop import NonFiniteLossError
-from advdist_lab.robust import attacks as A
 from advdist_lab.robust import auto_attack
-from advdist_lab.robust import teacher as T
-from advdist_lab.robust.attacks import ATTACKS, pgd_s, pgd_t, robust_accuracy
 from advdist_lab.robust.data import load_robust_data
+from advdist_lab.robust.gradient_attacks import pgd_s, pgd_t
 from advdist_lab.robust.models import DEFAULT_TEACHERS, build_robust_model, load_robust_model
+from advdist_lab.robust.protocol import ATTACKS, AttackProtocol, robust_accuracy
 from advdist_lab.robust.teacher import (
     RobustTeacherConfig,
     defaults_for,
@@ -35,7 +34,15 @@ from advdist_lab.robust.teacher import (
     protocol_for,
     train_robust_teacher,
 )
-from advdist_lab.runs import CHECKPOINT, KILL_AFTER_EPOCH_ENV, RESULT, CheckpointError, RunExistsError, load_result
+from advdist_lab.robust.teacher import training as T
+from advdist_lab.runs.folder import (
+    CHECKPOINT,
+    KILL_AFTER_EPOCH_ENV,
+    RESULT,
+    CheckpointError,
+    RunExistsError,
+    load_result,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -108,7 +115,7 @@ def test_defaults_per_dataset() -> None:
     assert (digits.method, digits.optimizer, digits.lr, digits.epochs) == ("pgd-at", "sgd", 0.1, 20)
     assert (digits.batch_size, digits.augment) == (64, "none")
     assert (digits.eps, digits.steps, digits.step_size) == (0.15, 10, 0.0375)
-    assert digits.eps == A.AttackProtocol.digits().eps and digits.step_size == digits.eps / 4
+    assert digits.eps == AttackProtocol.digits().eps and digits.step_size == digits.eps / 4
     assert digits.final_attacks == ATTACKS and digits.eval_attacks == ("pgd_s",)
     assert (digits.momentum, digits.weight_decay, digits.trades_beta) == (0.9, 5e-4, 6.0)
     cifar = RobustTeacherConfig(dataset="cifar10")
@@ -202,9 +209,9 @@ def test_the_training_attacks_are_pgd_s_and_pgd_t() -> None:
 
 def test_crop_flip_crops_the_padded_image_and_flips() -> None:
     x = torch.rand(64, 3, 6, 6)
-    out = T._crop_flip(x, torch.Generator().manual_seed(0), pad=2)
+    out = T.crop_flip(x, torch.Generator().manual_seed(0), pad=2)
     assert out.shape == x.shape
-    again = T._crop_flip(x, torch.Generator().manual_seed(0), pad=2)
+    again = T.crop_flip(x, torch.Generator().manual_seed(0), pad=2)
     assert torch.equal(out, again)
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
     flips = 0
@@ -362,7 +369,7 @@ def test_an_unfinished_run_resumes_only_when_asked(tmp_path: Path) -> None:
 
 
 def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path: Path, monkeypatch) -> None:
-    real = T._step_loss
+    real = T.step_loss
     calls = {"n": 0}
     batches = 2  # n_train 100, batch 64
 
@@ -371,7 +378,7 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_
         loss, logits = real(*args, **kwargs)
         return (loss * float("nan"), logits) if calls["n"] > batches else (loss, logits)
 
-    monkeypatch.setattr(T, "_step_loss", poisoned)
+    monkeypatch.setattr(T, "step_loss", poisoned)
     out = tmp_path / "run"
     with pytest.raises(NonFiniteLossError, match="teacher's loss is not finite in training epoch 2") as caught:
         train_robust_teacher(tiny(n_train=100, epochs=3), out, progress=False)

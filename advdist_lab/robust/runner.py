@@ -57,7 +57,7 @@ from advdist_lab.methods.loop import NonFiniteLossError
 from advdist_lab.robust.attacks import ATTACKS, AttackProtocol, check_attack_names, robust_accuracy
 from advdist_lab.robust.data import ROBUST_DATASETS, RobustData, load_robust_data
 from advdist_lab.robust.models import DEFAULT_STUDENTS, check_architecture, save_robust_model
-from advdist_lab.robust.teacher import model_path
+from advdist_lab.robust.teacher.model_files import model_path
 from advdist_lab.runs.folder import RunExistsError, RunFolder, maybe_kill, progress_bar
 
 __all__ = ["DistillConfig", "epoch_generator", "run_distillation", "teacher_fingerprints"]
