@@ -3,12 +3,6 @@
 Old import path, kept until every caller has moved to advdist_lab.robust.gradient_attacks (FGSM, PGD_S, PGD_T,
 CW_inf, :class:`Normalized`, :func:`attack_mode`), advdist_lab.robust.auto_attack (AutoAttack) and
 advdist_lab.robust.protocol (:class:`AttackProtocol`, :func:`robust_accuracy`, the Table 1 formatters).
-
-``_uniform_start``, ``_project``, ``_signed_ascent`` and ``_import_torchattacks`` are the old private names of
-:func:`~advdist_lab.robust.gradient_attacks.uniform_start`, :func:`~advdist_lab.robust.gradient_attacks.project_linf`,
-:func:`~advdist_lab.robust.gradient_attacks.signed_ascent` and
-:func:`~advdist_lab.robust.auto_attack.import_torchattacks`, kept for :mod:`advdist_lab.robust.teacher` until it
-reads the public ones.
 """
 
 from advdist_lab.robust.auto_attack import (  # noqa: F401
@@ -17,7 +11,6 @@ from advdist_lab.robust.auto_attack import (  # noqa: F401
     autoattack,
     build_autoattack,
 )
-from advdist_lab.robust.auto_attack import import_torchattacks as _import_torchattacks  # noqa: F401
 from advdist_lab.robust.gradient_attacks import (  # noqa: F401
     Normalized,
     attack_mode,
@@ -26,9 +19,6 @@ from advdist_lab.robust.gradient_attacks import (  # noqa: F401
     pgd_s,
     pgd_t,
 )
-from advdist_lab.robust.gradient_attacks import project_linf as _project  # noqa: F401
-from advdist_lab.robust.gradient_attacks import signed_ascent as _signed_ascent  # noqa: F401
-from advdist_lab.robust.gradient_attacks import uniform_start as _uniform_start  # noqa: F401
 from advdist_lab.robust.protocol import (  # noqa: F401
     ATTACK_LABELS,
     ATTACKS,

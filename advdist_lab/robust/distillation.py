@@ -33,26 +33,25 @@ from torch import nn
 
 from advdist_lab.hparams import check_positive, check_positive_int
 from advdist_lab.methods.loop import NonFiniteLossError
-from advdist_lab.robust.gradient_attacks import attack_mode
+from advdist_lab.robust.dfard_loss import kl_divergence
+from advdist_lab.robust.gradient_attacks import attack_mode, project_linf, signed_ascent
 
 __all__ = ["adversarial_examples", "describe_teacher", "finite_loss", "kd_loss", "load_frozen_teacher"]
 
 
 def kd_loss(teacher_logits: torch.Tensor, student_logits: torch.Tensor, tau: float) -> torch.Tensor:
-    """``tau^2 * KL(softmax(t / tau) || softmax(s / tau))``, mean over the batch (DFARD Eq. 5, module docstring).
+    """``tau^2 * KL(softmax(t / tau) || softmax(s / tau))``, mean over the batch (DFARD Eq. 5, module docstring):
+    the ``KL_tau`` of the generator's Eq. 3 (:func:`advdist_lab.robust.dfard_loss.kl_divergence`) on two
+    ``(batch, C)`` logits of the same shape.
 
     Gradients flow to both arguments; pass ``teacher_logits.detach()`` for a fixed teacher.
     """
-    tau = check_positive("tau", tau)
     if teacher_logits.shape != student_logits.shape or teacher_logits.dim() != 2:
         raise ValueError(
             "teacher_logits and student_logits must have the same shape (batch, C) "
             f"(got {tuple(teacher_logits.shape)} and {tuple(student_logits.shape)})"
         )
-    log_p_t = F.log_softmax(teacher_logits / tau, dim=1)
-    log_p_s = F.log_softmax(student_logits / tau, dim=1)
-    kl = (log_p_t.exp() * (log_p_t - log_p_s)).sum(dim=1).mean()
-    return kl * tau**2
+    return kl_divergence(teacher_logits, student_logits, tau)
 
 
 def adversarial_examples(
@@ -70,7 +69,8 @@ def adversarial_examples(
     and ``[0, 1]``, from ``x + start_std * N(0, I)`` (module docstring). Returns ``x'`` detached.
 
     ``teacher_logits`` are the teacher's logits on ``x`` (detached here). The student's mode and parameter
-    flags are restored afterwards.
+    flags are restored afterwards. The ascent is :func:`advdist_lab.robust.gradient_attacks.signed_ascent`, PGD_T's
+    with the teacher's prediction as the target.
     """
     eps = check_positive("eps", eps)
     steps = check_positive_int("steps", steps)
@@ -79,16 +79,13 @@ def adversarial_examples(
     x = x.detach()
     target = F.softmax(teacher_logits.detach(), dim=1)
     noise = torch.randn(x.shape, generator=generator, device=generator.device if generator is not None else x.device)
-    x_adv = (x + start_std * noise.to(x.device)).clamp(0.0, 1.0)
+    start = project_linf(x + start_std * noise.to(x.device), x, eps)
+
+    def divergence(z: torch.Tensor) -> torch.Tensor:
+        return F.kl_div(F.log_softmax(student(z), dim=1), target, reduction="sum")
+
     with attack_mode(student):
-        for _ in range(steps):
-            x_adv.requires_grad_(True)
-            log_p_s = F.log_softmax(student(x_adv), dim=1)
-            loss = F.kl_div(log_p_s, target, reduction="sum")
-            (grad,) = torch.autograd.grad(loss, x_adv)
-            x_adv = x_adv.detach() + step_size * grad.sign()
-            x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0.0, 1.0)
-    return x_adv.detach()
+        return signed_ascent(student, x, start, divergence, eps, steps, step_size)
 
 
 def load_frozen_teacher(path: str, data, device: torch.device):
