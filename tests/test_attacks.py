@@ -451,3 +451,11 @@ def test_torchattacks_is_installed_without_its_dependencies_in_a_second_step():
     assert AA.TORCHATTACKS_INSTALL in post_build
     assert post_build.index("pip install --no-deps -e .") < post_build.index(AA.TORCHATTACKS_INSTALL)
     assert "torchattacks" in (root / "README.md").read_text()
+
+
+def test_the_old_import_path_keeps_every_name():
+    from advdist_lab.robust import attacks, auto_attack, gradient_attacks, protocol
+
+    for name in attacks.__all__:
+        homes = [m for m in (gradient_attacks, auto_attack, protocol) if name in m.__all__]
+        assert len(homes) == 1 and getattr(attacks, name) is getattr(homes[0], name), name

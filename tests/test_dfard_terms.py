@@ -113,3 +113,11 @@ def test_bad_atol_raises() -> None:
         adaptive_generator_balance(GOOD, atol=-1.0)
     with pytest.raises(ValueError, match="atol"):
         interactive_temperature(GOOD, GOOD, atol=float("nan"))
+
+
+def test_dfard_and_the_package_reexport_ita_and_agb():
+    from advdist_lab import robust
+    from advdist_lab.robust import dfard
+
+    assert dfard.interactive_temperature is robust.interactive_temperature is interactive_temperature
+    assert dfard.adaptive_generator_balance is robust.adaptive_generator_balance is adaptive_generator_balance

@@ -418,3 +418,13 @@ def test_loss_weights_validation() -> None:
         loss_weights("zskt", [("adv", 1.0)])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="model must be a torch.nn.Module"):
         BatchNormStatistics("teacher")  # type: ignore[arg-type]
+
+
+def test_the_old_import_path_keeps_every_name():
+    from advdist_lab.robust import baseline_losses, dfard_loss, generator_losses, teacher_statistics
+
+    assert generator_losses.kl_divergence is dfard_loss.kl_divergence
+    assert generator_losses.js_divergence is baseline_losses.js_divergence
+    assert generator_losses.BatchNormStatistics is teacher_statistics.BatchNormStatistics
+    assert set(generator_losses.__all__) <= set(vars(generator_losses))
+    assert DEFAULT_WEIGHTS == {"dfard": {}, **baseline_losses.BASELINE_WEIGHTS}
