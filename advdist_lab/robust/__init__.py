@@ -1,4 +1,4 @@
-"""Adversarial robustness: the attack suite of DFARD (``001_...``, "Attack Evaluation", Table 1).
+"""Adversarial robustness: DFARD's attack suite (``001_...``, Table 1), data-free robust distillation (DFARD, DERD).
 
 * :mod:`advdist_lab.robust.gradient_attacks`: FGSM, PGD_S, PGD_T and CW_inf on ``[0, 1]`` inputs,
   :class:`Normalized` (the normalisation inside the model) and :func:`attack_mode`.
@@ -17,7 +17,9 @@
   DeepInversion (:mod:`advdist_lab.robust.baseline_losses`); the teacher's batch-norm statistics and penultimate
   features they read (:mod:`advdist_lab.robust.teacher_statistics`).
 * :mod:`advdist_lab.robust.distillation`: the distillation stage shared by DFARD and DERD (PGD examples of
-  generated data, the KD loss of Eq. 5) and their frozen teachers.
+  generated data, the KD loss of Eq. 5), their frozen teachers and the check that stops a non-finite loss.
+* :mod:`advdist_lab.robust.distill_limits`: what both refuse before any work (epochs and steps beyond sane
+  bounds, evaluation sizes beyond the test split, a batch that cannot fit in memory).
 * :mod:`advdist_lab.robust.derd`: DERD (:func:`~advdist_lab.robust.derd.run_derd`): its hyperparameters and
   variants (:mod:`advdist_lab.robust.derd_config`), its two stages with a natural and a robust teacher
   (:mod:`advdist_lab.robust.derd_stages`) and model inversion (:mod:`advdist_lab.robust.derd_inversion`).
@@ -25,7 +27,7 @@
   evaluating any model under the protocol.
 * :mod:`advdist_lab.robust.runner`: run folders of data-free robust distillation (checkpoint, resume, best epoch).
 * :mod:`advdist_lab.robust.experiments` and :mod:`advdist_lab.robust.paper_tables`: DFARD's tables at our scale
-  beside the published numbers (DFARD's and DERD's).
+  beside the published numbers (``DFARD_TABLE1``..., ``DERD_TABLE1``...).
 * :mod:`advdist_lab.robust.data` and :mod:`advdist_lab.robust.models`: images in ``[0, 1]`` and the networks
   (digits CNNs, ResNet-18, WideResNets) with their checkpoint format.
 """
