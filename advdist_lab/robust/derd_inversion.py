@@ -31,6 +31,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from advdist_lab.hparams import check_int_at_least, check_iterations, check_positive, check_positive_int
+
 __all__ = ["INVERSION_BETAS", "SAMPLE_IMAGES", "invert_batch", "inverted_sample"]
 
 INVERSION_BETAS = (0.5, 0.9)
@@ -57,6 +59,10 @@ def invert_batch(
     ``objective(sigmoid(z), y)`` returns ``(logged terms, loss)`` and is minimised over ``z`` for ``steps`` Adam
     steps at ``lr``. The logged terms gain ``generator_loss``, the loss of each step.
     """
+    batch_size = check_positive_int("batch_size", batch_size)
+    num_classes = check_int_at_least("num_classes", num_classes, 2)
+    steps = check_iterations("inversion_steps", steps)
+    lr = check_positive("lr_inversion", lr)
     draw = rng.device
     y = torch.randint(0, num_classes, (batch_size,), generator=rng, device=draw).to(device)
     z = torch.randn((batch_size, *image_shape), generator=rng, device=draw).to(device)

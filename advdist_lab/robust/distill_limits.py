@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 
 from advdist_lab.environment import check_fits_in_memory, resolve_device
-from advdist_lab.hparams import check_epochs, check_iterations
+from advdist_lab.hparams import check_epochs, check_iterations, check_positive_int
 from advdist_lab.robust.data import TEST_SPLIT_SIZES, dataset_stats
 from advdist_lab.robust.generators import GENERATOR_ACTIVATION_FACTOR
 from advdist_lab.robust.models import DEFAULT_TEACHERS, activation_factor
@@ -64,6 +64,7 @@ def check_run_limits(config) -> None:
 def batch_bytes(config, teachers: int = 1) -> int:
     """The rough memory of one step of a resolved ``config`` (module docstring), with ``teachers`` teachers of the
     dataset's default architecture read by the generator's loss."""
+    teachers = check_positive_int("teachers", teachers)
     _, _, image_shape, _ = dataset_stats(config.dataset)
     factor = GENERATOR_ACTIVATION_FACTOR + teachers * activation_factor(DEFAULT_TEACHERS[config.dataset])
     factor += activation_factor(config.student_arch)
