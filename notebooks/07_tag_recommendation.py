@@ -60,7 +60,7 @@ from IPython.display import Markdown, display
 
 from advdist_lab import viz
 from advdist_lab.data.tags import generate_tag_features, item_preview, load_tag_features, probe_report
-from advdist_lab.experiments import ablation, table4, table4_runs
+from advdist_lab.experiments import ablation, ablation_analysis, table4, table4_runs
 from advdist_lab.experiments.tables import markdown_table
 
 LABEL_SETS = ("popular",) if DATA_FILE else ("popular", "random")
@@ -161,20 +161,8 @@ for line in table4.paper_comparison(outcome["table"], "map") + table4.paper_comp
 curves = table4.curves(outcome["results"], "popular")
 viz.training_curves(curves, "Student P@3 on the most popular tags (TPAMI Fig. 9)", y_title="P@3 of the student").show()
 summary = table4.curve_summary(curves)
-display(
-    Markdown(
-        markdown_table(
-            ["method", "best P@3", "at epoch", "last P@3", "fall from the best"],
-            [[r["method"], r["best"], r["best_epoch"], r["last"], r["fall"]] for r in summary],
-        )
-    )
-)
-best = max(summary, key=lambda r: r["best"])
-unstable = max(summary, key=lambda r: r["fall"])
-print(
-    f"ours: the best student is {best['method']} (P@3 {best['best']:.4f} at epoch {best['best_epoch']}); "
-    f"the largest fall from its best is {unstable['method']}'s ({unstable['fall']:.4f})"
-)
+display(Markdown(table4.curve_summary_markdown(summary)))
+print(table4.curve_verdict(summary))
 
 # %% [markdown]
 # ## 4 · Fig. 11: the teacher against $\mu$
@@ -203,12 +191,8 @@ for metric, name in (("teacher_map", "MAP"), ("teacher_p@3", "P@3")):
         y_title=f"teacher {name} (%)",
         title=f"{name} of the teacher with varying μ, most popular tags (TPAMI Fig. 11)",
     ).show()
-    best = max(fig11["rows"], key=lambda r: r[f"{metric}_mean"])
-    zero = fig11["baseline"][0][f"{metric}_mean"]
-    print(
-        f"teacher {name}: best at mu = {best['mu']:g} ({best[f'{metric}_mean']:.4f}), mu = 0 gives {zero:.4f}; "
-        f"paper: best at mu = 0.001, above mu = 0"
-    )
+    for line in ablation_analysis.teacher_mu_lines(fig11["rows"], fig11["baseline"], metric, name):
+        print(line)
 
 # %%
 nb.cleanup()  # a smoke run's temporary run folder, removed now rather than at kernel exit

@@ -292,3 +292,23 @@ def test_fig6_rows_average_ranking_metrics_for_fig_11():
     assert baseline[0]["teacher_map_mean"] == pytest.approx(0.305)
     fig = viz.teacher_mu_figure(rows, baseline, metric="teacher_map", y_title="teacher MAP (%)")
     assert any(len(t.y) == 1 and t.y[0] == pytest.approx(30.6) for t in fig.data)  # the mean at mu = 0.01, in %
+
+
+def test_teacher_mu_lines_find_the_best_mu_against_mu_zero():
+    rows = [
+        {"n_train": 300, "mu": 0.001, "teacher_map_mean": 0.52},
+        {"n_train": 300, "mu": 0.1, "teacher_map_mean": 0.55},
+        {"n_train": 300, "mu": 10.0, "teacher_map_mean": 0.40},
+    ]
+    baseline = [{"n_train": 300, "mu": 0.0, "teacher_map_mean": 0.50}]
+    assert ablation_analysis.teacher_mu_lines(rows, baseline, "teacher_map", "MAP") == [
+        "teacher MAP: best at mu = 0.1 (0.5500), mu = 0 gives 0.5000; paper: best at mu = 0.001, above mu = 0"
+    ]
+    two_sizes = rows + [{"n_train": 100, "mu": 0.001, "teacher_map_mean": 0.3}]
+    lines = ablation_analysis.teacher_mu_lines(
+        two_sizes, baseline + [{"n_train": 100, "mu": 0.0, "teacher_map_mean": 0.2}], "teacher_map", "MAP"
+    )
+    assert [line.split(":")[0] for line in lines] == ["n = 100", "n = 300"]
+    assert "best at mu = 0.001 (0.3000), mu = 0 gives 0.2000" in lines[0]
+    with pytest.raises(ValueError, match="pass metrics=\\('teacher_p@3',\\) to run_fig6"):
+        ablation_analysis.teacher_mu_lines(rows, baseline, "teacher_p@3", "P@3")

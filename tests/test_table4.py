@@ -246,3 +246,12 @@ def test_curves_and_their_summary_for_fig_9():
     adim, ngan = table4.curve_summary(curves)
     assert adim["best_epoch"] == 2 and adim["best"] == pytest.approx(0.3) and adim["fall"] == pytest.approx(0.01)
     assert ngan["best_epoch"] == 1 and ngan["fall"] == pytest.approx(0.21)
+    # the mean ADIM curve is 0.2, 0.3, 0.29: best 0.3 at epoch 2; NGAN falls 0.21 from its best at epoch 1
+    assert table4.curve_verdict([adim, ngan]) == (
+        "ours: the best student is ADIM (P@3 0.3000 at epoch 2); the largest fall from its best is NGAN's (0.2100)"
+    )
+    table = table4.curve_summary_markdown([adim, ngan]).splitlines()
+    assert table[0] == "| method | best P@3 | at epoch | last P@3 | fall from the best |"
+    assert table[2] == "| ADIM | 0.3 | 2 | 0.29 | 0.01 |" and table[3] == "| NGAN | 0.25 | 1 | 0.04 | 0.21 |"
+    with pytest.raises(ValueError, match="at least one method"):
+        table4.curve_verdict([])

@@ -4,6 +4,7 @@
   value and the spread; :func:`effects_markdown` as a table.
 * :func:`paper_comparison`: one line per claim of :data:`TPAMI_ABLATION_CLAIMS`, our measured difference beside the
   paper's words.
+* :func:`teacher_mu_lines`: the ``mu`` at which the teacher is best, against ``mu = 0`` (Figs. 6 and 11).
 
 The rows come from :func:`advdist_lab.experiments.ablation.fig3_rows` and
 :func:`~advdist_lab.experiments.ablation.fig6_rows` (or ``run_fig3`` / ``run_fig6``).
@@ -18,7 +19,7 @@ from advdist_lab.experiments.ablation import HYPERPARAMETERS, OMEGAS
 from advdist_lab.experiments.tables import markdown_table
 from advdist_lab.methods.config import TrainConfig
 
-__all__ = ["DEFAULTS", "TPAMI_ABLATION_CLAIMS", "effects", "effects_markdown", "paper_comparison"]
+__all__ = ["DEFAULTS", "TPAMI_ABLATION_CLAIMS", "effects", "effects_markdown", "paper_comparison", "teacher_mu_lines"]
 
 TPAMI_ABLATION_CLAIMS = {
     "omega": "the omegas have a relatively small effect on the accuracy",
@@ -134,5 +135,32 @@ def paper_comparison(
             f"{_points(None if small is None else small - zero[0])}; at mu = {largest['mu']:g}: "
             f"{_points(largest['teacher_test_accuracy_mean'] - zero[0])}. "
             f"Paper (Fig. 6): {TPAMI_ABLATION_CLAIMS['fig6']}."
+        )
+    return lines
+
+
+def teacher_mu_lines(
+    rows: Sequence[Mapping], baseline: Sequence[Mapping], metric: str = "teacher_test_accuracy", name: str = "accuracy"
+) -> list[str]:
+    """Per size (from :func:`~advdist_lab.experiments.ablation.fig6_rows` with ``metric`` among its metrics): the
+    ``mu`` at which the teacher's mean ``metric`` is highest, and its value at ``mu = 0``, beside the paper (TPAMI
+    Figs. 6 and 11: best at ``mu = 0.001``, above ``mu = 0``). With one size the line has no ``n = `` prefix."""
+    key = f"{metric}_mean"
+    sizes = sorted({row["n_train"] for row in baseline})
+    if not sizes:
+        raise ValueError("baseline must hold the mu = 0 runs of at least one size")
+    lines = []
+    for n in sizes:
+        panel = [row for row in rows if row["n_train"] == n]
+        if not panel:
+            raise ValueError(f"rows hold no mu > 0 point at n = {n}")
+        if key not in panel[0]:
+            raise ValueError(f"the rows have no {key}: pass metrics=({metric!r},) to run_fig6")
+        best = max(panel, key=lambda r: r[key])
+        zero = next(row[key] for row in baseline if row["n_train"] == n)
+        prefix = f"n = {n}: " if len(sizes) > 1 else ""
+        lines.append(
+            f"{prefix}teacher {name}: best at mu = {best['mu']:g} ({best[key]:.4f}), mu = 0 gives {zero:.4f}; "
+            "paper: best at mu = 0.001, above mu = 0"
         )
     return lines

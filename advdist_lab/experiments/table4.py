@@ -6,7 +6,7 @@ MAP, MRR, P@3, R@3, F@3 and NDCG@3 (Table 4; KDGAN ``003_...`` Table 2 reports t
 The runs themselves are :mod:`advdist_lab.experiments.table4_runs` (:func:`~advdist_lab.experiments.table4_runs.
 run_table4`); this module holds the paper's table, :func:`aggregate` of run results, the layout
 (:func:`to_markdown`, :func:`to_csv`), the computed comparison with the paper (:func:`paper_comparison`) and the
-curves of TPAMI Fig. 9 (:func:`curves`, :func:`curve_summary`).
+curves of TPAMI Fig. 9 (:func:`curves`, :func:`curve_summary`, :func:`curve_summary_markdown`, :func:`curve_verdict`).
 
 The layout is the paper's: one block per label set, one row per method, the six metrics across, ours as
 ``mean ± std`` over the seeds (sample std; one seed: the mean alone) with the paper's number beside each. Methods
@@ -293,3 +293,24 @@ def curve_summary(curves_by_method: Mapping[str, Sequence[Sequence[float]]]) -> 
             }
         )
     return rows
+
+
+def curve_summary_markdown(rows: Sequence[Mapping], name: str = "P@3") -> str:
+    """:func:`curve_summary`'s rows as a markdown table (``name`` is the metric of the curves)."""
+    return markdown_table(
+        ["method", f"best {name}", "at epoch", f"last {name}", "fall from the best"],
+        [[r["method"], r["best"], r["best_epoch"], r["last"], r["fall"]] for r in rows],
+    )
+
+
+def curve_verdict(rows: Sequence[Mapping], name: str = "P@3") -> str:
+    """One line on :func:`curve_summary`'s rows: the best student (TPAMI Fig. 9: ADIM) and the largest fall from
+    a method's best to its last epoch (the paper: NGAN is unstable)."""
+    if not rows:
+        raise ValueError("rows must hold at least one method")
+    best = max(rows, key=lambda r: r["best"])
+    unstable = max(rows, key=lambda r: r["fall"])
+    return (
+        f"ours: the best student is {best['method']} ({name} {best['best']:.4f} at epoch {best['best_epoch']}); "
+        f"the largest fall from its best is {unstable['method']}'s ({unstable['fall']:.4f})"
+    )
