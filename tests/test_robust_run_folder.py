@@ -118,7 +118,7 @@ def test_the_command_refuses_them_in_one_line(argv, message, tmp_path: Path, cap
 
 def test_a_batch_that_cannot_fit_in_memory_is_refused_before_work(tmp_path: Path, capsys, no_work) -> None:
     """WRN-34-10 under TRADES keeps about 23 MiB of activations per image and pass: 50,000 images at once need
-    petabytes. The estimate (:func:`training_bytes`) needs no data, so CIFAR-10 need not be on the disk."""
+    about 2 TiB. The estimate (:func:`training_bytes`) needs no data, so CIFAR-10 need not be on the disk."""
     config = RobustTeacherConfig(dataset="cifar10", batch_size=50_000, device="cpu")
     out = tmp_path / "run"
     with pytest.raises(ValueError, match=r"batch_size needs about [\d.]+ GiB but only [\d.]+ GiB is available on cpu"):

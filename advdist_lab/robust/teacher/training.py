@@ -49,8 +49,9 @@ and the step taken in **train mode** (batch statistics), as the reference PGD-AT
   report a selected number).
 * Precision: bf16 autocast for the training steps on CUDA (``precision="auto"``), fp32 elsewhere; evaluation
   always in fp32.
-* Memory: :func:`training_bytes` estimates what a batch needs (a lower bound, documented there), so that a batch
-  that cannot fit is refused before the data is loaded rather than after an out-of-memory crash.
+* Memory: :func:`training_bytes` estimates what a batch needs (within about 15% of the peak measured on a GPU,
+  documented there), so that a batch that cannot fit is refused before the data is loaded rather than after an
+  out-of-memory crash.
 
 Every epoch draws its shuffling, augmentation and attack starts from generators seeded by ``(seed, epoch)``
 (:func:`epoch_seed`), so a run resumed from the checkpoint of epoch ``k`` ends exactly as an uninterrupted one.
@@ -206,8 +207,8 @@ def make_optimizer(config: RobustTeacherConfig, model: nn.Module, batches: int):
 
 
 def training_bytes(config: RobustTeacherConfig, model: nn.Module, device: torch.device) -> int:
-    """An estimate of the memory that training ``model`` under ``config`` takes on ``device``, in bytes: a lower
-    bound, so that a refused batch surely cannot fit (an accepted one may still not).
+    """An estimate of the memory, in bytes, that training ``model`` under ``config`` takes on ``device``, from
+    which a batch that cannot fit is refused before the data is loaded:
 
     * the activations a training step keeps for its backward pass: every layer's output for one image (counted by
       one forward pass of a blank image without gradients), times ``batch_size``, times the forward passes the
@@ -215,6 +216,13 @@ def training_bytes(config: RobustTeacherConfig, model: nn.Module, device: torch.
       4 otherwise (the attack's own passes come before the step and are freed);
     * the parameters, their gradients and the optimiser's state: 4 fp32 copies (Adam's two moments; SGD keeps one);
     * the training images and the test images, which live on the device (fp32).
+
+    Measured against ``torch.cuda.max_memory_allocated`` on an H200 (torch 2.11, one epoch on cifar10-random),
+    estimate / peak: WRN-34-10 TRADES batch 128 1.06 (6.5 vs 6.1 GiB) in fp32 and 1.05 under bf16 autocast,
+    WRN-34-10 PGD-AT batch 512 1.04, WRN-16-4 TRADES batch 128 1.03 and 1.08, ResNet-18 PGD-AT batch 256 1.17
+    and 1.13; digits-cnn batch 64 0.97 and 0.73 (a few MiB, where allocator granularity dominates). So a batch
+    within about 15% of the free memory may be refused though it would barely fit; the message gives the
+    estimate, and a slightly smaller ``batch_size`` passes.
     """
     _, _, shape, _ = dataset_stats(config.dataset)
     values = []
