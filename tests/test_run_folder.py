@@ -151,6 +151,35 @@ def test_a_folder_locked_in_this_process_is_refused_too(tmp_path: Path) -> None:
         assert again.locked
 
 
+def test_a_nested_holder_lets_its_thread_lock_again_and_keeps_the_lock_until_it_releases(tmp_path: Path) -> None:
+    """A sweep command holds its folder while run_sweep inside it locks the same folder, then writes sweep.json."""
+    import threading
+
+    out = tmp_path / "sweep"
+    refused: list[BaseException] = []
+
+    def other_thread() -> None:
+        try:
+            RunFolder(out).acquire()
+        except FolderInUseError as error:
+            refused.append(error)
+
+    with RunFolder(out, nested=True) as outer:
+        with RunFolder(out) as inner:
+            assert inner.locked
+        assert (out / LOCK).exists()  # the inner release leaves the outer lock in place
+        holder = subprocess.run(
+            [sys.executable, "-c", HOLD, str(out)], input="", capture_output=True, text=True, timeout=120
+        )
+        assert holder.returncode != 0 and "in use by another advdist-lab process" in holder.stderr
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join(timeout=60)
+        assert len(refused) == 1  # only the holder's own thread nests
+        assert outer.locked
+    assert not (out / LOCK).exists()
+
+
 def test_stale_temporaries_of_a_killed_writer_are_removed(tmp_path: Path) -> None:
     out = tmp_path / "run"
     out.mkdir()
@@ -268,3 +297,19 @@ def test_the_command_turns_a_full_disk_into_one_line_exit_1(tmp_path: Path, monk
     assert "Traceback" not in err and len(err.splitlines()) == 1 and "[Errno" not in err
     assert err.startswith("advdist-lab: error: no space left on the device while writing")
     assert "the checkpoint of epoch 1 is kept" in err
+
+
+def test_a_sweep_into_a_folder_in_use_is_refused_before_it_trains_or_writes_sweep_json(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "sweep"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        argv = ["sweep", "--method", "mimic", "--grid", "nu=0.5,1", "--seeds", "1", "--epochs", "1", *SMALL]
+        assert cli.main([*argv, "--device", "cpu", "--out", str(out)]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and f"in use by another advdist-lab process (pid {holder.pid})" in lines[0]
+        assert sorted(p.name for p in out.iterdir()) == [LOCK]
+    finally:
+        holder.communicate("", timeout=60)

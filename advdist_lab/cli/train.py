@@ -213,14 +213,13 @@ def _run_preset(args: argparse.Namespace, values: dict, seeds: int) -> tuple[Pat
 
 def run_sweep(args: argparse.Namespace) -> int:
     from ..files import atomic_write_json
+    from ..runs.folder import RunFolder
     from ..runs.sweeps import grid, points, run_sweep, summarize, to_markdown
 
     values = option_values(args, TrainConfig, skip=("seed",))
     seeds = 3 if args.seeds is None else args.seeds
     document: dict = {"preset": args.preset}
-    if args.preset is not None:
-        out, sweep_points, summary, document["figure"], base = _run_preset(args, values, seeds)
-    else:
+    if args.preset is None:
         if args.sizes is not None:
             raise ValueError("--sizes applies to --preset; sweep sizes with --grid n_train=100,500")
         if not args.grid:
@@ -229,21 +228,28 @@ def run_sweep(args: argparse.Namespace) -> int:
         sweep_points = points(base, grid(parse_grid(args.grid)), seeds)
         set_threads(args, base.dataset)
         out = Path(out_folder(args.out, f"runs/sweep-{base.method}-{base.dataset}"))
-        results = run_sweep(
-            sweep_points, out, jobs=args.jobs, progress=not args.no_progress, description=f"sweep {base.method}"
+    else:
+        out = Path(out_folder(args.out, f"runs/sweep-ablation-{values.get('dataset', 'digits')}"))
+    # the folder stays locked until sweep.json is written: a second sweep into it is refused, not interleaved
+    with RunFolder(out, nested=True):
+        if args.preset is not None:
+            out, sweep_points, summary, document["figure"], base = _run_preset(args, values, seeds)
+        else:
+            results = run_sweep(
+                sweep_points, out, jobs=args.jobs, progress=not args.no_progress, description=f"sweep {base.method}"
+            )
+            summary = summarize(sweep_points, results)
+        document.update(
+            base={k: v for k, v in base.to_dict().items() if k != "seed"},
+            seeds=sorted({p.seed for p in sweep_points}),
+            points=[{"folder": p.folder, "overrides": p.overrides, "seed": p.seed} for p in sweep_points],
+            rows=summary,
         )
-        summary = summarize(sweep_points, results)
-    document.update(
-        base={k: v for k, v in base.to_dict().items() if k != "seed"},
-        seeds=sorted({p.seed for p in sweep_points}),
-        points=[{"folder": p.folder, "overrides": p.overrides, "seed": p.seed} for p in sweep_points],
-        rows=summary,
-    )
-    print(to_markdown(summary))
-    atomic_write_json(out / "sweep.json", document)
-    written = [out / "sweep.json"]
-    if args.preset is not None:
-        atomic_write_json(out / f"sweep-{args.preset}.json", document)
-        written.append(out / f"sweep-{args.preset}.json")
+        print(to_markdown(summary))
+        atomic_write_json(out / "sweep.json", document)
+        written = [out / "sweep.json"]
+        if args.preset is not None:
+            atomic_write_json(out / f"sweep-{args.preset}.json", document)
+            written.append(out / f"sweep-{args.preset}.json")
     print(f"written: {', '.join(map(str, written))}")
     return 0

@@ -36,24 +36,22 @@ from pathlib import Path
 import torch
 
 from ..files import DiskFullError, UnsafeFileError, atomic_torch_save, atomic_write_json, load_tensors
-
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks, folders are not locked
-    fcntl = None  # type: ignore[assignment]
+from .lock import (  # FolderInUseError and the other errors are imported from here too
+    LOCK,
+    FolderInUseError,  # noqa: F401
+    RunExistsError,
+    UnusableFolderError,
+    lock_folder,
+    release_folder,
+)
 
 RESULT = "result.json"
 CHECKPOINT = "checkpoint.pt"
-LOCK = ".lock"
 KILL_AFTER_EPOCH_ENV = "ADVDIST_LAB_KILL_AFTER_EPOCH"
 """Fault injection for tests: after writing the checkpoint of this epoch, the process kills itself (SIGKILL)."""
 
 _TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
 """The temporary files of :mod:`advdist_lab.files` (``.NAME.XXXXXXXX.tmp``) that a killed writer leaves behind."""
-
-
-class RunExistsError(ValueError):
-    """The output folder already holds a finished run or a checkpoint that this call would overwrite."""
 
 
 class CheckpointError(ValueError):
@@ -62,14 +60,6 @@ class CheckpointError(ValueError):
 
 class DamagedResultError(RunExistsError):
     """A ``result.json`` that is not a run's result (not JSON, not an object); it is never overwritten."""
-
-
-class UnusableFolderError(ValueError):
-    """``--out`` cannot hold a run: empty, an existing file, under a file, or not writable."""
-
-
-class FolderInUseError(RunExistsError):
-    """Another process holds the run folder's lock."""
 
 
 def without_device(config: dict) -> dict:
@@ -198,11 +188,15 @@ class RunFolder:
     (``0``: written after pretraining; ``None``: none written or read yet).
     """
 
-    def __init__(self, out: str | os.PathLike, *, comparable: Callable[[dict], dict] = without_device):
+    def __init__(
+        self, out: str | os.PathLike, *, comparable: Callable[[dict], dict] = without_device, nested: bool = False
+    ):
         self.path = check_out(out)
+        self.nested = nested
         self.comparable = comparable
         self.checkpoint_epoch: int | None = None
-        self._fd: int | None = None
+        self._held = False
+        self._owner = False
         self._created: list[Path] = []
 
     # -- paths -----------------------------------------------------------------------------------------------
@@ -219,7 +213,7 @@ class RunFolder:
         return self.path / LOCK
 
     def __repr__(self) -> str:
-        return f"RunFolder({str(self.path)!r}, locked={self._fd is not None})"
+        return f"RunFolder({str(self.path)!r}, locked={self._held})"
 
     # -- the lock --------------------------------------------------------------------------------------------
     def __enter__(self) -> RunFolder:
@@ -233,7 +227,7 @@ class RunFolder:
         """Create the folder (and missing parents), take its lock for this process, and remove the temporary files
         that a killed writer left (no other process can be writing: the lock is ours). Refuses an unwritable place
         (:class:`UnusableFolderError`) and a folder locked by another process (:class:`FolderInUseError`)."""
-        if self._fd is not None:
+        if self._held:
             raise RuntimeError(f"{self} is already locked by this object")
         self.path = check_out(self.path)
         missing = []
@@ -253,61 +247,23 @@ class RunFolder:
                 ) from None
             self._created.append(folder)
         try:
-            self._fd = self._lock()
+            self._owner = lock_folder(self.path, self.nested)
         except BaseException:
             self._remove_created()
             raise
+        self._held = True
+        if not self._owner:  # a nested lock of this thread (a sweep command around run_sweep): nothing to set up
+            return
         for leftover in self.path.iterdir():
             if _TEMPORARY.match(leftover.name) and leftover.is_file():
                 leftover.unlink(missing_ok=True)
 
-    def _lock(self) -> int | None:
-        if fcntl is None:
-            return None
-        for _ in range(20):  # the file can be replaced between open and flock (see release): retry then
-            try:
-                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
-            except OSError as error:
-                raise UnusableFolderError(
-                    f"cannot write in the run folder {self.path} ({error.strerror or error}); choose another --out"
-                ) from None
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = _read_pid(fd)
-                os.close(fd)
-                who = "another run in this process" if holder == str(os.getpid()) else "another advdist-lab process"
-                raise FolderInUseError(
-                    f"{self.path} is in use by {who} (pid {holder}); wait for it or choose another --out"
-                ) from None
-            except OSError as error:
-                os.close(fd)
-                raise UnusableFolderError(
-                    f"cannot lock the run folder {self.path} ({error.strerror or error}); choose another --out"
-                ) from None
-            try:
-                same = os.path.samestat(os.fstat(fd), os.stat(self.lock_path))
-            except FileNotFoundError:
-                same = False
-            if same:
-                try:
-                    os.ftruncate(fd, 0)
-                    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-                except OSError:
-                    pass  # the pid is for the message of a refused process only
-                return fd
-            os.close(fd)  # the holder removed the lock file as we opened it: lock the new one
-        raise FolderInUseError(
-            f"{self.path} is in use by other advdist-lab processes; wait for them or choose another --out"
-        )
-
     def release(self) -> None:
         """Give the lock back (the lock file is removed first, so a process that opened it before retries on a new
         one) and remove the folders this object created if they are still empty."""
-        if self._fd is not None:
-            self.lock_path.unlink(missing_ok=True)
-            os.close(self._fd)
-            self._fd = None
+        if self._held:
+            release_folder(self.path)
+            self._held = False
         self._remove_created()
 
     def _remove_created(self) -> None:
@@ -320,8 +276,8 @@ class RunFolder:
 
     @property
     def locked(self) -> bool:
-        """Whether this object holds the folder's lock (always ``False`` without ``fcntl``)."""
-        return self._fd is not None
+        """Whether this object holds the folder's lock."""
+        return self._held
 
     # -- resume ----------------------------------------------------------------------------------------------
     def finished(self, requested: dict, resume: bool) -> dict | None:
@@ -383,14 +339,6 @@ class RunFolder:
                 f"no space left on the device while writing {path}: {self.kept()}; free space and resume the run "
                 f"(--resume) to {then}",
             ) from None
-
-
-def _read_pid(fd: int) -> str:
-    try:
-        text = os.pread(fd, 32, 0).decode().strip()
-    except (OSError, UnicodeDecodeError):
-        return "unknown"
-    return text if text.isdigit() else "unknown"
 
 
 def notebook_folder(
