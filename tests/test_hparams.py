@@ -458,10 +458,11 @@ def test_a_batch_larger_than_the_memory_is_refused_before_work(monkeypatch: pyte
     with pytest.raises(
         ValueError, match=r"--batch-size needs about 11.0 MiB but only 8.0 MiB is available on cpu: choose a smaller"
     ):
-        config.resolved()
-    assert TrainConfig(dataset="digits", n_train=1000, batch_size=500, device="cpu").resolved().batch_size == 500
+        config.resolved().check_memory()
+    assert config.resolved().batch_size == 1000  # resolving (planning) does not depend on the machine
+    assert TrainConfig(dataset="digits", n_train=1000, batch_size=500, device="cpu").resolved().check_memory()
     monkeypatch.setattr(environment, "available_memory", lambda device="cpu": None)  # unknown: not refused
-    assert config.resolved().batch_size == 1000
+    assert config.resolved().check_memory().batch_size == 1000
     with pytest.raises(ValueError, match="batch_size must be a"):
         batch_memory_bytes("digits", 0, 64)
 
@@ -475,10 +476,10 @@ def test_the_memory_check_follows_the_device_and_precision(monkeypatch: pytest.M
 
     asked = []
     monkeypatch.setattr(environment, "available_memory", lambda device="cpu": asked.append(str(device)) or 2**40)
-    TrainConfig(dataset="digits", device="cpu").resolved()
+    TrainConfig(dataset="digits", device="cpu").resolved().check_memory()
     assert asked == ["cpu"]
     if not torch.cuda.is_available():  # a device this machine lacks is not measured: the run refuses it itself
-        TrainConfig(dataset="digits", device="cuda").resolved()
+        TrainConfig(dataset="digits", device="cuda").resolved().check_memory()
         assert asked == ["cpu"]
     assert bf16_autocast("auto", torch.device("cuda")) and bf16_autocast("bf16", torch.device("cpu"))
     assert not bf16_autocast("auto", torch.device("cpu")) and not bf16_autocast("fp32", torch.device("cuda"))
@@ -496,3 +497,13 @@ def test_n_train_beyond_a_data_file_is_refused_when_resolved(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"n_train must be <= 15, the size of the training rows of data_file"):
         config.resolved()
     assert config.replace(n_train=15).resolved().n_train == 15
+
+
+def test_train_refuses_a_batch_beyond_the_memory_before_it_makes_the_run_folder(tmp_path, monkeypatch) -> None:
+    from advdist_lab import cli, environment
+
+    monkeypatch.setattr(environment, "available_memory", lambda device="cpu": 2**20)
+    out = tmp_path / "run"
+    argv = ["train", "--method", "mimic", "--n-train", "1000", "--batch-size", "1000", "--device", "cpu"]
+    assert cli.main([*argv, "--no-progress", "--out", str(out)]) == 2
+    assert not out.exists()

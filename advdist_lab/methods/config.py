@@ -347,13 +347,12 @@ class TrainConfig:
         values = complete_omega(kind, self.omega_r, self.omega_s, self.omega_t, method)
         changes.update(omega_r=values[0], omega_s=values[1], omega_t=values[2])
         config = dataclasses.replace(self, **changes)
-        config._check_resources()
+        config._input_size()
         return config
 
-    def _check_resources(self) -> None:
-        """What the data and the machine bound, checked before any work: ``n_train`` against the training rows of
-        a ``data_file`` (read off its headers), and a batch against the memory of the device
-        (:func:`batch_memory_bytes`; skipped for a device this machine does not have: the run refuses it)."""
+    def _input_size(self) -> int:
+        """Numbers per example of ``x``; with a ``data_file``, read off its headers, refusing an ``n_train`` beyond
+        its training rows."""
         input_size = INPUT_SIZES[self.dataset]
         if self.data_file is not None:
             sizes = tag_file_sizes(self.data_file)
@@ -364,6 +363,14 @@ class TrainConfig:
                         f"{self.data_file!r} (got {self.n_train})"
                     )
                 input_size = sizes.d_image + sizes.d_text
+        return input_size
+
+    def check_memory(self) -> TrainConfig:
+        """Refuse a batch larger than the memory of the device (:func:`batch_memory_bytes`), before any work; a
+        device this machine does not have is skipped (the run refuses it). It depends on the machine, so it is
+        not part of :meth:`resolved` (a config can be planned anywhere): :func:`advdist_lab.runs.training.train`
+        calls it. Returns the config."""
+        input_size = self._input_size()
         try:
             device = resolve_device(self.device)
         except ValueError:
@@ -372,6 +379,7 @@ class TrainConfig:
         check_fits_in_memory(
             "--batch-size", batch_memory_bytes(self.dataset, self.batch_size, input_size, autocast), device
         )
+        return self
 
     @property
     def has_teacher(self) -> bool:

@@ -104,7 +104,7 @@ def train(
     """
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig (got {type(config).__name__})")
-    config = config.resolved()
+    config = config.resolved().check_memory()
     device = resolve_device(config.device)
     options = (progress, callback, stop, teacher_cache, trainer_hook)
     if out is None:
