@@ -313,3 +313,26 @@ def test_a_sweep_into_a_folder_in_use_is_refused_before_it_trains_or_writes_swee
         assert sorted(p.name for p in out.iterdir()) == [LOCK]
     finally:
         holder.communicate("", timeout=60)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["table1", "--methods", "mimic", "--sizes", "30", "--seeds", "1", "--epochs", "1"],
+        ["table4", "--methods", "knn", "--seeds", "1"],
+    ],
+    ids=["table1", "table4"],
+)
+def test_a_table_into_a_folder_in_use_is_refused_before_work(argv: list[str], tmp_path: Path, capsys) -> None:
+    out = tmp_path / "table"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert cli.main([*argv, "--device", "cpu", "--no-progress", "--out", str(out)]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and f"in use by another advdist-lab process (pid {holder.pid})" in lines[0]
+        assert sorted(p.name for p in out.iterdir()) == [LOCK]
+    finally:
+        holder.communicate("", timeout=60)

@@ -29,6 +29,7 @@ from advdist_lab.files import atomic_write_bytes
 from advdist_lab.hparams import check_positive_int
 from advdist_lab.methods.config import METHODS, TrainConfig, applicable
 from advdist_lab.runs.executors import run_configs
+from advdist_lab.runs.folder import RunFolder
 
 __all__ = [
     "TABLE1_METHODS",
@@ -150,12 +151,12 @@ def run_table1(
     """
     max_train_size(dataset)  # an unknown dataset fails here, with the list of known ones
     sizes = tuple(TABLE1_SIZES[dataset]) if sizes is None else tuple(sizes)
-    results = train_runs(dataset, methods, sizes, seeds, out, progress=progress, jobs=jobs, **overrides)
-    table = aggregate(results)
-    title = f"Student test accuracy (%) on {dataset}, mean ± std over {seeds} seed(s)"
-    out = Path(out)
-    atomic_write_bytes(out / "table1.csv", to_csv(table).encode())
-    atomic_write_bytes(out / "table1.md", to_markdown(table, sizes, title).encode())
+    with RunFolder(out, nested=True) as folder:  # a second table into the same folder is refused, not interleaved
+        results = train_runs(dataset, methods, sizes, seeds, out, progress=progress, jobs=jobs, **overrides)
+        table = aggregate(results)
+        title = f"Student test accuracy (%) on {dataset}, mean ± std over {seeds} seed(s)"
+        atomic_write_bytes(folder.path / "table1.csv", to_csv(table).encode())
+        atomic_write_bytes(folder.path / "table1.md", to_markdown(table, sizes, title).encode())
     return {"table": table, "sizes": sizes, "results": results, "markdown": to_markdown(table, sizes, title)}
 
 

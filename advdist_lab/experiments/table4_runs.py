@@ -31,7 +31,7 @@ from advdist_lab.hparams import check_positive_int
 from advdist_lab.methods.config import ADVERSARIAL, TAG_RUN_DEFAULTS, TrainConfig, applicable
 from advdist_lab.methods.knn import DEFAULT_K, KNN_METHOD, LABEL_SETS, KnnConfig, pool_size
 from advdist_lab.runs.executors import run_configs
-from advdist_lab.runs.folder import RESULT
+from advdist_lab.runs.folder import RESULT, RunFolder
 from advdist_lab.runs.knn import run_knn
 
 __all__ = ["KNN_FIELDS", "plan", "run_folder", "run_table4", "tag_config"]
@@ -134,44 +134,45 @@ def run_table4(
     configs = plan(methods, label_sets, seeds, knn_k=knn_k, knn_weighted=knn_weighted, **overrides)
     methods, label_sets = check_methods(methods), check_label_sets(label_sets)
     out = Path(out)
-    folders = [run_folder(out, config) for config in configs]
-    results: list[dict | None] = [None] * len(configs)
-    knn = [i for i, config in enumerate(configs) if isinstance(config, KnnConfig)]
-    trained = [i for i, config in enumerate(configs) if not isinstance(config, KnnConfig)]
-    for i in knn:
-        folder = folders[i]
-        results[i] = run_knn(configs[i], folder, resume=(folder / RESULT).exists(), progress=False)
-    if trained:
-        done = run_configs(
-            [configs[i] for i in trained],
-            [folders[i] for i in trained],
-            teachers=out / "teachers",
-            jobs=jobs,
-            progress=progress,
-            description="table 4",
+    with RunFolder(out, nested=True):  # a second table into the same folder is refused, not interleaved
+        folders = [run_folder(out, config) for config in configs]
+        results: list[dict | None] = [None] * len(configs)
+        knn = [i for i, config in enumerate(configs) if isinstance(config, KnnConfig)]
+        trained = [i for i, config in enumerate(configs) if not isinstance(config, KnnConfig)]
+        for i in knn:
+            folder = folders[i]
+            results[i] = run_knn(configs[i], folder, resume=(folder / RESULT).exists(), progress=False)
+        if trained:
+            done = run_configs(
+                [configs[i] for i in trained],
+                [folders[i] for i in trained],
+                teachers=out / "teachers",
+                jobs=jobs,
+                progress=progress,
+                description="table 4",
+            )
+            for i, result in zip(trained, done, strict=True):
+                results[i] = result
+        table = aggregate(results)
+        seed_list = list(range(seeds))
+        markdown = to_markdown(table, label_sets, methods, seeds=len(seed_list))
+        atomic_write_bytes(out / "table4.md", markdown.encode())
+        atomic_write_bytes(out / "table4.csv", to_csv(table, label_sets, methods).encode())
+        atomic_write_json(
+            out / "table4.json",
+            {
+                "label_sets": list(label_sets),
+                "methods": list(methods),
+                "seeds": seed_list,
+                "metrics": list(TABLE4_METRICS),
+                "ours": table,
+                "paper": {label_set: TPAMI_TABLE4[label_set] for label_set in label_sets},
+                "runs": [
+                    {"folder": str(folder.relative_to(out)), "config": result["config"]}
+                    for folder, result in zip(folders, results, strict=True)
+                ],
+            },
         )
-        for i, result in zip(trained, done, strict=True):
-            results[i] = result
-    table = aggregate(results)
-    seed_list = list(range(seeds))
-    markdown = to_markdown(table, label_sets, methods, seeds=len(seed_list))
-    atomic_write_bytes(out / "table4.md", markdown.encode())
-    atomic_write_bytes(out / "table4.csv", to_csv(table, label_sets, methods).encode())
-    atomic_write_json(
-        out / "table4.json",
-        {
-            "label_sets": list(label_sets),
-            "methods": list(methods),
-            "seeds": seed_list,
-            "metrics": list(TABLE4_METRICS),
-            "ours": table,
-            "paper": {label_set: TPAMI_TABLE4[label_set] for label_set in label_sets},
-            "runs": [
-                {"folder": str(folder.relative_to(out)), "config": result["config"]}
-                for folder, result in zip(folders, results, strict=True)
-            ],
-        },
-    )
     return {
         "table": table,
         "markdown": markdown,
