@@ -4,9 +4,13 @@ Popularity ranking (every item gets the training set's most frequent tags) and r
 tags off the image features (what the student sees), the text features (privileged) or both. They say how much a
 view knows before any distillation: :func:`probe_report` gives their ranking metrics
 (:func:`advdist_lab.metrics.ranking_metrics`), :func:`item_preview` shows their guesses for a few test items.
+:func:`item_preview_table` and :func:`probe_table` lay both out as tables, and :func:`probe_ordering_line` says
+in one line whether each view knows more than the one before it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -77,3 +81,69 @@ def probe_report(features: TagFeatures, k: int = 3, l2: float = 1.0) -> dict[str
     for name, x in views.items():
         scores[name] = ridge_probe_scores(x[train], features.tags[train], x[test], l2)
     return {name: ranking_metrics(torch.from_numpy(s), targets, k=k) for name, s in scores.items()}
+
+
+Table = tuple[list[str], list[list[object]]]
+"""``(header, cells)``, the arguments of :func:`advdist_lab.experiments.tables.markdown_table`: the data room sits
+below the experiments' formatting, so it hands over the table and leaves the markdown to it."""
+
+PROBES = ("popularity", "image", "text", "image+text")
+"""The baselines of :func:`probe_report`, from the least informed to the most."""
+
+
+def item_preview_table(rows: Sequence[Mapping[str, object]], k: int = 3) -> Table:
+    """:func:`item_preview`'s rows as a table: the item, its tags, the top ``k`` tags read off the image and off the
+    text, each with its hits."""
+    k = check_positive_int("k", k)
+    keys = ("item", "tags", f"image_top{k}", "image_hits", f"text_top{k}", "text_hits")
+    if isinstance(rows, (str, bytes, Mapping)) or not isinstance(rows, Sequence) or len(rows) == 0:
+        raise ValueError("rows must be a non-empty sequence of item_preview rows")
+    for index, row in enumerate(rows):
+        missing = [key for key in keys if not isinstance(row, Mapping) or key not in row]
+        if missing:
+            raise ValueError(f"rows[{index}] lacks {', '.join(missing)}: rows must come from item_preview(..., k={k})")
+    header = ["item", "tags", "from the image", "hits", "from the text", "hits"]
+    cells = [
+        [row["item"], ", ".join(row["tags"]), ", ".join(row[f"image_top{k}"]), row["image_hits"]]
+        + [", ".join(row[f"text_top{k}"]), row["text_hits"]]
+        for row in rows
+    ]
+    return header, cells
+
+
+def _check_report(report: Mapping[str, Mapping[str, float]], metrics: Sequence[str]) -> None:
+    if not isinstance(report, Mapping):
+        raise ValueError(f"report must be probe_report's mapping (got {type(report).__name__})")
+    for probe in PROBES:
+        values = report.get(probe)
+        missing = [m for m in metrics if not isinstance(values, Mapping) or m not in values]
+        if missing:
+            raise ValueError(f"report[{probe!r}] lacks {', '.join(missing)}: report must come from probe_report")
+
+
+def probe_table(report: Mapping[str, Mapping[str, float]], k: int = 3) -> Table:
+    """:func:`probe_report`'s metrics as a table: one line per baseline, P@k, MAP and MRR."""
+    k = check_positive_int("k", k)
+    _check_report(report, (f"p@{k}", "map", "mrr"))
+    header = ["probe", f"P@{k}", "MAP", "MRR"]
+    return header, [[name, m[f"p@{k}"], m["map"], m["mrr"]] for name, m in report.items()]
+
+
+def probe_ordering_line(report: Mapping[str, Mapping[str, float]], label_set: str, k: int = 3) -> str:
+    """The baselines' P@k in :data:`PROBES` order, joined by the relation the numbers show: a view should know more
+    than popularity, the text more than the image, and both views together no less than the text, so each sign is
+    the expected one (``<``, ``<``, ``<=``) when it holds and its negation (``>=``, ``>=``, ``>``) when it does
+    not."""
+    k = check_positive_int("k", k)
+    metric = f"p@{k}"
+    _check_report(report, (metric,))
+    values = [float(report[probe][metric]) for probe in PROBES]
+    line = f"{label_set}: P@{k} {PROBES[0]} {values[0]:.3f}"
+    for index, probe in enumerate(PROBES[1:], start=1):
+        before, value = values[index - 1], values[index]
+        if probe == "image+text":
+            sign = "<=" if before <= value else ">"
+        else:
+            sign = "<" if before < value else ">="
+        line += f" {sign} {probe} {value:.3f}"
+    return line

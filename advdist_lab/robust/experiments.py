@@ -3,7 +3,8 @@
 * :func:`run_rows` runs every row (a label and a dict of :class:`~advdist_lab.robust.dfard.DfardConfig`
   overrides) for every seed into ``out/<row>/seed=<k>/``; finished runs are read back and interrupted ones
   resumed, so a table can be stopped and continued. ``jobs`` worker processes run in parallel on one CPU thread
-  each.
+  each. :func:`run_variants` does the same for complete configs of different methods (DERD's variants beside
+  DFARD), each run by :func:`~advdist_lab.robust.derd.run_derd` or :func:`~advdist_lab.robust.dfard.run_dfard`.
 * :data:`TABLE1_ROWS` (the generator losses of Table 1 that we implement, and DFARD), :data:`TABLE4_ROWS` (the
   baselines with ITA) and :data:`advdist_lab.robust.dfard.TABLE3_ROWS` (the ablation) are the rows.
 * :func:`summarize` gives mean and std per row and column; :func:`comparison_markdown` a table of ours beside
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
@@ -23,8 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from advdist_lab.hparams import check_positive_int
+from advdist_lab.robust.derd import run_derd
+from advdist_lab.robust.derd_config import DerdConfig
 from advdist_lab.robust.dfard import TABLE3_ROWS, DfardConfig, run_dfard
 from advdist_lab.robust.paper_tables import DFARD_COLUMNS
+from advdist_lab.robust.runner import DistillConfig
 from advdist_lab.runs import CHECKPOINT, RESULT
 
 __all__ = [
@@ -35,6 +39,7 @@ __all__ = [
     "comparison_markdown",
     "row_folder",
     "run_rows",
+    "run_variants",
     "summarize",
 ]
 
@@ -66,12 +71,90 @@ def row_folder(label: str) -> str:
     return name
 
 
-def _run_one(config: DfardConfig, folder: str) -> dict:
+def _run_in_folder(config: DistillConfig, folder: str) -> dict:
+    """Run ``config`` (DERD's :func:`run_derd` for a :class:`DerdConfig`, else :func:`run_dfard`) into ``folder``,
+    resuming it when it holds a result or a checkpoint."""
+    run = run_derd if isinstance(config, DerdConfig) else run_dfard
+    exists = (Path(folder) / RESULT).exists() or (Path(folder) / CHECKPOINT).exists()
+    return run(config, folder, resume=exists, progress=False)
+
+
+def _run_one(config: DistillConfig, folder: str) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    exists = (Path(folder) / RESULT).exists() or (Path(folder) / CHECKPOINT).exists()
-    return run_dfard(config, folder, resume=exists, progress=False)
+    return _run_in_folder(config, folder)
+
+
+def _check_seeds(seeds: Sequence[int]) -> list[int]:
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Iterable):
+        raise ValueError(f"seeds must be a sequence of integers (got {seeds!r})")
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds must hold at least one seed")
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seeds must be integers >= 0 (got {seed!r})")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct (got {seeds})")
+    return [int(s) for s in seeds]
+
+
+def _tasks(
+    configs: Mapping[str, DistillConfig], seeds: Sequence[int], out: str | os.PathLike
+) -> list[tuple[str, int, DistillConfig, str]]:
+    """``(label, seed, config, folder)`` for every label and seed, each config seeded and validated, the folders
+    ``out/<row_folder(label)>/seed=<k>`` distinct."""
+    tasks = []
+    folders = set()
+    for label, config in configs.items():
+        folder = row_folder(label)
+        if folder in folders:
+            raise ValueError(f"two rows map to the folder {folder!r}; give them distinct labels")
+        folders.add(folder)
+        for seed in seeds:
+            seeded = type(config).from_dict({**config.to_dict(), "seed": seed})
+            seeded.resolved()
+            tasks.append((label, seed, seeded, str(Path(out) / folder / f"seed={seed}")))
+    return tasks
+
+
+def _execute(
+    tasks: Sequence[tuple[str, int, DistillConfig, str]],
+    labels: Sequence[str],
+    seeds: Sequence[int],
+    *,
+    jobs: int,
+    progress: bool,
+    on_result: Callable[[str, int, dict], None] | None,
+    desc: str,
+    serial: Callable[[DistillConfig, str], dict],
+) -> dict[str, list[dict]]:
+    """Run ``tasks`` (in this process through ``serial``, or in ``jobs`` worker processes of one CPU thread each);
+    ``{label: [result per seed]}``."""
+    from tqdm.auto import tqdm
+
+    results: dict[str, list] = {label: [None] * len(seeds) for label in labels}
+    bar = tqdm(total=len(tasks), desc=desc, disable=not progress, dynamic_ncols=True)
+
+    def finished(label: str, seed: int, result: dict) -> None:
+        results[label][seeds.index(seed)] = result
+        bar.update(1)
+        if on_result is not None:
+            on_result(label, seed, result)
+
+    try:
+        if jobs == 1 or len(tasks) <= 1:
+            for label, seed, config, folder in tasks:
+                finished(label, seed, serial(config, folder))
+        else:
+            with ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=get_context("spawn")) as pool:
+                futures = {pool.submit(_run_one, c, f): (label, seed) for label, seed, c, f in tasks}
+                for future in as_completed(futures):
+                    finished(*futures[future], future.result())
+    finally:
+        bar.close()
+    return results
 
 
 def run_rows(
@@ -86,48 +169,60 @@ def run_rows(
 ) -> dict[str, list[dict]]:
     """Run every row of ``rows`` (label -> overrides of ``base``) for every seed; ``{label: [result per seed]}``.
 
-    Every config is built and validated before anything runs.
+    Every config is built and validated before anything runs. Each run uses one CPU thread, in a worker or in
+    this process alike.
     """
     if not isinstance(base, DfardConfig):
         raise ValueError(f"base must be a DfardConfig (got {type(base).__name__})")
     jobs = check_positive_int("jobs", jobs)
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise ValueError("seeds must hold at least one seed")
-    tasks = []
-    folders = set()
-    for label, overrides in rows.items():
-        folder = row_folder(label)
-        if folder in folders:
-            raise ValueError(f"two rows map to the folder {folder!r}; give them distinct labels")
-        folders.add(folder)
-        for seed in seeds:
-            config = DfardConfig.from_dict({**base.to_dict(), **dict(overrides), "seed": seed})
-            config.resolved()
-            tasks.append((label, seed, config, str(Path(out) / folder / f"seed={seed}")))
-    from tqdm.auto import tqdm
+    seeds = _check_seeds(seeds)
+    configs = {label: DfardConfig.from_dict({**base.to_dict(), **dict(overrides)}) for label, overrides in rows.items()}
+    tasks = _tasks(configs, seeds, out)
+    return _execute(
+        tasks, list(rows), seeds, jobs=jobs, progress=progress, on_result=on_result, desc="DFARD rows", serial=_run_one
+    )
 
-    results: dict[str, list] = {label: [None] * len(seeds) for label in rows}
-    bar = tqdm(total=len(tasks), desc="DFARD rows", disable=not progress, dynamic_ncols=True)
 
-    def finished(label: str, seed: int, result: dict) -> None:
-        results[label][seeds.index(seed)] = result
-        bar.update(1)
-        if on_result is not None:
-            on_result(label, seed, result)
+def run_variants(
+    variants: Mapping[str, DistillConfig],
+    out: str | os.PathLike,
+    *,
+    seeds: Sequence[int] = (0,),
+    jobs: int = 1,
+    progress: bool = False,
+    on_result: Callable[[str, int, dict], None] | None = None,
+) -> dict[str, list[dict]]:
+    """Run every variant (label -> a complete :class:`DerdConfig` or :class:`DfardConfig`, methods may differ) for
+    every seed into ``out/<row_folder(label)>/seed=<k>/``; ``{label: [result per seed]}`` in the order of
+    ``seeds``.
 
-    try:
-        if jobs == 1 or len(tasks) <= 1:
-            for label, seed, config, folder in tasks:
-                finished(label, seed, _run_one(config, folder))
-        else:
-            with ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=get_context("spawn")) as pool:
-                futures = {pool.submit(_run_one, c, f): (label, seed) for label, seed, c, f in tasks}
-                for future in as_completed(futures):
-                    finished(*futures[future], future.result())
-    finally:
-        bar.close()
-    return results
+    Each config is run with its ``seed`` replaced by the seed, by :func:`run_derd` or :func:`run_dfard` after its
+    type; a folder holding a result is read back and one holding a checkpoint resumed, so a comparison can be
+    stopped and continued. Every config and folder is validated before anything runs. With ``jobs = 1`` the runs
+    use this process's torch threads; ``jobs > 1`` worker processes run on one CPU thread each.
+    """
+    if not isinstance(variants, Mapping) or not variants:
+        raise ValueError("variants must be a non-empty mapping of label -> DerdConfig or DfardConfig")
+    for label, config in variants.items():
+        if not isinstance(label, str):
+            raise ValueError(f"variant labels must be strings (got {label!r})")
+        if not isinstance(config, (DerdConfig, DfardConfig)):
+            raise ValueError(f"variant {label!r} must be a DerdConfig or a DfardConfig (got {type(config).__name__})")
+    jobs = check_positive_int("jobs", jobs)
+    seeds = _check_seeds(seeds)
+    if out is None or str(out) == "":
+        raise ValueError("out must name a folder for the variants' runs")
+    tasks = _tasks(variants, seeds, out)
+    return _execute(
+        tasks,
+        list(variants),
+        seeds,
+        jobs=jobs,
+        progress=progress,
+        on_result=on_result,
+        desc="variants",
+        serial=_run_in_folder,
+    )
 
 
 def average_over_attacks(values: Mapping[str, float], attacks: Sequence[str] = DFARD_COLUMNS[1:]) -> float:
