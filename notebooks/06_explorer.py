@@ -59,11 +59,12 @@ import time
 
 from IPython.display import Markdown, display
 
-from advdist_lab import sweeps, viz
+from advdist_lab import viz
 from advdist_lab.experiments import ablation, ablation_analysis
 from advdist_lab.experiments.tables import markdown_table
-from advdist_lab.game import sweep_game
-from advdist_lab.runs import train
+from advdist_lab.runs import sweeps, train
+from advdist_lab.theory import sweep_report
+from advdist_lab.theory.solver import sweep_game
 from advdist_lab.widgets import GameExplorer, TrainingExplorer
 
 print(f"p_r = {P_R}; sweeps: sizes {SIZES}, {SEEDS} seed(s), {EPOCHS} epochs, device {nb.device}, runs in {OUT}")
@@ -102,29 +103,8 @@ print(game.message.value)
 # %%
 settings = {"method": "adim", "lr": 0.3, "steps": 1500, "record_every": 5}
 rows = sweep_game(P_R, "omega_s", (0.05, 0.2, 1 / 3, 0.5, 0.8), **settings)
-display(
-    Markdown(
-        markdown_table(
-            ["omega_s", "student steps", "teacher steps", "final KL(p_r‖p_s)", "V*", "equilibrium value"],
-            [
-                [
-                    r["omega_s"],
-                    r["student_steps"],
-                    r["teacher_steps"],
-                    r["student_kl"],
-                    r["optimal_value"],
-                    r["equilibrium_value"],
-                ]
-                for r in rows
-            ],
-        )
-    )
-)
-slowest = max(rows, key=lambda r: r["student_kl"])
-print(
-    f"slowest student at omega_s = {slowest['omega_s']:.3g}: KL(p_r||p_s) = {slowest['student_kl']:.2e} after "
-    f"{settings['steps']} steps; at omega_s = 1/3 it is {rows[2]['student_kl']:.2e}"
-)
+display(Markdown(markdown_table(*sweep_report.speed_table(rows, "omega_s"))))
+print(sweep_report.slowest_student_line(rows, "omega_s", settings["steps"], reference=1 / 3))
 
 # %% [markdown]
 # **Why a large $\mu$ hurts.** $\mu$ weighs $\mathrm{KL}(p_s \| p_t)$ in the teacher's loss (Eq. 6): the teacher
@@ -135,18 +115,8 @@ print(
 # %%
 start = {"p_t0": (0.55, 0.33, 0.12), "p_s0": (0.1, 0.2, 0.7)}
 rows = sweep_game(P_R, "mu", (0.001, 0.01, 0.1, 1.0, 10.0), method="adim", lr=0.1, steps=1000, **start)
-display(
-    Markdown(
-        markdown_table(
-            ["mu", "teacher's worst KL(p_r‖p_t)", "final KL(p_r‖p_t)", "final KL(p_r‖p_s)"],
-            [[r["mu"], r["teacher_worst_kl"], r["teacher_kl"], r["student_kl"]] for r in rows],
-        )
-    )
-)
-print(
-    f"the teacher's excursion from p_r grows {rows[-1]['teacher_worst_kl'] / rows[0]['teacher_worst_kl']:.1f}-fold "
-    f"from mu = {rows[0]['mu']:g} to mu = {rows[-1]['mu']:g}"
-)
+display(Markdown(markdown_table(*sweep_report.excursion_table(rows, "mu"))))
+print(sweep_report.excursion_growth_line(rows, "mu"))
 
 # %% [markdown]
 # **What $\tau$ does.** With the Gumbel-Softmax estimator, every step draws relaxed samples
@@ -156,22 +126,7 @@ print(
 
 # %%
 rows = sweep_game(P_R, "tau", (None, 0.1, 1.0, 3.0, 10.0), method="adim", lr=0.3, steps=1500, samples=4, record_every=5)
-display(
-    Markdown(
-        markdown_table(
-            ["tau", "final KL(p_r‖p_s)", "final KL(p_r‖p_t)", "V* - equilibrium"],
-            [
-                [
-                    "exact" if r["tau"] is None else r["tau"],
-                    r["student_kl"],
-                    r["teacher_kl"],
-                    r["optimal_value"] - r["equilibrium_value"],
-                ]
-                for r in rows
-            ],
-        )
-    )
-)
+display(Markdown(markdown_table(*sweep_report.temperature_table(rows))))
 
 # %% [markdown]
 # ## 2 · The training explorer
