@@ -318,7 +318,7 @@ def adversarial_surrogate(
     ``logits``: ``(B, K)`` of ``p_theta(y | x_b)``, or ``(K,)`` as ``B = 1`` (then ``sample`` is ``(K,)`` too),
     or ``(G, B, K)``: ``G`` independent groups (batches) of ``B`` rows each, handled as one batch of ``G * B``
     rows except that the ``"mean"`` baseline is taken within each group (used by
-    :mod:`advdist_lab.estimator_study` to draw many ``B``-sample estimates in one call); ``sample`` then has shape
+    :mod:`advdist_lab.theory.estimators` to draw many ``B``-sample estimates in one call); ``sample`` then has shape
     ``(G, B, K)``. ``reward_fn(y)`` takes float ``(N, K)`` labels (one-hot or relaxed; always 2-D, ``N = B`` or
     ``N = G * B`` rows in group-major order) and returns the ``(N,)`` rewards ``f(x_b, y_b)``, for example
     ``log(1 - D(x, y))``; it may be differentiable in ``y``. For 1-D logits a reward of shape ``()`` is accepted

@@ -42,12 +42,13 @@ if SMOKE:
 # The paper's observation: KD converges fast but to the wrong place when the teacher is wrong; NGAN's
 # equilibrium is right ($p_s = p_r$) but its training is slow. Here both claims are computed exactly: the label
 # space is small enough to sum over, so there is no sampling noise at all, and what remains is the geometry of
-# the losses. All quantities come from `advdist_lab.theory` and `advdist_lab.game`.
+# the losses. All quantities come from `advdist_lab.theory` (its exact-game solver is `advdist_lab.theory.solver`).
 
 # %%
 import torch
 
-from advdist_lab import course, game, theorems, theory, viz
+from advdist_lab import course, theory, viz
+from advdist_lab.theory import solver, theorems
 
 nb = course.setup_notebook("01_kd_vs_ngan", smoke=SMOKE, device="cpu", seed=SEED)  # exact games: the CPU, float64
 
@@ -101,7 +102,9 @@ ctx_r = theory.random_distributions(N_CONTEXTS, 5, seed=SEED)
 ctx_t = theory.random_distributions(N_CONTEXTS, 5, seed=SEED + 1)
 ctx_s = theory.random_distributions(N_CONTEXTS, 5, seed=SEED + 2)
 # Eq. 2 is convex in the student's distribution, so a large step converges quickly here.
-descent = game.solve_game(ctx_r, "kd", p_t0=ctx_t, p_s0=ctx_s, upsilon=UPSILON, steps=STEPS, lr=1.0, record_every=STEPS)
+descent = solver.solve_game(
+    ctx_r, "kd", p_t0=ctx_t, p_s0=ctx_s, upsilon=UPSILON, steps=STEPS, lr=1.0, record_every=STEPS
+)
 closed = theory.kd_optimal_student(ctx_r, ctx_t, UPSILON)
 kd_check = theorems.Check(
     f"KD minimiser: {STEPS} descent steps on Eq. 2 vs (p_t + upsilon p_r) / (1 + upsilon)",
@@ -140,9 +143,9 @@ viz.line_figure(
 # size, NGAN in both the simultaneous and the alternating form, and KD (which has no discriminator) beside them.
 
 # %%
-kd = game.solve_game(p_r, "kd", p_t0=p_t, p_s0=p_s0, upsilon=UPSILON, steps=STEPS, lr=LR)
-ngan_sim = game.solve_game(p_r, "ngan", p_s0=p_s0, steps=STEPS, lr=LR, mode="simultaneous")
-ngan_alt = game.solve_game(p_r, "ngan", p_s0=p_s0, steps=STEPS, lr=LR, mode="alternating")
+kd = solver.solve_game(p_r, "kd", p_t0=p_t, p_s0=p_s0, upsilon=UPSILON, steps=STEPS, lr=LR)
+ngan_sim = solver.solve_game(p_r, "ngan", p_s0=p_s0, steps=STEPS, lr=LR, mode="simultaneous")
+ngan_alt = solver.solve_game(p_r, "ngan", p_s0=p_s0, steps=STEPS, lr=LR, mode="alternating")
 
 kd_settled = kd.steps_to_approach(theory.kd_optimal_student(p_r, p_t, UPSILON), 1e-4)
 

@@ -53,7 +53,8 @@ OMEGA_T = 1.0 - OMEGA_S
 # %%
 import torch
 
-from advdist_lab import course, game, theorems, theory, viz
+from advdist_lab import course, theory, viz
+from advdist_lab.theory import solver, theorems
 
 nb = course.setup_notebook("02_adib_equilibrium", smoke=SMOKE, device="cpu", seed=SEED)  # exact games: the CPU, float64
 
@@ -116,8 +117,8 @@ p_r3 = torch.tensor([0.6, 0.3, 0.1], dtype=torch.float64)
 p_s3 = torch.tensor([0.1, 0.2, 0.7], dtype=torch.float64)
 p_t3 = torch.tensor([0.2, 0.7, 0.1], dtype=torch.float64)
 common = dict(omega=(OMEGA_S, OMEGA_T), steps=STEPS, lr=LR, p_s0=p_s3, p_t0=p_t3, upsilon=UPSILON)
-with_distillation = game.solve_game(p_r3, "adib", nu=NU, mu=MU, **common)
-adversarial_only = game.solve_game(p_r3, "adib", nu=0.0, mu=0.0, **common)
+with_distillation = solver.solve_game(p_r3, "adib", nu=NU, mu=MU, **common)
+adversarial_only = solver.solve_game(p_r3, "adib", nu=0.0, mu=0.0, **common)
 for name, run in ((f"nu = mu = {NU:g}", with_distillation), ("nu = mu = 0", adversarial_only)):
     print(
         f"{name:>12}: KL(p_r||p_s) = {run.kl_to_real('student')[-1].item():.2e}, "
@@ -144,7 +145,7 @@ viz.value_curve(with_distillation, title="ADIB's value approaches -log 4 (Theore
 # %%
 endpoints = []
 for k in range(N_INITS):
-    run = game.solve_game(p_r3, "adib", omega=(OMEGA_S, OMEGA_T), steps=STEPS, lr=LR, seed=SEED + k)
+    run = solver.solve_game(p_r3, "adib", omega=(OMEGA_S, OMEGA_T), steps=STEPS, lr=LR, seed=SEED + k)
     endpoints.append(run)
     print(
         f"init {k}: p_s -> {[round(v, 3) for v in run.p_s[-1].tolist()]}, p_t -> {[round(v, 3) for v in run.p_t[-1].tolist()]}, "

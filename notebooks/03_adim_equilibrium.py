@@ -51,7 +51,8 @@ if SMOKE:
 # %%
 import torch
 
-from advdist_lab import course, game, theorems, theory, viz
+from advdist_lab import course, theory, viz
+from advdist_lab.theory import solver, theorems
 
 nb = course.setup_notebook("03_adim_equilibrium", smoke=SMOKE, device="cpu", seed=SEED)  # exact games: the CPU, float64
 
@@ -106,8 +107,8 @@ for omega in ((1 / 3, 1 / 3, 1 / 3), (0.2, 0.5, 0.3), (0.6, 0.2, 0.2), (0.05, 0.
 p_r3 = torch.tensor([0.6, 0.3, 0.1], dtype=torch.float64)
 p_s3 = torch.tensor([0.1, 0.2, 0.7], dtype=torch.float64)
 p_t3 = torch.tensor([0.2, 0.7, 0.1], dtype=torch.float64)
-adim = game.solve_game(p_r3, "adim", omega=OMEGA, steps=STEPS, lr=LR, p_s0=p_s3, p_t0=p_t3)
-adib = game.solve_game(
+adim = solver.solve_game(p_r3, "adim", omega=OMEGA, steps=STEPS, lr=LR, p_s0=p_s3, p_t0=p_t3)
+adib = solver.solve_game(
     p_r3,
     "adib",
     omega=(OMEGA[1] / (OMEGA[1] + OMEGA[2]), OMEGA[2] / (OMEGA[1] + OMEGA[2])),

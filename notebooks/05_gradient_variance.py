@@ -67,10 +67,11 @@ OUT = nb.out
 # %%
 from IPython.display import Markdown, display
 
-from advdist_lab import estimator_study, viz
+from advdist_lab import viz
 from advdist_lab.experiments import gradient_analysis as analysis
 from advdist_lab.experiments import gradients
 from advdist_lab.experiments.curves import curves_by_method
+from advdist_lab.theory import estimators
 
 OMEGAS = tuple(OMEGAS) if OMEGAS else gradients.OMEGA_GRID
 OVERRIDES = {  # TrainConfig fields shared by every run of this notebook
@@ -106,8 +107,8 @@ print(f"dataset {DATASET}, n = {N_TRAIN}, {SEEDS} seed(s), {EPOCHS} epochs, devi
 # Sec. 4.3), hence the annealing from 10 to 0.1.
 
 # %%
-case = estimator_study.discriminator_case()
-rows = estimator_study.estimator_sweep(case, replicates=REPLICATES)
+case = estimators.discriminator_case()
+rows = estimators.estimator_sweep(case, replicates=REPLICATES)
 print(
     f"K = {case.num_labels} labels, reward log D, ||exact gradient|| = {case.exact.norm():.3f}; "
     f"{len(rows)} (estimator, tau, m) points of {REPLICATES} replicates each"

@@ -112,10 +112,10 @@ def test_importing_the_core_loads_no_notebook_package():
 
     code = (
         "import sys\n"
-        "import advdist_lab.hparams, advdist_lab.theory, advdist_lab.game\n"
-        "import advdist_lab.theorems, advdist_lab.environment, advdist_lab.estimator_study\n"
-        "import advdist_lab.probes, advdist_lab.gradient_experiments, advdist_lab.sweeps, advdist_lab.cli\n"
-        "import advdist_lab.methods.loop, advdist_lab.runs, advdist_lab.table1\n"
+        "import advdist_lab.hparams, advdist_lab.theory, advdist_lab.theory.solver\n"
+        "import advdist_lab.theory.theorems, advdist_lab.environment, advdist_lab.theory.estimators\n"
+        "import advdist_lab.probes, advdist_lab.experiments.gradients, advdist_lab.runs.sweeps, advdist_lab.cli\n"
+        "import advdist_lab.methods.loop, advdist_lab.runs, advdist_lab.experiments.table1\n"
         "heavy = [m for m in ('plotly', 'ipywidgets', 'papermill', 'jupytext', 'IPython') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
