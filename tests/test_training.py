@@ -15,12 +15,12 @@ import torch
 from tiny_configs import TINY, tiny  # tests/ is on sys.path
 
 from advdist_lab.data import load_data
+from advdist_lab.experiments.table1 import plan
 from advdist_lab.methods import ADVERSARIAL, METHODS, StepContext, TrainConfig, default_batch_size, get_method
 from advdist_lab.methods.config import PAPER_LR, SMALL_DATA_LR
 from advdist_lab.methods.loop import Trainer
 from advdist_lab.runs import training
 from advdist_lab.runs.training import train
-from advdist_lab.table1 import plan
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -173,7 +173,7 @@ def _parse_value(name: str, text: str, annotation: str) -> object:
 
 
 def parse_grid(specs: list[str]) -> dict[str, list]:
-    """``--grid NAME=V1,V2,...`` options as the axes of :func:`advdist_lab.sweeps.grid`, typed by the field."""
+    """``--grid NAME=V1,V2,...`` options as the axes of :func:`advdist_lab.runs.sweeps.grid`, typed by the field."""
     from ..runs.sweeps import check_field
 
     annotations = {f.name: str(f.type) for f in dataclasses.fields(TrainConfig)}

@@ -1,5 +1,5 @@
 """Hyperparameter sweeps: a grid of overrides of one base config, each trained for several seeds (TPAMI Figs. 3
-and 6, :mod:`advdist_lab.ablation`).
+and 6, :mod:`advdist_lab.experiments.ablation`).
 
 :func:`grid` builds the cartesian product of some axes, :func:`points` turns override dicts and seeds into
 validated :class:`SweepPoint` s, each with its own folder named after its overrides (``mu=0.01/n_train=100/seed=0``),
