@@ -221,7 +221,8 @@ def test_autoattack_names_the_install_command_when_torchattacks_is_missing(monke
 def test_the_package_imports_without_loading_torchattacks():
     code = (
         "import sys\n"
-        "import advdist_lab.robust, advdist_lab.robust.attacks, advdist_lab.robust.auto_attack\n"
+        "import advdist_lab.robust, advdist_lab.robust.gradient_attacks, advdist_lab.robust.auto_attack\n"
+        "import advdist_lab.robust.protocol\n"
         "assert 'torchattacks' not in sys.modules\n"
         "assert not [m for m in ('plotly', 'ipywidgets') if m in sys.modules]\n"
     )

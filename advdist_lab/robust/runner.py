@@ -2,7 +2,7 @@
 
 :class:`DistillConfig` holds the hyperparameters every data-free robust distillation shares (the teacher, the
 student, the optimisers of DFARD's "Implementation details", the PGD of the distillation stage, the evaluation);
-:class:`advdist_lab.robust.dfard.DfardConfig` and :class:`advdist_lab.robust.derd.DerdConfig` add their own.
+:class:`advdist_lab.robust.dfard.DfardConfig` and :class:`advdist_lab.robust.derd_config.DerdConfig` add their own.
 :func:`run_distillation` drives any *distiller* (an object with ``student``, ``train_epoch(epoch) -> dict``,
 ``state_dict()``, ``load_state_dict(state)`` and ``artifacts() -> dict``) through a run folder ``out/``, a
 :class:`~advdist_lab.runs.folder.RunFolder` (the lifecycle every run shares: ``--out`` checked before any work,
@@ -54,9 +54,9 @@ from advdist_lab.hparams import (
     check_positive_int,
 )
 from advdist_lab.methods.loop import NonFiniteLossError
-from advdist_lab.robust.attacks import ATTACKS, AttackProtocol, check_attack_names, robust_accuracy
 from advdist_lab.robust.data import ROBUST_DATASETS, RobustData, load_robust_data
 from advdist_lab.robust.models import DEFAULT_STUDENTS, check_architecture, save_robust_model
+from advdist_lab.robust.protocol import ATTACKS, AttackProtocol, check_attack_names, robust_accuracy
 from advdist_lab.robust.teacher.model_files import model_path
 from advdist_lab.runs.folder import RunExistsError, RunFolder, maybe_kill, progress_bar
 
@@ -93,7 +93,7 @@ def epoch_generator(seed: int, stage: int, epoch: int, device: torch.device) -> 
 
 def _attack_tuple(name: str, value: object, allow_empty: bool = False) -> tuple[str, ...]:
     """Attack names as a tuple (a comma-separated string or any iterable), checked by
-    :func:`~advdist_lab.robust.attacks.check_attack_names`."""
+    :func:`~advdist_lab.robust.protocol.check_attack_names`."""
     if isinstance(value, str):
         value = tuple(v for v in value.split(",") if v)
     try:

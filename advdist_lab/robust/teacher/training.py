@@ -5,17 +5,18 @@ the memory a batch needs (DFARD ``001_...`` and DERD ``002_...`` teachers; the r
 Methods (:class:`RobustTeacherConfig`, ``method``):
 
 * ``"pgd-at"``: PGD adversarial training (Madry et al. 2017): minimise ``CE(f(x_adv), y)`` where ``x_adv`` is
-  PGD on the cross-entropy from a uniform random start in the eps-ball (:func:`~advdist_lab.robust.attacks.pgd_s`
-  with the training budget).
+  PGD on the cross-entropy from a uniform random start in the eps-ball
+  (:func:`~advdist_lab.robust.gradient_attacks.pgd_s` with the training budget).
 * ``"trades"``: TRADES (Zhang et al. 2019): minimise ``CE(f(x), y) + beta * KL(p(x) || p(x_adv))`` (summed over
   classes, mean over the batch; the gradient flows through both ``p(x)`` and ``p(x_adv)``, as in the TRADES code),
   where ``x_adv`` maximises the same KL by signed steps from ``x + 0.001 * N(0, I)``
-  (:func:`~advdist_lab.robust.attacks.pgd_t` with the training budget). ``beta = 6`` (TRADES' CIFAR-10 value).
+  (:func:`~advdist_lab.robust.gradient_attacks.pgd_t` with the training budget). ``beta = 6`` (TRADES' CIFAR-10
+  value).
 * ``"natural"``: ``CE(f(x), y)`` on clean inputs, the natural teacher of DERD.
 
 Each minibatch's adversarial examples are generated with the model in **eval mode** (batch-norm running
-statistics, no parameter gradients: :func:`~advdist_lab.robust.attacks.attack_mode`), then the loss is computed
-and the step taken in **train mode** (batch statistics), as the reference PGD-AT and TRADES code does.
+statistics, no parameter gradients: :func:`~advdist_lab.robust.gradient_attacks.attack_mode`), then the loss is
+computed and the step taken in **train mode** (batch statistics), as the reference PGD-AT and TRADES code does.
 
 **Where the papers are silent, and what we chose.**
 
@@ -24,7 +25,7 @@ and the step taken in **train mode** (batch statistics), as the reference PGD-AT
   100-200), random crop (4 pixels, zero padding) and horizontal flip. Digits: lr 0.1, batch 64, 20 epochs, no
   augmentation (a flipped digit is another digit). We measured Adam against SGD on the digits, since Adam often
   trains small models faster; SGD was better at every budget we tried (PGD-AT, digits-cnn, all 1,297 training
-  digits, accuracies in % on the 500 test digits under :meth:`~advdist_lab.robust.attacks.AttackProtocol.digits`,
+  digits, accuracies in % on the 500 test digits under :meth:`~advdist_lab.robust.protocol.AttackProtocol.digits`,
   seed 0; seed 1 in brackets)::
 
       optimiser, lr, epochs       Clean  FGSM  PGD_S        PGD_T  CW_inf
@@ -44,7 +45,7 @@ and the step taken in **train mode** (batch statistics), as the reference PGD-AT
   (:mod:`advdist_lab.robust.teacher.run`).
 * Training attack: PGD-10 at the evaluation ``eps`` with step ``eps / 4`` (DFARD's and RSLAD's training PGD:
   8/255, 10 steps of 2/255 on CIFAR; 0.15, 10 steps of 0.0375 on the digits, whose protocol is
-  :meth:`~advdist_lab.robust.attacks.AttackProtocol.digits`).
+  :meth:`~advdist_lab.robust.protocol.AttackProtocol.digits`).
 * The final model is that of the last epoch: no early stopping (choosing the best epoch on the test split would
   report a selected number).
 * Precision: bf16 autocast for the training steps on CUDA (``precision="auto"``), fp32 elsewhere; evaluation
@@ -110,10 +111,10 @@ def training_attack(
 ) -> Tensor:
     """The adversarial examples that ``config.method`` trains on (``x`` itself for ``natural``).
 
-    ``pgd-at``: :func:`~advdist_lab.robust.attacks.pgd_s`, ``trades``: :func:`~advdist_lab.robust.attacks.pgd_t`,
-    both at the training budget (``eps``, ``steps``, ``step_size``) and equal to them given the same generator,
-    but without their input checks (which read values back from the device at every step). The model is in eval
-    mode inside (``attack_mode``) and returned as it was.
+    ``pgd-at``: :func:`~advdist_lab.robust.gradient_attacks.pgd_s`, ``trades``:
+    :func:`~advdist_lab.robust.gradient_attacks.pgd_t`, both at the training budget (``eps``, ``steps``,
+    ``step_size``) and equal to them given the same generator, but without their input checks (which read values
+    back from the device at every step). The model is in eval mode inside (``attack_mode``) and returned as it was.
     """
     if config.method == "natural":
         return x
