@@ -59,7 +59,9 @@ OUT = nb.out
 from IPython.display import Markdown, display
 
 from advdist_lab import viz
-from advdist_lab.data.tags import generate_tag_features, item_preview, load_tag_features, probe_report
+from advdist_lab.data import tags_baselines
+from advdist_lab.data.tags_features import load_tag_features
+from advdist_lab.data.tags_generator import generate_tag_features
 from advdist_lab.experiments import ablation, ablation_analysis, table4, table4_runs
 from advdist_lab.experiments.tables import markdown_table
 
@@ -91,25 +93,8 @@ viz.tag_popularity_figure(
 # will see) and off the text alone (the privileged view).
 
 # %%
-rows = item_preview(features["popular"], items=6)
-display(
-    Markdown(
-        markdown_table(
-            ["item", "tags", "from the image", "hits", "from the text", "hits"],
-            [
-                [
-                    r["item"],
-                    ", ".join(r["tags"]),
-                    ", ".join(r["image_top3"]),
-                    r["image_hits"],
-                    ", ".join(r["text_top3"]),
-                    r["text_hits"],
-                ]
-                for r in rows
-            ],
-        )
-    )
-)
+rows = tags_baselines.item_preview(features["popular"], items=6)
+display(Markdown(markdown_table(*tags_baselines.item_preview_table(rows))))
 
 # %% [markdown]
 # **Why the text is worth distilling.** Ridge probes on each view (a measure of the data, not a method of the
@@ -117,20 +102,9 @@ display(
 
 # %%
 for label_set, f in features.items():
-    report = probe_report(f)
-    display(
-        Markdown(
-            markdown_table(
-                ["probe", "P@3", "MAP", "MRR"],
-                [[name, m["p@3"], m["map"], m["mrr"]] for name, m in report.items()],
-                title=f"{label_set} tags",
-            )
-        )
-    )
-    print(
-        f"{label_set}: P@3 popularity {report['popularity']['p@3']:.3f} < image {report['image']['p@3']:.3f} "
-        f"< text {report['text']['p@3']:.3f} <= image+text {report['image+text']['p@3']:.3f}"
-    )
+    report = tags_baselines.probe_report(f)
+    display(Markdown(markdown_table(*tags_baselines.probe_table(report), title=f"{label_set} tags")))
+    print(tags_baselines.probe_ordering_line(report, label_set))
 
 # %% [markdown]
 # ## 2 · Table 4: ours beside the paper's
