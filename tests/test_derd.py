@@ -308,16 +308,6 @@ def test_paper_tables_share_rows_with_dfard_table1():
     assert DERD_TABLE2["DERD_inv"][-1] == 44.32 and DERD_TABLE3["w/o T_nat"][-1] == 40.17
 
 
-def test_the_old_import_path_keeps_its_names():
-    from advdist_lab.robust import derd, derd_config, derd_stages, paper_tables
-
-    assert derd.DerdConfig is derd_config.DerdConfig and derd.DERD_VARIANTS is derd_config.DERD_VARIANTS
-    assert derd.DerdDistiller is derd_stages.DerdDistiller and derd.DERD_COLUMNS is paper_tables.DERD_COLUMNS
-    assert derd.PAPER_DERD_TABLE1 is DERD_TABLE1 and derd.PAPER_DERD_TABLE2 is DERD_TABLE2
-    assert derd.PAPER_DERD_TABLE3 is DERD_TABLE3
-    assert set(derd.__all__) <= set(vars(derd))
-
-
 @pytest.mark.parametrize(
     ("variant", "player"), [("derd", "generator"), ("inversion", "generator"), ("derd", "student")]
 )

@@ -12,11 +12,11 @@ import torch.nn.functional as F
 
 from advdist_lab.cli import main
 from advdist_lab.robust import experiments
-from advdist_lab.robust.attacks import attack_mode
 from advdist_lab.robust.data import load_robust_data
 from advdist_lab.robust.dfard import DFARD_METHODS, TABLE3_ROWS, DfardConfig, run_dfard
 from advdist_lab.robust.distillation import adversarial_examples, kd_loss
 from advdist_lab.robust.generators import load_generator, sample_grid
+from advdist_lab.robust.gradient_attacks import attack_mode
 from advdist_lab.robust.models import build_robust_model, load_robust_model, save_robust_model
 from advdist_lab.robust.paper_tables import (
     DFARD_AVERAGE_GAINS,
@@ -406,11 +406,3 @@ def test_the_teacher_is_compared_by_its_file_not_its_path(teacher_file, tmp_path
     save_robust_model(copy, model, arch="digits-cnn", num_classes=10, image_shape=(1, 8, 8))
     with pytest.raises(RunExistsError, match="another teacher file"):
         run_dfard(tiny(str(copy), epochs=1), out, resume=True, progress=False)
-
-
-def test_the_old_names_of_dfards_tables_are_aliases():
-    from advdist_lab.robust import paper_tables as P
-
-    assert P.PAPER_TABLE1 is DFARD_TABLE1 and P.PAPER_TABLE3 is DFARD_TABLE3 and P.PAPER_TABLE4 is DFARD_TABLE4
-    assert P.TABLE4_GAINS is DFARD_TABLE4_GAINS and P.PAPER_AVERAGE_GAINS is DFARD_AVERAGE_GAINS
-    assert P.COLUMNS is DFARD_COLUMNS and P.PAPER_TABLE2_HOURS is P.DFARD_TABLE2_HOURS

@@ -9,7 +9,7 @@
     advdist-lab dfard-table --table 3 --teacher runs/robust-teacher --seeds 2 --out runs/table3
 
 Every field of :class:`advdist_lab.robust.dfard.DfardConfig` (and, for ``--method derd``, of
-:class:`advdist_lab.robust.derd.DerdConfig`) is an option. Options that the chosen method does not have are
+:class:`advdist_lab.robust.derd_config.DerdConfig`) is an option. Options that the chosen method does not have are
 refused with one line (exit status 2).
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..robust.derd import DerdConfig
+from ..robust.derd_config import DerdConfig
 from ..robust.dfard import DFARD_METHODS, DfardConfig
 from .common import add_run_options, add_threads, out_folder, set_threads
 from .options import add_config_options, config_fields, option_values
@@ -123,9 +123,9 @@ def run_dfard_table(args: argparse.Namespace) -> int:
 
     rows = {"1": experiments.TABLE1_ROWS, "3": experiments.TABLE3_ROWS, "4": experiments.TABLE4_ROWS}[args.table]
     paper = {
-        "1": paper_tables.PAPER_TABLE1[("RN-18", "CIFAR-10")],
-        "3": paper_tables.PAPER_TABLE3,
-        "4": paper_tables.PAPER_TABLE4,
+        "1": paper_tables.DFARD_TABLE1[("RN-18", "CIFAR-10")],
+        "3": paper_tables.DFARD_TABLE3,
+        "4": paper_tables.DFARD_TABLE4,
     }[args.table]
     if args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1 (got {args.seeds})")
@@ -137,7 +137,7 @@ def run_dfard_table(args: argparse.Namespace) -> int:
         rows, base, out, seeds=range(args.seeds), jobs=args.jobs, progress=not args.no_progress
     )
     summary = experiments.summarize(results)
-    columns = tuple(c for c in paper_tables.COLUMNS if all(c in row for row in summary.values()))
+    columns = tuple(c for c in paper_tables.DFARD_COLUMNS if all(c in row for row in summary.values()))
     text = experiments.comparison_markdown(summary, paper, columns)
     title = (
         f"DFARD Table {args.table} on {base.dataset}, {args.seeds} seed(s): ours (mean ± std, %) and (paper, CIFAR-10)"

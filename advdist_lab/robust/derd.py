@@ -9,22 +9,22 @@ the supplement gives:
   with natural knowledge (Sec. 3.1: "there is no need to warm up the generator with natural knowledge" once the
   generator is gone), stage II distils robustness. Fig. 1 motivates the order: students learn natural knowledge
   before robust knowledge.
-* Sec. 1, hyperparameters (OCR-garbled in our copy): our reading is :class:`DerdConfig`'s defaults
-  (:mod:`advdist_lab.robust.derd_config`, which lists every choice the supplement leaves open about them).
+* Sec. 1, hyperparameters (OCR-garbled in our copy): our reading is the defaults of
+  :class:`~advdist_lab.robust.derd_config.DerdConfig` (:mod:`advdist_lab.robust.derd_config`, which lists every
+  choice the supplement leaves open about them).
 * Sec. 3.1, **Eq. 7-8**, DERD applied to model inversion: no generator; a batch ``x_inv`` is optimised from noise
   by ``argmin L_oh + L_a + L_BN + L_ie`` (Eq. 7, "the implicit generator"), then the student by
   ``argmin_theta_s D(S(x_inv), T(x_inv))`` (Eq. 8); "DERD degenerates into a single-stage model".
 * Sec. 3.2, DERD **without a natural teacher**: "we use the student model as a substitute model for the natural
   teacher, forming a self-adversary mechanism with the robust teacher".
 * Tables 1-3: :data:`advdist_lab.robust.paper_tables.DERD_TABLE1` (ImageNet-100), ``DERD_TABLE2`` (model
-  inversion) and ``DERD_TABLE3`` (no natural teacher), CIFAR-10 with a ResNet-18 student, in percent (here under
-  their old names ``PAPER_DERD_TABLE1`` to ``PAPER_DERD_TABLE3``).
+  inversion) and ``DERD_TABLE3`` (no natural teacher), CIFAR-10 with a ResNet-18 student, in percent.
 
-The implementation: :mod:`advdist_lab.robust.derd_config` (:class:`DerdConfig`, the variants of
-:data:`DERD_VARIANTS`, the stage split), :mod:`advdist_lab.robust.derd_stages` (:class:`DerdDistiller`: the two
-stages with the natural and the robust expert, the ``no-natural`` stand-in) and
-:mod:`advdist_lab.robust.derd_inversion` (Sec. 3.1, Eq. 7-8); :func:`run_derd` runs one variant into a run folder.
-This module re-exports their public names, so ``from advdist_lab.robust.derd import ...`` keeps working.
+The implementation: :mod:`advdist_lab.robust.derd_config` (:class:`~advdist_lab.robust.derd_config.DerdConfig`,
+the variants of :data:`~advdist_lab.robust.derd_config.DERD_VARIANTS`, the stage split),
+:mod:`advdist_lab.robust.derd_stages` (:class:`~advdist_lab.robust.derd_stages.DerdDistiller`: the two stages with
+the natural and the robust expert, the ``no-natural`` stand-in) and :mod:`advdist_lab.robust.derd_inversion`
+(Sec. 3.1, Eq. 7-8); :func:`run_derd`, this module's one name, runs one variant into a run folder.
 """
 
 from __future__ import annotations
@@ -33,25 +33,12 @@ import os
 import threading
 from collections.abc import Callable
 
-from advdist_lab.robust.derd_config import DERD_VARIANTS, DerdConfig
+from advdist_lab.robust.derd_config import DerdConfig
 from advdist_lab.robust.derd_stages import DerdDistiller
 from advdist_lab.robust.distill_limits import check_batch_fits
-from advdist_lab.robust.paper_tables import DERD_COLUMNS
-from advdist_lab.robust.paper_tables import DERD_TABLE1 as PAPER_DERD_TABLE1
-from advdist_lab.robust.paper_tables import DERD_TABLE2 as PAPER_DERD_TABLE2
-from advdist_lab.robust.paper_tables import DERD_TABLE3 as PAPER_DERD_TABLE3
 from advdist_lab.robust.runner import run_distillation
 
-__all__ = [
-    "DERD_COLUMNS",
-    "DERD_VARIANTS",
-    "PAPER_DERD_TABLE1",
-    "PAPER_DERD_TABLE2",
-    "PAPER_DERD_TABLE3",
-    "DerdConfig",
-    "DerdDistiller",
-    "run_derd",
-]
+__all__ = ["run_derd"]
 
 
 def run_derd(

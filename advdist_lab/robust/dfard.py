@@ -5,14 +5,14 @@ generation stage (``tg`` generator steps on ``L_gen``, Eq. 6, or a baseline's ge
 :mod:`advdist_lab.robust.generator_losses`) and a distillation stage (``ts`` student steps on PGD adversarial
 examples of freshly generated data with ``L_KD``, Eq. 5, :mod:`advdist_lab.robust.distillation`). The generator's
 temperature and weight come from DFARD's two adaptive quantities, ITA (Eq. 4) and AGB (Eq. 7), in
-:mod:`advdist_lab.robust.ita_agb` (re-exported here: :func:`interactive_temperature`,
-:func:`adaptive_generator_balance`). The switches of DFARD **Table 3** are the fields ``ita`` (``"none"``,
-``"generation"`` = "w/ ITA (G)", ``"both"`` = "w/ ITA (GD)") and ``agb``; the methods of **Tables 1 and 4** are
-``method`` = ``dfard`` (ITA in both stages and AGB: "Ours"), ``vanilla`` (fixed ``tau = 3``, ``lambda = 0.3``, the
-paper's best), ``dafl``, ``zskt``, ``dfq``, ``deepinv`` and each with ``+ita`` (Table 4: ITA in both stages).
-"Ours*" of Table 1 (ITA and AGB in the generation stage only) is ``method="dfard", ita="generation"``. Every
-epoch's history entry records the mean ``tau`` and ``lambda`` of its generator steps and the ``tau_distill`` of
-its student steps.
+:mod:`advdist_lab.robust.ita_agb` (:func:`~advdist_lab.robust.ita_agb.interactive_temperature`,
+:func:`~advdist_lab.robust.ita_agb.adaptive_generator_balance`). The switches of DFARD **Table 3** are the fields
+``ita`` (``"none"``, ``"generation"`` = "w/ ITA (G)", ``"both"`` = "w/ ITA (GD)") and ``agb``; the methods of
+**Tables 1 and 4** are ``method`` = ``dfard`` (ITA in both stages and AGB: "Ours"), ``vanilla`` (fixed
+``tau = 3``, ``lambda = 0.3``, the paper's best), ``dafl``, ``zskt``, ``dfq``, ``deepinv`` and each with ``+ita``
+(Table 4: ITA in both stages). "Ours*" of Table 1 (ITA and AGB in the generation stage only) is
+``method="dfard", ita="generation"``. Every epoch's history entry records the mean ``tau`` and ``lambda`` of its
+generator steps and the ``tau_distill`` of its student steps.
 
 **Where the paper is silent, and what we chose.**
 
@@ -62,8 +62,6 @@ __all__ = [
     "TABLE3_ROWS",
     "DfardConfig",
     "DfardDistiller",
-    "adaptive_generator_balance",
-    "interactive_temperature",
     "run_dfard",
 ]
 

@@ -29,9 +29,6 @@ the generator **minimises**. The terms and their sources:
 
 **Numerics.** Every term is computed in float32 (or float64 when the inputs are float64), from log-softmax, so
 half-precision logits under autocast are safe; KL and JS are computed in log space.
-
-The names this module held before its split (the divergences, the image priors, the statistics hooks) are
-re-exported from their new modules, so ``from advdist_lab.robust.generator_losses import ...`` keeps working.
 """
 
 from __future__ import annotations
@@ -53,22 +50,9 @@ from advdist_lab.robust.baseline_losses import (
     total_variation,
 )
 from advdist_lab.robust.dfard_loss import check_lam, check_tau, dfard_weights, kl_divergence
-from advdist_lab.robust.teacher_statistics import BN_STATISTICS, BatchNormStatistics, PenultimateFeatures
+from advdist_lab.robust.teacher_statistics import BatchNormStatistics
 
-__all__ = [
-    "BN_STATISTICS",
-    "DEFAULT_WEIGHTS",
-    "GENERATOR_LOSSES",
-    "BatchNormStatistics",
-    "PenultimateFeatures",
-    "batch_entropy",
-    "generator_loss",
-    "image_l2",
-    "js_divergence",
-    "kl_divergence",
-    "loss_weights",
-    "total_variation",
-]
+__all__ = ["DEFAULT_WEIGHTS", "GENERATOR_LOSSES", "generator_loss", "loss_weights"]
 
 GENERATOR_LOSSES = ("dfard", "dafl", "zskt", "dfq", "deepinv")
 """The generator losses: DFARD (Eq. 6; also "Vanilla" with fixed ``tau = 3``, ``lam = 0.3``) and the baselines

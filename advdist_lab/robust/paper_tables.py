@@ -16,9 +16,6 @@ CW_inf, AA), at ``eps = 8/255`` on CIFAR with a WRN-34-10 TRADES teacher (the RS
   MN-V2, the columns of Table 1 read across): the mean over the five attacks (Clean excluded) of "Ours*" minus
   that of the best other method; the tests check that this reading reproduces all four.
 
-The DFARD tables' old names (``COLUMNS``, ``PAPER_TABLE1``, ``PAPER_TABLE2_HOURS``, ``PAPER_TABLE3``,
-``PAPER_TABLE4``, ``TABLE4_GAINS``, ``PAPER_AVERAGE_GAINS``) are aliases of the new ones.
-
 DERD's supplement (``002_...``), CIFAR-10 with a ResNet-18 student unless said otherwise, in the columns of
 :data:`DERD_COLUMNS` (its ``Ave`` includes Clean):
 
@@ -30,7 +27,6 @@ DERD's supplement (``002_...``), CIFAR-10 with a ResNet-18 student unless said o
 from __future__ import annotations
 
 __all__ = [
-    "COLUMNS",
     "DERD_COLUMNS",
     "DERD_TABLE1",
     "DERD_TABLE2",
@@ -42,12 +38,6 @@ __all__ = [
     "DFARD_TABLE3",
     "DFARD_TABLE4",
     "DFARD_TABLE4_GAINS",
-    "PAPER_AVERAGE_GAINS",
-    "PAPER_TABLE1",
-    "PAPER_TABLE2_HOURS",
-    "PAPER_TABLE3",
-    "PAPER_TABLE4",
-    "TABLE4_GAINS",
 ]
 
 DFARD_COLUMNS = ("clean", "fgsm", "pgd_s", "pgd_t", "cw_inf", "autoattack")
@@ -150,16 +140,6 @@ DFARD_AVERAGE_GAINS: dict[tuple[str, str], float] = {
     ("RN-18", "CIFAR-100"): 1.69,
     ("MN-V2", "CIFAR-100"): 1.03,
 }
-
-
-# The old names, kept while notebooks, the command line and older code read them.
-COLUMNS = DFARD_COLUMNS
-PAPER_TABLE1 = DFARD_TABLE1
-PAPER_TABLE2_HOURS = DFARD_TABLE2_HOURS
-PAPER_TABLE3 = DFARD_TABLE3
-PAPER_TABLE4 = DFARD_TABLE4
-TABLE4_GAINS = DFARD_TABLE4_GAINS
-PAPER_AVERAGE_GAINS = DFARD_AVERAGE_GAINS
 
 
 # DERD (``002_...``, the supplement)
