@@ -26,7 +26,7 @@ from advdist_lab.environment import resolve_device
 from advdist_lab.methods import TrainConfig
 from advdist_lab.methods.base import Terms
 from advdist_lab.methods.kd import Mimic
-from advdist_lab.runs import CHECKPOINT, KILL_AFTER_EPOCH_ENV, RESULT, load_result
+from advdist_lab.runs import CHECKPOINT, KILL_AFTER_EPOCH_ENV, RESULT, load_result, training
 
 SMALL = ["--n-train", "30", "--teacher-pretrain-epochs", "1", "--student-pretrain-epochs", "1", "--no-progress"]
 
@@ -142,7 +142,7 @@ def test_bad_values_exit_2_with_one_line(tmp_path: Path, capsys, monkeypatch, fl
     def no_training(*args, **kwargs):
         raise AssertionError("training started")
 
-    monkeypatch.setattr(runs, "Trainer", no_training)
+    monkeypatch.setattr(training, "Trainer", no_training)
     out = tmp_path / "run"
     assert cli.main(["train", "--epochs", "1", "--device", "cpu", *SMALL, "--out", str(out), *flags]) == 2
     assert match in error_line(capsys)
@@ -169,7 +169,7 @@ def test_unavailable_data_exits_1_and_interrupt_exits_130(tmp_path: Path, capsys
     def unavailable(*args, **kwargs):
         raise DatasetUnavailableError("MNIST is not available offline; use --dataset digits")
 
-    monkeypatch.setattr(runs, "load_data", unavailable)
+    monkeypatch.setattr(training, "load_data", unavailable)
     argv = ["train", "--method", "mimic", "--epochs", "1", "--device", "cpu", *SMALL]
     assert cli.main([*argv, "--out", str(tmp_path / "a")]) == 1
     assert "use --dataset digits" in error_line(capsys)
@@ -177,7 +177,7 @@ def test_unavailable_data_exits_1_and_interrupt_exits_130(tmp_path: Path, capsys
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runs, "load_data", interrupted)
+    monkeypatch.setattr(training, "load_data", interrupted)
     assert cli.main([*argv, "--out", str(tmp_path / "b")]) == 130
     assert "--resume" in error_line(capsys)
 
