@@ -75,7 +75,7 @@ def test_tags_knn_on_the_random_tags_with_the_default_folder(tmp_path: Path, cap
 
 
 def test_tags_on_a_users_features_file(tmp_path: Path, capsys):
-    from advdist_lab.data.tags import save_tag_features
+    from advdist_lab.data.tags_features import save_tag_features
 
     rng = np.random.default_rng(0)
     n, labels = 120, 6

@@ -233,7 +233,7 @@ def test_run_knn_on_the_generated_tag_data(tmp_path):
     assert result["config"]["n_train"] == 2000
     # the YFCC-like data have informative image features: far above the popularity ranking's P@3
     from advdist_lab.data import load_data
-    from advdist_lab.data.tags import popularity_scores
+    from advdist_lab.data.tags_baselines import popularity_scores
 
     data = load_data("tags-popular", 2000)
     targets = (data.test.p_r > 0).float()

@@ -6,16 +6,18 @@ a *privileged provision*: the teacher and the discriminator see image and text f
 features alone. The data, by what it holds:
 
 * :mod:`advdist_lab.data.tags_generator`: YFCC-like data generated from latent topics
-  (:func:`generate_tag_features`, :class:`TagGeneratorConfig`), since YFCC100M cannot be downloaded here;
-* :mod:`advdist_lab.data.tags_features`: the :class:`TagFeatures` container, its checks and the ``.npz`` file of
-  a user's own features (:func:`load_tag_features`, :func:`save_tag_features`), with the arrays ``image``,
-  ``text``, ``tags``, ``split`` and ``tag_names``;
+  (:func:`~.tags_generator.generate_tag_features`, :class:`~.tags_generator.TagGeneratorConfig`), since
+  YFCC100M cannot be downloaded here;
+* :mod:`advdist_lab.data.tags_features`: the :class:`~.tags_features.TagFeatures` container, its checks and the
+  ``.npz`` file of a user's own features (:func:`~.tags_features.load_tag_features`,
+  :func:`~.tags_features.save_tag_features`), with the arrays ``image``, ``text``, ``tags``, ``split`` and
+  ``tag_names``;
 * :mod:`advdist_lab.data.tags_baselines`: popularity ranking and ridge probes that measure each view
-  (:func:`probe_report`, :func:`item_preview`).
+  (:func:`~.tags_baselines.probe_report`, :func:`~.tags_baselines.item_preview`).
 
 This module turns either kind of data into the :class:`~advdist_lab.data.base.TaskData` of
-:func:`advdist_lab.data.load_data` (``tags-popular``, ``tags-random``). It also re-exports the names above, the old
-import path ``advdist_lab.data.tags``, kept until every caller has moved to the modules that hold them.
+:func:`advdist_lab.data.load_data` (``tags-popular``, ``tags-random``): :func:`load_tags_task`,
+:data:`TAG_LABEL_SETS` and :data:`TAGS_DATA_SEED` are its names; import the others from the modules above.
 """
 
 from __future__ import annotations
@@ -26,48 +28,11 @@ import numpy as np
 import torch
 
 from advdist_lab.data.base import Split, TaskData
-from advdist_lab.data.tags_baselines import item_preview, popularity_scores, probe_report, ridge_probe_scores
-from advdist_lab.data.tags_features import (
-    FILE_FIELDS,
-    FILE_TEST_FRACTION,
-    TagFeatures,
-    check_tag_arrays,
-    load_tag_features,
-    random_split,
-    save_tag_features,
-)
-from advdist_lab.data.tags_generator import (
-    LABEL_SETS,
-    NUM_LABELS,
-    NUM_TEST,
-    NUM_TRAIN,
-    TagGeneratorConfig,
-    generate_tag_features,
-)
+from advdist_lab.data.tags_features import TagFeatures, load_tag_features
+from advdist_lab.data.tags_generator import generate_tag_features
 from advdist_lab.hparams import check_choice, check_nonnegative_int, check_positive_int
 
-__all__ = [
-    "FILE_FIELDS",
-    "FILE_TEST_FRACTION",
-    "LABEL_SETS",
-    "NUM_LABELS",
-    "NUM_TEST",
-    "NUM_TRAIN",
-    "TAGS_DATA_SEED",
-    "TAG_LABEL_SETS",
-    "TagFeatures",
-    "TagGeneratorConfig",
-    "check_tag_arrays",
-    "generate_tag_features",
-    "item_preview",
-    "load_tag_features",
-    "load_tags_task",
-    "popularity_scores",
-    "probe_report",
-    "random_split",
-    "ridge_probe_scores",
-    "save_tag_features",
-]
+__all__ = ["TAGS_DATA_SEED", "TAG_LABEL_SETS", "load_tags_task"]
 
 TAG_LABEL_SETS: dict[str, str] = {"tags-popular": "popular", "tags-random": "random"}
 """Dataset names of :func:`advdist_lab.data.load_data` and their label set."""

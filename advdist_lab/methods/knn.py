@@ -204,7 +204,7 @@ def pool_size(dataset: str, data_file: str | os.PathLike | None = None) -> int:
     """The whole training pool, the default ``n_train`` of the tag runs: the generated data's 20,000 items (TPAMI
     Sec. 5.2), or the training rows of a user's ``data_file``."""
     if data_file is not None:
-        from ..data.tags import load_tag_features
+        from ..data.tags_features import load_tag_features
 
         return len(load_tag_features(data_file).train_index)
     from ..data import max_train_size
