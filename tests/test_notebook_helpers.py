@@ -236,7 +236,7 @@ def test_run_variants_runs_each_method_per_seed_and_reads_back(teachers, tmp_pat
     assert "variant" not in results["DFARD"][0]  # DFARD ran through run_dfard
     assert (tmp_path / "DERD_inv" / "seed=0" / "inverted.pt").exists()
     assert results["DERD (ours)"][0]["history"] != results["DERD (ours)"][1]["history"]  # the seed changed the run
-    again = run_variants(variants, tmp_path, seeds=(0, 3))
+    again = run_variants(variants, tmp_path, seeds=(0, 3), progress=True)
     assert again == results  # every finished run is read back, not run again
 
 

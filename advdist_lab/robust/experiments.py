@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -71,12 +72,12 @@ def row_folder(label: str) -> str:
     return name
 
 
-def _run_in_folder(config: DistillConfig, folder: str) -> dict:
+def _run_in_folder(config: DistillConfig, folder: str, progress: bool = False) -> dict:
     """Run ``config`` (DERD's :func:`run_derd` for a :class:`DerdConfig`, else :func:`run_dfard`) into ``folder``,
     resuming it when it holds a result or a checkpoint."""
     run = run_derd if isinstance(config, DerdConfig) else run_dfard
     exists = (Path(folder) / RESULT).exists() or (Path(folder) / CHECKPOINT).exists()
-    return run(config, folder, resume=exists, progress=False)
+    return run(config, folder, resume=exists, progress=progress)
 
 
 def _run_one(config: DistillConfig, folder: str) -> dict:
@@ -199,7 +200,8 @@ def run_variants(
     Each config is run with its ``seed`` replaced by the seed, by :func:`run_derd` or :func:`run_dfard` after its
     type; a folder holding a result is read back and one holding a checkpoint resumed, so a comparison can be
     stopped and continued. Every config and folder is validated before anything runs. With ``jobs = 1`` the runs
-    use this process's torch threads; ``jobs > 1`` worker processes run on one CPU thread each.
+    use this process's torch threads and, with ``progress``, show their epochs' progress bars beside the variants'
+    one; ``jobs > 1`` worker processes run on one CPU thread each, silently.
     """
     if not isinstance(variants, Mapping) or not variants:
         raise ValueError("variants must be a non-empty mapping of label -> DerdConfig or DfardConfig")
@@ -221,7 +223,7 @@ def run_variants(
         progress=progress,
         on_result=on_result,
         desc="variants",
-        serial=_run_in_folder,
+        serial=functools.partial(_run_in_folder, progress=progress),
     )
 
 
