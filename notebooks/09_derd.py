@@ -80,14 +80,14 @@ import os
 
 from IPython.display import Markdown, display
 
-from advdist_lab import viz_robust
 from advdist_lab.files import load_tensors
 from advdist_lab.robust import analysis, experiments
-from advdist_lab.robust.attacks import format_table1
-from advdist_lab.robust.derd import DerdConfig, run_derd
-from advdist_lab.robust.dfard import DfardConfig, run_dfard
+from advdist_lab.robust.derd_config import DerdConfig
+from advdist_lab.robust.dfard import DfardConfig
 from advdist_lab.robust.generators import load_generator, sample_grid
+from advdist_lab.robust.protocol import format_table1
 from advdist_lab.robust.teacher import RobustTeacherConfig, train_robust_teacher
+from advdist_lab.viz import robust as viz_robust
 
 device = nb.device
 print(f"dataset {DATASET}, device {device}, {SEEDS} seed(s); runs in {OUT}")
@@ -152,13 +152,7 @@ variants = {
     ),
     "DFARD": DfardConfig(method="dfard", teacher=robust_dir, dataset=DATASET, device=str(device), **DISTILL_SETTINGS),
 }
-results = {label: [] for label in variants}
-for label, config in variants.items():
-    for seed in range(SEEDS):
-        folder = os.path.join(OUT, experiments.row_folder(label), f"seed={seed}")
-        run = run_derd if isinstance(config, DerdConfig) else run_dfard
-        seeded = type(config).from_dict({**config.to_dict(), "seed": seed})
-        results[label].append(run(seeded, folder, resume=os.path.exists(folder)))
+results = experiments.run_variants(variants, OUT, seeds=range(SEEDS), progress=not SMOKE)  # OUT/<variant>/seed=<k>
 first = {label: runs[0] for label, runs in results.items()}
 display(Markdown(format_table1(first, attacks=tuple(first["DFARD"]["protocol"]["attacks"]))))
 print(analysis.derd_stage_lines(first)[0])
