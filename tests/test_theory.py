@@ -607,7 +607,7 @@ def test_empirical_distribution_rejects_bad_arguments(n, pseudocount):
 
 
 # ------------------------------------------------------------------------------------------------------
-# The package's API and the old import paths
+# The package's API
 # ------------------------------------------------------------------------------------------------------
 
 
@@ -618,21 +618,3 @@ def test_the_package_reexports_every_name_of_its_api():
     for name in package.__all__:
         assert getattr(package, name) is not None, name
     assert {"solve_game", "game_gradients", "GameTrajectory", "kl", "adim_optimal_value"} <= set(package.__all__)
-
-
-@pytest.mark.parametrize("old", ["advdist_lab.game"])  # kept while notebooks/06_explorer.py imports it
-def test_old_import_paths_are_shims_of_the_theory_package(old):
-    import importlib
-    import sys
-
-    shim = importlib.import_module(old)
-    assert shim.__all__, old
-    for name in shim.__all__:
-        obj = getattr(shim, name)
-        home = getattr(obj, "__module__", None)
-        if home is None:  # a constant: it must be the same object as in one of the package's modules
-            homes = [m for n, m in sys.modules.items() if n.startswith("advdist_lab.theory.")]
-            assert any(getattr(m, name, None) is obj for m in homes), (old, name)
-        else:
-            assert home.startswith("advdist_lab.theory."), (old, name, home)
-            assert getattr(sys.modules[home], name) is obj, (old, name)
