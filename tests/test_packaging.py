@@ -88,7 +88,7 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / "README.md").read_text()
 
 
-NOTEBOOK_SIDE = ("viz", "viz_robust.py", "widgets", "course.py")
+NOTEBOOK_SIDE = ("viz", "widgets", "course.py")
 """The only rooms (folders) and modules that may import the notebook stack."""
 
 

@@ -246,15 +246,6 @@ def test_the_package_re_exports_the_former_modules_names_from_their_topics():
         assert getattr(viz, name) is getattr(homes[0], name)
 
 
-def test_the_old_robust_path_is_the_new_module():
-    from advdist_lab import viz_robust
-    from advdist_lab.viz import robust
-
-    assert viz_robust.__all__ == robust.__all__
-    for name in robust.__all__:
-        assert getattr(viz_robust, name) is getattr(robust, name)
-
-
 def test_method_colour_and_band_colour():
     from advdist_lab.viz.common import COLORS, band_color, method_color
 

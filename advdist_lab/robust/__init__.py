@@ -6,7 +6,6 @@
   torchattacks is imported lazily, so this package imports without it.
 * :mod:`advdist_lab.robust.protocol`: the :class:`AttackProtocol` value object (:meth:`AttackProtocol.cifar`,
   :meth:`AttackProtocol.digits`), :func:`robust_accuracy` and the Table 1 formatters.
-  (:mod:`advdist_lab.robust.attacks` is the old path of all three.)
 * :mod:`advdist_lab.robust.generators`: :class:`ConditionalGenerator`, the DAFL-style conditional generator
   ``g(z, y)`` of DFARD's data-free stage, images in ``[0, 1]``.
 * :mod:`advdist_lab.robust.ita_agb`: :func:`interactive_temperature` (ITA, DFARD Eq. 4) and
