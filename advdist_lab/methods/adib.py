@@ -11,8 +11,9 @@ from __future__ import annotations
 import torch
 
 from ..losses import adib_discriminator_loss
+from ..models.discriminators import label_score
 from .adversarial import ThreePlayerMethod
-from .base import Batch, Players, StepContext, binary_head, label_score
+from .base import Batch, Players, StepContext, binary_head
 from .ngan import log_one_minus_d
 
 

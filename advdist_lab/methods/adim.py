@@ -14,12 +14,13 @@ from __future__ import annotations
 import torch
 
 from ..losses import adim_discriminator_loss
+from ..models.discriminators import label_score, three_way_log_probs
 from .adversarial import ThreePlayerMethod
-from .base import Batch, Players, StepContext, label_score, multiclass_heads, multiclass_log_probs
+from .base import Batch, Players, StepContext, multiclass_heads
 
 
 def _log_probs(heads: tuple[torch.Tensor, torch.Tensor], y: torch.Tensor) -> torch.Tensor:
-    return multiclass_log_probs(label_score(heads[0], y), label_score(heads[1], y))
+    return three_way_log_probs(label_score(heads[0], y), label_score(heads[1], y))
 
 
 def log_d(heads: tuple[torch.Tensor, torch.Tensor], column: int):

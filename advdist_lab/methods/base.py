@@ -19,10 +19,6 @@ import torch
 from torch import nn
 
 from ..gumbel import categorical_sample
-from ..models.discriminators import label_score as label_score  # re-exported for the methods
-from ..models.discriminators import three_way_log_probs
-
-multiclass_log_probs = three_way_log_probs
 
 
 @dataclass

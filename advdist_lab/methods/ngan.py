@@ -11,8 +11,9 @@ import torch
 import torch.nn.functional as F
 
 from ..losses import ngan_discriminator_loss
+from ..models.discriminators import label_score
 from .adversarial import adversarial_term
-from .base import Batch, Method, Players, StepContext, Terms, binary_head, hard_sample, label_score
+from .base import Batch, Method, Players, StepContext, Terms, binary_head, hard_sample
 
 
 def log_one_minus_d(head: torch.Tensor):
