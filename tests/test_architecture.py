@@ -129,8 +129,12 @@ def test_no_private_name_imported_across_modules() -> None:
         f"{module} imports {name} from {target}"
         for module, edges in imports(known).items()
         for target, name in edges
-        if name is not None and name.startswith("_") and not name.startswith("__")
-        or name is None and target.rpartition(".")[2].startswith("_") and not target.endswith("__init__")
+        if name is not None
+        and name.startswith("_")
+        and not name.startswith("__")
+        or name is None
+        and target.rpartition(".")[2].startswith("_")
+        and not target.endswith("__init__")
     )
     assert offences == [], "\n".join(offences)
 
@@ -139,3 +143,62 @@ def test_no_private_name_imported_across_modules() -> None:
 def test_module_is_under_the_bound(module: str) -> None:
     lines = modules()[module].read_text().count("\n")
     assert lines <= MAX_LINES, f"{module} has {lines} lines (bound {MAX_LINES}): split it by what it holds"
+
+
+CORE = {"hparams", "gumbel", "losses", "metrics", "probes", "environment", "files"}
+"""The small core every room uses: one room of modules at the package's top level."""
+
+LEVELS = {
+    "core": 0,
+    "theory": 1,
+    "data": 1,
+    "models": 1,
+    "methods": 2,
+    "runs": 3,
+    "experiments": 4,
+    "robust": 5,
+    "viz": 6,
+    "widgets": 7,
+    "cli": 7,
+    "course": 7,
+}
+"""The arrows of the README: a room imports only rooms on a lower level (and itself). ``robust`` sits above
+``experiments`` because it uses its table formatting; ``widgets``, ``cli`` and ``course`` are the top."""
+
+
+def room_of(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) == 1:
+        return "package"
+    return "core" if parts[1] in CORE else parts[1]
+
+
+def test_every_module_lies_in_a_known_room() -> None:
+    rooms = {room_of(m) for m in modules()} - {"package"}
+    assert rooms <= set(LEVELS), f"modules outside every room: {sorted(rooms - set(LEVELS))}"
+
+
+def layer_offences(graph: dict[str, set[str]]) -> list[str]:
+    """Every import from a room to a room on its own or a higher level."""
+    return sorted(
+        f"{module} ({room_of(module)}) imports {target} ({room_of(target)})"
+        for module, targets in graph.items()
+        for target in targets
+        if room_of(module) != "package"
+        and room_of(target) != room_of(module)
+        and LEVELS.get(room_of(target), 99) >= LEVELS.get(room_of(module), -1)
+    )
+
+
+def test_the_layer_check_finds_a_planted_upward_arrow() -> None:
+    graph = {
+        "advdist_lab.data.digits": {"advdist_lab.runs.folder", "advdist_lab.files"},
+        "advdist_lab.runs.folder": {"advdist_lab.files", "advdist_lab.runs.lock"},
+        "advdist_lab.robust.data": {"advdist_lab.experiments.tables"},
+    }
+    assert layer_offences(graph) == ["advdist_lab.data.digits (data) imports advdist_lab.runs.folder (runs)"]
+
+
+def test_arrows_point_one_way_between_rooms() -> None:
+    offences = layer_offences(import_graph())
+    assert offences == [], "\n".join(offences)
