@@ -284,6 +284,26 @@ def test_a_full_disk_while_checkpointing_a_teacher_says_what_was_kept(tmp_path: 
     assert sorted(p.name for p in out.iterdir()) == [CHECKPOINT]  # no temporary file, no lock left
 
 
+def test_a_full_disk_while_writing_teacher_pt_says_the_last_checkpoint_is_kept(tmp_path: Path, monkeypatch) -> None:
+    real_save = torch.save
+
+    def save(obj, path, *args, **kwargs):
+        if isinstance(obj, dict) and obj.get("format") == "advdist-lab-robust-model":  # teacher.pt
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, path, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save)
+    out = tmp_path / "run"
+    with pytest.raises(DiskFullError) as info:
+        train_robust_teacher(tiny(epochs=2), out, progress=False)
+    message = str(info.value)
+    assert f"while writing {out / 'teacher.pt'}: the checkpoint of epoch 2 is kept in {out / CHECKPOINT}" in message
+    assert sorted(p.name for p in out.iterdir()) == [CHECKPOINT]
+    monkeypatch.setattr(torch, "save", real_save)  # space freed: --resume writes the files of the finished run
+    result = train_robust_teacher(tiny(epochs=2), out, resume=True, progress=False)
+    assert (out / "teacher.pt").exists() and result["status"] == "finished"
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # run_distillation (DFARD, DERD) on the same folder: a toy distiller
 # ----------------------------------------------------------------------------------------------------------------

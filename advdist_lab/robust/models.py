@@ -55,6 +55,7 @@ __all__ = [
     "build_robust_model",
     "check_architecture",
     "load_robust_model",
+    "robust_model_payload",
     "save_robust_model",
 ]
 
@@ -250,6 +251,30 @@ def build_robust_model(
     return Normalized(_network(arch, shape, num_classes), mean, std)
 
 
+def robust_model_payload(
+    model: Normalized,
+    *,
+    arch: str,
+    num_classes: int,
+    image_shape: Sequence[int],
+    summary: dict | None = None,
+) -> dict:
+    """What a model file in :data:`MODEL_FORMAT` holds (tensors, lists and numbers only: it loads with
+    ``weights_only=True``); a run writes it with :meth:`advdist_lab.runs.folder.RunFolder.save`."""
+    if not isinstance(model, Normalized):
+        raise ValueError(f"model must be a Normalized model from build_robust_model (got {type(model).__name__})")
+    return {
+        "format": MODEL_FORMAT,
+        "arch": check_architecture(arch),
+        "num_classes": int(num_classes),
+        "image_shape": list(_check_image_shape(image_shape)),
+        "mean": model.mean.detach().cpu().tolist(),
+        "std": model.std.detach().cpu().tolist(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.model.state_dict().items()},
+        "summary": dict(summary or {}),
+    }
+
+
 def save_robust_model(
     path: str | os.PathLike,
     model: Normalized,
@@ -262,21 +287,8 @@ def save_robust_model(
     """Write ``model`` (a :func:`build_robust_model` model) to ``path`` in :data:`MODEL_FORMAT`, atomically."""
     from advdist_lab.files import atomic_torch_save
 
-    if not isinstance(model, Normalized):
-        raise ValueError(f"model must be a Normalized model from build_robust_model (got {type(model).__name__})")
-    atomic_torch_save(
-        {
-            "format": MODEL_FORMAT,
-            "arch": check_architecture(arch),
-            "num_classes": int(num_classes),
-            "image_shape": list(_check_image_shape(image_shape)),
-            "mean": model.mean.detach().cpu().tolist(),
-            "std": model.std.detach().cpu().tolist(),
-            "state_dict": {k: v.detach().cpu() for k, v in model.model.state_dict().items()},
-            "summary": dict(summary or {}),
-        },
-        path,
-    )
+    payload = robust_model_payload(model, arch=arch, num_classes=num_classes, image_shape=image_shape, summary=summary)
+    atomic_torch_save(payload, path)
 
 
 def _unwrap_state(obj: object) -> dict:

@@ -20,7 +20,7 @@ the folder locked against a second process, the config checked on resume, atomic
   protocol, the teacher's description, parameter counts, ``timing`` (kept out of ``history`` so that histories
   compare exactly) and ``status``. The best student is written to ``student.pt`` (named under ``model``, so that
   ``advdist-lab robust-eval --model OUT`` finds it)
-  (:func:`advdist_lab.robust.models.save_robust_model`) and the distiller's artifacts (e.g. ``generator.pt``).
+  (:func:`advdist_lab.robust.models.robust_model_payload`) and the distiller's artifacts (e.g. ``generator.pt``).
 
 Resume: every epoch draws from its own :class:`torch.Generator` seeded from ``(seed, epoch)``, so a run killed
 after any epoch and resumed ends with the same history and accuracies as an uninterrupted one. A finished run is
@@ -55,7 +55,7 @@ from advdist_lab.hparams import (
 )
 from advdist_lab.methods.loop import NonFiniteLossError
 from advdist_lab.robust.data import ROBUST_DATASETS, RobustData, load_robust_data
-from advdist_lab.robust.models import DEFAULT_STUDENTS, check_architecture, save_robust_model
+from advdist_lab.robust.models import DEFAULT_STUDENTS, check_architecture, robust_model_payload
 from advdist_lab.robust.protocol import ATTACKS, AttackProtocol, check_attack_names, robust_accuracy
 from advdist_lab.robust.teacher.model_files import model_path
 from advdist_lab.runs.folder import RunExistsError, RunFolder, maybe_kill, progress_bar
@@ -404,13 +404,13 @@ def _write_models(folder: RunFolder, config, distiller, data: RobustData, best_s
     best = copy.deepcopy(distiller.student)
     if best_state is not None:
         best.load_state_dict(best_state)
-    save_robust_model(
-        folder.path / "student.pt",
+    student = robust_model_payload(
         best,
         arch=config.student_arch,
         num_classes=data.num_classes,
         image_shape=data.image_shape,
         summary={"method": getattr(config, "method", "distill"), "source": "best epoch by " + config.select},
     )
+    folder.save("student.pt", student)  # a full disk says what the run kept
     for name, obj in distiller.artifacts().items():
         folder.save(name, obj)

@@ -21,7 +21,7 @@ from torch import nn
 from advdist_lab.environment import resolve_device
 from advdist_lab.hparams import check_choice, check_nonnegative_int, check_positive_int
 from advdist_lab.robust.data import ROBUST_DATASETS, load_robust_data
-from advdist_lab.robust.models import save_robust_model
+from advdist_lab.robust.models import robust_model_payload
 from advdist_lab.robust.protocol import AttackProtocol, check_attack_names, robust_accuracy
 from advdist_lab.robust.teacher.config import check_autoattack_available, check_test_size, protocol_for
 from advdist_lab.robust.teacher.model_files import MODEL_FILE, infer_dataset, load_teacher, model_path, model_summary
@@ -177,14 +177,14 @@ def _import(source: Path, folder: RunFolder, config: dict, protocol, device: tor
     model, info = load_teacher(source, dataset=dataset, arch=arch, device=device)
     data = load_robust_data(dataset, n_train=1, test_size=config["test_size"], device="cpu")
     accuracies = robust_accuracy(model, data.x_test, data.y_test, protocol, device=device, seed=seed, progress=progress)
-    save_robust_model(
-        folder.path / MODEL_FILE,
+    payload = robust_model_payload(
         model,
         arch=info["arch"],
         num_classes=info["num_classes"],
         image_shape=info["image_shape"],
         summary={**model_summary(dataset, "imported", 0, accuracies, seed), "imported_from": str(source)},
     )
+    folder.save(MODEL_FILE, payload)
     result = {
         "config": config,
         "history": [],

@@ -35,7 +35,7 @@ import torch
 from advdist_lab.environment import check_fits_in_memory, resolve_device
 from advdist_lab.methods.loop import NonFiniteLossError
 from advdist_lab.robust.data import load_robust_data
-from advdist_lab.robust.models import save_robust_model
+from advdist_lab.robust.models import robust_model_payload
 from advdist_lab.robust.protocol import robust_accuracy
 from advdist_lab.robust.teacher.config import RobustTeacherConfig, check_autoattack_available, protocol_for
 from advdist_lab.robust.teacher.model_files import MODEL_FILE, model_summary
@@ -204,13 +204,13 @@ def _train_epochs(config, device, folder, state, progress, callback) -> dict:
         "torch": torch.__version__,
     }
     if folder is not None:
-        save_robust_model(
-            folder.path / MODEL_FILE,
+        payload = robust_model_payload(
             model,
             arch=config.arch,  # type: ignore[arg-type]
             num_classes=data.num_classes,
             image_shape=data.image_shape,
             summary=model_summary(config.dataset, config.method, len(history), final, config.seed),
         )
+        folder.save(MODEL_FILE, payload)  # a full disk says what the run kept
         folder.write_result(result)
     return result
