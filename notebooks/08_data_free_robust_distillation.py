@@ -84,9 +84,9 @@ import os
 from IPython.display import Markdown, display
 
 from advdist_lab.robust import analysis, experiments
+from advdist_lab.robust.attacks import AttackProtocol, format_table1
 from advdist_lab.robust.dfard import DfardConfig, run_dfard
 from advdist_lab.robust.generators import load_generator, sample_grid
-from advdist_lab.robust.protocol import AttackProtocol, format_table1
 from advdist_lab.robust.teacher import RobustTeacherConfig, train_robust_teacher
 from advdist_lab.viz import robust as viz_robust
 

@@ -1,4 +1,4 @@
-"""The attack suite of DFARD Table 1 (advdist_lab.robust.gradient_attacks, .auto_attack, .protocol): closed forms,
+"""The attack suite of DFARD Table 1 (advdist_lab.robust.attacks: .gradient, .auto, .protocol): closed forms,
 budgets, strength, protocol."""
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from torch import nn
 
 from advdist_lab.data import load_data
-from advdist_lab.robust import auto_attack as AA
-from advdist_lab.robust.auto_attack import autoattack, build_autoattack
-from advdist_lab.robust.gradient_attacks import Normalized, cw_inf, fgsm, pgd_s, pgd_t
-from advdist_lab.robust.protocol import (
+from advdist_lab.robust.attacks import auto as AA
+from advdist_lab.robust.attacks.auto import autoattack, build_autoattack
+from advdist_lab.robust.attacks.gradient import Normalized, cw_inf, fgsm, pgd_s, pgd_t
+from advdist_lab.robust.attacks.protocol import (
     ATTACKS,
     AttackProtocol,
     format_table1,
@@ -221,8 +221,8 @@ def test_autoattack_names_the_install_command_when_torchattacks_is_missing(monke
 def test_the_package_imports_without_loading_torchattacks():
     code = (
         "import sys\n"
-        "import advdist_lab.robust, advdist_lab.robust.gradient_attacks, advdist_lab.robust.auto_attack\n"
-        "import advdist_lab.robust.protocol\n"
+        "import advdist_lab.robust, advdist_lab.robust.attacks, advdist_lab.robust.attacks.gradient\n"
+        "import advdist_lab.robust.attacks.auto, advdist_lab.robust.attacks.protocol\n"
         "assert 'torchattacks' not in sys.modules\n"
         "assert not [m for m in ('plotly', 'ipywidgets') if m in sys.modules]\n"
     )
@@ -456,12 +456,16 @@ def test_torchattacks_is_installed_without_its_dependencies_in_a_second_step():
 
 def test_the_package_api_holds_the_attack_suite_from_its_modules():
     from advdist_lab import robust
-    from advdist_lab.robust import auto_attack, gradient_attacks, protocol
+    from advdist_lab.robust import attacks
+    from advdist_lab.robust.attacks import auto, gradient, protocol
 
     suite = {"ATTACKS", "ATTACK_LABELS", "AttackProtocol", "Normalized", "attack_mode", "autoattack", "cw_inf", "fgsm"}
     assert suite <= set(robust.__all__)
+    assert set(attacks.__all__) == set(gradient.__all__) | set(auto.__all__) | set(protocol.__all__)
+    for name in attacks.__all__:
+        assert getattr(attacks, name) is getattr(next(m for m in (gradient, auto, protocol) if name in m.__all__), name)
     for name in robust.__all__:
-        homes = [m for m in (gradient_attacks, auto_attack, protocol) if name in m.__all__]
+        homes = [m for m in (gradient, auto, protocol) if name in m.__all__]
         assert len(homes) <= 1, name
         if homes:
             assert getattr(robust, name) is getattr(homes[0], name), name

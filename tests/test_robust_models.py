@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from advdist_lab.data import DatasetUnavailableError
+from advdist_lab.robust.attacks.gradient import Normalized
 from advdist_lab.robust.data import ROBUST_DATASETS, dataset_stats, load_robust_data
-from advdist_lab.robust.gradient_attacks import Normalized
 from advdist_lab.robust.models import (
     DEFAULT_STUDENTS,
     DEFAULT_TEACHERS,

@@ -20,11 +20,11 @@ import torch
 
 from advdist_lab import cli
 from advdist_lab.methods.loop import NonFiniteLossError
-from advdist_lab.robust import auto_attack
+from advdist_lab.robust.attacks import auto as auto_attack
+from advdist_lab.robust.attacks.gradient import pgd_s, pgd_t
+from advdist_lab.robust.attacks.protocol import ATTACKS, AttackProtocol, robust_accuracy
 from advdist_lab.robust.data import load_robust_data
-from advdist_lab.robust.gradient_attacks import pgd_s, pgd_t
 from advdist_lab.robust.models import DEFAULT_TEACHERS, build_robust_model, load_robust_model
-from advdist_lab.robust.protocol import ATTACKS, AttackProtocol, robust_accuracy
 from advdist_lab.robust.teacher import (
     RobustTeacherConfig,
     defaults_for,

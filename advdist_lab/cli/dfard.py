@@ -89,7 +89,7 @@ def add_dfard_table_parser(commands: argparse._SubParsersAction, name: str) -> N
 
 
 def run_dfard(args: argparse.Namespace) -> int:
-    from ..robust.protocol import format_table1
+    from ..robust.attacks import format_table1
 
     if getattr(args, "method", "dfard") == "derd":
         from ..robust.derd import run_derd as runner

@@ -109,7 +109,7 @@ def add_eval_parser(commands: argparse._SubParsersAction, name: str) -> None:
 
 
 def _table(name: str, result: dict, first_column: str) -> str:
-    from ..robust.protocol import format_table1
+    from ..robust.attacks import format_table1
 
     return format_table1({name: result}, first_column=first_column)
 

@@ -1,11 +1,10 @@
 """Adversarial robustness: DFARD's attack suite (``001_...``, Table 1), data-free robust distillation (DFARD, DERD).
 
-* :mod:`advdist_lab.robust.gradient_attacks`: FGSM, PGD_S, PGD_T and CW_inf on ``[0, 1]`` inputs,
-  :class:`Normalized` (the normalisation inside the model) and :func:`attack_mode`.
-* :mod:`advdist_lab.robust.auto_attack`: AutoAttack (standard version) from torchattacks' components;
-  torchattacks is imported lazily, so this package imports without it.
-* :mod:`advdist_lab.robust.protocol`: the :class:`AttackProtocol` value object (:meth:`AttackProtocol.cifar`,
-  :meth:`AttackProtocol.digits`), :func:`robust_accuracy` and the Table 1 formatters.
+* :mod:`advdist_lab.robust.attacks`: the attack suite. FGSM, PGD_S, PGD_T and CW_inf on ``[0, 1]`` inputs,
+  :class:`Normalized` (the normalisation inside the model) and :func:`attack_mode` (:mod:`.attacks.gradient`);
+  AutoAttack (standard version) from torchattacks' components, imported lazily so that this package imports
+  without it (:mod:`.attacks.auto`); the :class:`AttackProtocol` value object (:meth:`AttackProtocol.cifar`,
+  :meth:`AttackProtocol.digits`), :func:`robust_accuracy` and the Table 1 formatters (:mod:`.attacks.protocol`).
 * :mod:`advdist_lab.robust.generators`: :class:`ConditionalGenerator`, the DAFL-style conditional generator
   ``g(z, y)`` of DFARD's data-free stage, images in ``[0, 1]``.
 * :mod:`advdist_lab.robust.ita_agb`: :func:`interactive_temperature` (ITA, DFARD Eq. 4) and
@@ -31,20 +30,27 @@
   (digits CNNs, ResNet-18, WideResNets) with their checkpoint format.
 """
 
-from advdist_lab.robust.auto_attack import TORCHATTACKS_INSTALL, autoattack, build_autoattack
-from advdist_lab.robust.dfard import DfardConfig, run_dfard
-from advdist_lab.robust.generators import ConditionalGenerator
-from advdist_lab.robust.gradient_attacks import Normalized, attack_mode, cw_inf, fgsm, pgd_s, pgd_t
-from advdist_lab.robust.ita_agb import adaptive_generator_balance, interactive_temperature
-from advdist_lab.robust.protocol import (
+from advdist_lab.robust.attacks import (
     ATTACK_LABELS,
     ATTACKS,
+    TORCHATTACKS_INSTALL,
     AttackProtocol,
+    Normalized,
+    attack_mode,
+    autoattack,
+    build_autoattack,
+    cw_inf,
+    fgsm,
     format_table1,
+    pgd_s,
+    pgd_t,
     robust_accuracy,
     run_attack,
     table1_row,
 )
+from advdist_lab.robust.dfard import DfardConfig, run_dfard
+from advdist_lab.robust.generators import ConditionalGenerator
+from advdist_lab.robust.ita_agb import adaptive_generator_balance, interactive_temperature
 
 __all__ = [
     "ATTACKS",

@@ -1,6 +1,6 @@
 """Images in ``[0, 1]`` for robust training and evaluation (DFARD ``001_...``, DERD ``002_...``).
 
-The attacks of :mod:`advdist_lab.robust.gradient_attacks` work on inputs in ``[0, 1]`` with the normalisation inside the
+The attacks of :mod:`advdist_lab.robust.attacks.gradient` work on inputs in ``[0, 1]`` with the normalisation inside the
 model, so the robust pipeline reads its data raw, not through :func:`advdist_lab.data.load_data` (whose CIFAR-10
 is mean-subtracted for TPAMI Sec. 5.1). :func:`load_robust_data` returns a :class:`RobustData`:
 
@@ -13,7 +13,7 @@ is mean-subtracted for TPAMI Sec. 5.1). :func:`load_robust_data` returns a :clas
 
 Data-free distillation never reads ``x_train``: only the teacher's training (``advdist-lab robust-teacher``) and
 the evaluation on ``x_test`` do. ``mean`` and ``std`` are the per-channel statistics that
-:class:`advdist_lab.robust.gradient_attacks.Normalized` puts inside the models (CIFAR-10's usual ones; 0.5 / 0.5 for
+:class:`advdist_lab.robust.attacks.gradient.Normalized` puts inside the models (CIFAR-10's usual ones; 0.5 / 0.5 for
 digits and noise).
 """
 

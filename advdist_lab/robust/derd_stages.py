@@ -58,6 +58,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from advdist_lab.robust.attacks.gradient import attack_mode
 from advdist_lab.robust.baseline_losses import activation_loss, batch_entropy
 from advdist_lab.robust.derd_config import DerdConfig, stage_of
 from advdist_lab.robust.derd_inversion import invert_batch, inverted_sample
@@ -70,7 +71,6 @@ from advdist_lab.robust.distillation import (
     load_frozen_teacher,
 )
 from advdist_lab.robust.generators import ConditionalGenerator, generator_checkpoint
-from advdist_lab.robust.gradient_attacks import attack_mode
 from advdist_lab.robust.models import build_robust_model
 from advdist_lab.robust.runner import epoch_generator
 from advdist_lab.robust.teacher_statistics import BatchNormStatistics

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 
 from advdist_lab.hparams import check_choice, check_positive
 from advdist_lab.methods.loop import NonFiniteLossError
+from advdist_lab.robust.attacks.gradient import attack_mode
 from advdist_lab.robust.distill_limits import check_batch_fits, check_run_limits
 from advdist_lab.robust.distillation import (
     adversarial_examples,
@@ -50,7 +51,6 @@ from advdist_lab.robust.distillation import (
 )
 from advdist_lab.robust.generator_losses import generator_loss
 from advdist_lab.robust.generators import ConditionalGenerator, generator_checkpoint
-from advdist_lab.robust.gradient_attacks import attack_mode
 from advdist_lab.robust.ita_agb import adaptive_generator_balance, interactive_temperature
 from advdist_lab.robust.models import build_robust_model
 from advdist_lab.robust.runner import DistillConfig, epoch_generator, run_distillation

@@ -14,7 +14,7 @@ DFARD (``001_...``) trains every method through "the same PGD-attack ... and the
   ... L_inf norm eps = 8/255" ("Implementation details"). The paper does not say which loss the PGD ascends; we
   take the ARD/RSLAD choice for distillation: the student's divergence from the teacher on the clean image,
   ``KL(f_t(x_hat) || f_s(x_hat'))`` at temperature 1, starting from ``x_hat + 0.001 * N(0, I)``; the student is
-  in eval mode and frozen while attacked (:func:`advdist_lab.robust.gradient_attacks.attack_mode`).
+  in eval mode and frozen while attacked (:func:`advdist_lab.robust.attacks.gradient.attack_mode`).
 * Which teacher output Eq. 5 reads: it writes ``f_t(x_hat')``, the teacher on the adversarial example, and we
   follow it (RSLAD instead reads the teacher on the clean image; with a robust teacher the two are close).
 
@@ -33,8 +33,8 @@ from torch import nn
 
 from advdist_lab.hparams import check_positive, check_positive_int
 from advdist_lab.methods.loop import NonFiniteLossError
+from advdist_lab.robust.attacks.gradient import attack_mode, project_linf, signed_ascent
 from advdist_lab.robust.dfard_loss import kl_divergence
-from advdist_lab.robust.gradient_attacks import attack_mode, project_linf, signed_ascent
 
 __all__ = ["adversarial_examples", "describe_teacher", "finite_loss", "kd_loss", "load_frozen_teacher"]
 
@@ -69,7 +69,7 @@ def adversarial_examples(
     and ``[0, 1]``, from ``x + start_std * N(0, I)`` (module docstring). Returns ``x'`` detached.
 
     ``teacher_logits`` are the teacher's logits on ``x`` (detached here). The student's mode and parameter
-    flags are restored afterwards. The ascent is :func:`advdist_lab.robust.gradient_attacks.signed_ascent`, PGD_T's
+    flags are restored afterwards. The ascent is :func:`advdist_lab.robust.attacks.gradient.signed_ascent`, PGD_T's
     with the teacher's prediction as the target.
     """
     eps = check_positive("eps", eps)

@@ -266,7 +266,7 @@ def comparison_markdown(
     to average instead, on both sides (DERD's supplement averages all six, Clean included), and then shows our
     mean without a std."""
     from advdist_lab.experiments.tables import markdown_table
-    from advdist_lab.robust.protocol import ATTACK_LABELS
+    from advdist_lab.robust.attacks.protocol import ATTACK_LABELS
 
     header = ["row", *(ATTACK_LABELS[c] for c in columns), ATTACK_LABELS["average"]]
     lines = []

@@ -13,7 +13,7 @@ image channels. :class:`ConditionalGenerator` is that network with a label input
   and concatenate it to ``z`` before the linear layer (a plain concatenation, as in conditional GANs; the
   embedding is initialised ``N(0, 1)`` like ``z``, so from the first step the label changes the image).
 * Output range: DAFL ends in ``tanh`` followed by an affine-free batch norm (images in normalised units). Our
-  models take inputs in ``[0, 1]`` and normalise inside (see :mod:`advdist_lab.robust.gradient_attacks`), and the PGD of
+  models take inputs in ``[0, 1]`` and normalise inside (see :mod:`advdist_lab.robust.attacks.gradient`), and the PGD of
   the distillation stage clips to ``[0, 1]``, so the last convolution is followed by a **sigmoid** and no batch
   norm: every generated pixel lies in ``[0, 1]`` (strictly inside it, up to float rounding at saturation).
 * Image sizes: any ``(channels, H, W)`` with ``H`` and ``W`` positive multiples of 4 (the two x2 upsamplings

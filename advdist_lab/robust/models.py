@@ -20,7 +20,7 @@ gives layer tables, so we use the standard CIFAR variants:
 
 Every architecture has batch norm, which DFQ's and DeepInversion's generator losses read (their BN-statistics
 term). :func:`build_robust_model` wraps the network in
-:class:`~advdist_lab.robust.gradient_attacks.Normalized`, so models take images in ``[0, 1]``.
+:class:`~advdist_lab.robust.attacks.gradient.Normalized`, so models take images in ``[0, 1]``.
 
 **Checkpoints.** :func:`save_robust_model` writes (atomically) ``{"format": "advdist-lab-robust-model", "arch",
 "num_classes", "image_shape", "mean", "std", "state_dict", "summary"}``. :func:`load_robust_model` reads that, and
@@ -43,7 +43,7 @@ from torch.nn import functional as F
 
 from advdist_lab.files import UnsafeFileError, load_tensors
 from advdist_lab.hparams import check_positive_int
-from advdist_lab.robust.gradient_attacks import Normalized
+from advdist_lab.robust.attacks.gradient import Normalized
 
 __all__ = [
     "ACTIVATION_FACTORS",

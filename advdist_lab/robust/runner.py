@@ -54,9 +54,9 @@ from advdist_lab.hparams import (
     check_positive_int,
 )
 from advdist_lab.methods.loop import NonFiniteLossError
+from advdist_lab.robust.attacks.protocol import ATTACKS, AttackProtocol, check_attack_names, robust_accuracy
 from advdist_lab.robust.data import ROBUST_DATASETS, RobustData, load_robust_data
 from advdist_lab.robust.models import DEFAULT_STUDENTS, check_architecture, robust_model_payload
-from advdist_lab.robust.protocol import ATTACKS, AttackProtocol, check_attack_names, robust_accuracy
 from advdist_lab.robust.teacher.model_files import model_path
 from advdist_lab.runs.folder import RunExistsError, RunFolder, maybe_kill, progress_bar
 
@@ -93,7 +93,7 @@ def epoch_generator(seed: int, stage: int, epoch: int, device: torch.device) -> 
 
 def _attack_tuple(name: str, value: object, allow_empty: bool = False) -> tuple[str, ...]:
     """Attack names as a tuple (a comma-separated string or any iterable), checked by
-    :func:`~advdist_lab.robust.protocol.check_attack_names`."""
+    :func:`~advdist_lab.robust.attacks.protocol.check_attack_names`."""
     if isinstance(value, str):
         value = tuple(v for v in value.split(",") if v)
     try:

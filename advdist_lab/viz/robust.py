@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from ..robust.protocol import ATTACK_LABELS
+from ..robust.attacks import ATTACK_LABELS
 from .common import TEMPLATE
 
 __all__ = ["adaptive_terms_figure", "generated_images_figure", "robust_bars_figure", "robust_curves_figure"]

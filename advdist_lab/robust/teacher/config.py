@@ -25,10 +25,10 @@ from advdist_lab.hparams import (
     check_positive,
     check_positive_int,
 )
-from advdist_lab.robust import auto_attack
+from advdist_lab.robust.attacks import auto as auto_attack
+from advdist_lab.robust.attacks.protocol import ATTACKS, AttackProtocol, check_attack_names
 from advdist_lab.robust.data import ROBUST_DATASETS
 from advdist_lab.robust.models import DEFAULT_TEACHERS, check_architecture
-from advdist_lab.robust.protocol import ATTACKS, AttackProtocol, check_attack_names
 
 __all__ = [
     "AUGMENTATIONS",

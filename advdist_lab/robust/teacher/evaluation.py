@@ -20,9 +20,9 @@ from torch import nn
 
 from advdist_lab.environment import resolve_device
 from advdist_lab.hparams import check_choice, check_nonnegative_int, check_positive_int
+from advdist_lab.robust.attacks.protocol import AttackProtocol, check_attack_names, robust_accuracy
 from advdist_lab.robust.data import ROBUST_DATASETS, load_robust_data
 from advdist_lab.robust.models import robust_model_payload
-from advdist_lab.robust.protocol import AttackProtocol, check_attack_names, robust_accuracy
 from advdist_lab.robust.teacher.config import check_autoattack_available, check_test_size, protocol_for
 from advdist_lab.robust.teacher.model_files import MODEL_FILE, infer_dataset, load_teacher, model_path, model_summary
 from advdist_lab.runs.folder import RunFolder

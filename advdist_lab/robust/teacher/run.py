@@ -34,9 +34,9 @@ import torch
 
 from advdist_lab.environment import check_fits_in_memory, resolve_device
 from advdist_lab.methods.loop import NonFiniteLossError
+from advdist_lab.robust.attacks.protocol import robust_accuracy
 from advdist_lab.robust.data import load_robust_data
 from advdist_lab.robust.models import robust_model_payload
-from advdist_lab.robust.protocol import robust_accuracy
 from advdist_lab.robust.teacher.config import RobustTeacherConfig, check_autoattack_available, protocol_for
 from advdist_lab.robust.teacher.model_files import MODEL_FILE, model_summary
 from advdist_lab.robust.teacher.training import (

@@ -6,16 +6,16 @@ Methods (:class:`RobustTeacherConfig`, ``method``):
 
 * ``"pgd-at"``: PGD adversarial training (Madry et al. 2017): minimise ``CE(f(x_adv), y)`` where ``x_adv`` is
   PGD on the cross-entropy from a uniform random start in the eps-ball
-  (:func:`~advdist_lab.robust.gradient_attacks.pgd_s` with the training budget).
+  (:func:`~advdist_lab.robust.attacks.gradient.pgd_s` with the training budget).
 * ``"trades"``: TRADES (Zhang et al. 2019): minimise ``CE(f(x), y) + beta * KL(p(x) || p(x_adv))`` (summed over
   classes, mean over the batch; the gradient flows through both ``p(x)`` and ``p(x_adv)``, as in the TRADES code),
   where ``x_adv`` maximises the same KL by signed steps from ``x + 0.001 * N(0, I)``
-  (:func:`~advdist_lab.robust.gradient_attacks.pgd_t` with the training budget). ``beta = 6`` (TRADES' CIFAR-10
+  (:func:`~advdist_lab.robust.attacks.gradient.pgd_t` with the training budget). ``beta = 6`` (TRADES' CIFAR-10
   value).
 * ``"natural"``: ``CE(f(x), y)`` on clean inputs, the natural teacher of DERD.
 
 Each minibatch's adversarial examples are generated with the model in **eval mode** (batch-norm running
-statistics, no parameter gradients: :func:`~advdist_lab.robust.gradient_attacks.attack_mode`), then the loss is
+statistics, no parameter gradients: :func:`~advdist_lab.robust.attacks.gradient.attack_mode`), then the loss is
 computed and the step taken in **train mode** (batch statistics), as the reference PGD-AT and TRADES code does.
 
 **Where the papers are silent, and what we chose.**
@@ -25,8 +25,8 @@ computed and the step taken in **train mode** (batch statistics), as the referen
   100-200), random crop (4 pixels, zero padding) and horizontal flip. Digits: lr 0.1, batch 64, 20 epochs, no
   augmentation (a flipped digit is another digit). We measured Adam against SGD on the digits, since Adam often
   trains small models faster; SGD was better at every budget we tried (PGD-AT, digits-cnn, all 1,297 training
-  digits, accuracies in % on the 500 test digits under :meth:`~advdist_lab.robust.protocol.AttackProtocol.digits`,
-  seed 0; seed 1 in brackets)::
+  digits, accuracies in % on the 500 test digits under
+  :meth:`~advdist_lab.robust.attacks.protocol.AttackProtocol.digits`, seed 0; seed 1 in brackets)::
 
       optimiser, lr, epochs       Clean  FGSM  PGD_S        PGD_T  CW_inf
       Adam 1e-3, 20               99.0   82.4  72.8         85.0   74.8
@@ -45,7 +45,7 @@ computed and the step taken in **train mode** (batch statistics), as the referen
   (:mod:`advdist_lab.robust.teacher.run`).
 * Training attack: PGD-10 at the evaluation ``eps`` with step ``eps / 4`` (DFARD's and RSLAD's training PGD:
   8/255, 10 steps of 2/255 on CIFAR; 0.15, 10 steps of 0.0375 on the digits, whose protocol is
-  :meth:`~advdist_lab.robust.protocol.AttackProtocol.digits`).
+  :meth:`~advdist_lab.robust.attacks.protocol.AttackProtocol.digits`).
 * The final model is that of the last epoch: no early stopping (choosing the best epoch on the test split would
   report a selected number).
 * Precision: bf16 autocast for the training steps on CUDA (``precision="auto"``), fp32 elsewhere; evaluation
@@ -67,10 +67,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from advdist_lab.robust.attacks.gradient import attack_mode, project_linf, signed_ascent, uniform_start
+from advdist_lab.robust.attacks.protocol import robust_accuracy
 from advdist_lab.robust.data import RobustData, dataset_stats
-from advdist_lab.robust.gradient_attacks import attack_mode, project_linf, signed_ascent, uniform_start
 from advdist_lab.robust.models import build_robust_model
-from advdist_lab.robust.protocol import robust_accuracy
 from advdist_lab.robust.teacher.config import TEST_SPLIT, TRAINING_IMAGES, RobustTeacherConfig, protocol_for
 
 __all__ = [
@@ -111,8 +111,8 @@ def training_attack(
 ) -> Tensor:
     """The adversarial examples that ``config.method`` trains on (``x`` itself for ``natural``).
 
-    ``pgd-at``: :func:`~advdist_lab.robust.gradient_attacks.pgd_s`, ``trades``:
-    :func:`~advdist_lab.robust.gradient_attacks.pgd_t`, both at the training budget (``eps``, ``steps``,
+    ``pgd-at``: :func:`~advdist_lab.robust.attacks.gradient.pgd_s`, ``trades``:
+    :func:`~advdist_lab.robust.attacks.gradient.pgd_t`, both at the training budget (``eps``, ``steps``,
     ``step_size``) and equal to them given the same generator, but without their input checks (which read values
     back from the device at every step). The model is in eval mode inside (``attack_mode``) and returned as it was.
     """

@@ -3,7 +3,7 @@
 DFARD's fifth attack is AutoAttack: APGD-CE, APGD-T, FAB-T and Square, built here from the components of
 ``torchattacks`` (installed separately, see :data:`TORCHATTACKS_INSTALL`; imported only when an AutoAttack is
 built, so the package imports without it). Inputs follow the conventions of
-:mod:`advdist_lab.robust.gradient_attacks` (``[0, 1]``, normalisation inside the model, result in the eps-ball).
+:mod:`advdist_lab.robust.attacks.gradient` (``[0, 1]``, normalisation inside the model, result in the eps-ball).
 
 **Where the paper is silent, and what we chose.** ``torchattacks.AutoAttack(version="standard")`` runs APGD,
 APGD-T and FAB-T with 10 steps each and targets all ``n_classes - 1`` other classes. We configure its components
@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from advdist_lab.hparams import check_nonnegative_int, check_positive_int
-from advdist_lab.robust.gradient_attacks import attack_mode, check_budget, check_inputs, project_linf
+from advdist_lab.robust.attacks.gradient import attack_mode, check_budget, check_inputs, project_linf
 
 __all__ = [
     "AUTOATTACK_TARGET_CLASSES",

@@ -3,8 +3,8 @@
 DFARD reports the clean accuracy beside five L_inf attacks at ``eps = 8/255`` (Table 1: Clean, FGSM, PGD_S,
 PGD_T, CW_inf, AA). :class:`AttackProtocol` is one evaluation's budget, steps and attacks
 (:meth:`AttackProtocol.cifar`, the paper's; :meth:`AttackProtocol.digits`, ours for the 8x8 digits);
-:func:`run_attack` runs one attack by name (:mod:`advdist_lab.robust.gradient_attacks`,
-:mod:`advdist_lab.robust.auto_attack`); :func:`robust_accuracy` measures a model under all of them; and
+:func:`run_attack` runs one attack by name (:mod:`advdist_lab.robust.attacks.gradient`,
+:mod:`advdist_lab.robust.attacks.auto`); :func:`robust_accuracy` measures a model under all of them; and
 :func:`table1_row` and :func:`format_table1` lay the accuracies out as Table 1.
 
 **The average.** DFARD's Table 1 has no average column; its text ("our method improves the average adversarial
@@ -25,8 +25,8 @@ import torch
 from torch import Tensor, nn
 
 from advdist_lab.hparams import check_nonnegative_int, check_positive, check_positive_int, check_real
-from advdist_lab.robust.auto_attack import autoattack, check_n_classes
-from advdist_lab.robust.gradient_attacks import attack_mode, check_budget, check_inputs, cw_inf, fgsm, pgd_s, pgd_t
+from advdist_lab.robust.attacks.auto import autoattack, check_n_classes
+from advdist_lab.robust.attacks.gradient import attack_mode, check_budget, check_inputs, cw_inf, fgsm, pgd_s, pgd_t
 
 __all__ = [
     "ATTACKS",

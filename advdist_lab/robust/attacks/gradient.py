@@ -1,7 +1,7 @@
 """The gradient attacks of DFARD Table 1 (``001_...``, "Attack Evaluation"), and the model side of every attack.
 
 DFARD evaluates every student under five L_inf attacks at ``eps = 8/255``, the three iterative ones with 20
-steps (:mod:`advdist_lab.robust.protocol` runs them; AutoAttack is :mod:`advdist_lab.robust.auto_attack`). The
+steps (:mod:`advdist_lab.robust.attacks.protocol` runs them; AutoAttack is :mod:`advdist_lab.robust.attacks.auto`). The
 four built from the input gradient live here:
 
 * :func:`fgsm`: one signed-gradient step of size ``eps`` on the cross-entropy (Goodfellow et al. 2014).
