@@ -76,7 +76,7 @@ OUT = nb.out
 #
 # No code was published for DFARD; `advdist_lab.robust` is the first open implementation. Every place where the
 # paper is silent and we chose is listed in the docstrings of `advdist_lab.robust.dfard`, `.distillation`,
-# `.generator_losses` and `.runner`.
+# `.generation.losses` and `.runner`.
 
 # %%
 import os
@@ -86,7 +86,7 @@ from IPython.display import Markdown, display
 from advdist_lab.robust import analysis, experiments
 from advdist_lab.robust.attacks import AttackProtocol, format_table1
 from advdist_lab.robust.dfard import DfardConfig, run_dfard
-from advdist_lab.robust.generators import load_generator, sample_grid
+from advdist_lab.robust.generation import load_generator, sample_grid
 from advdist_lab.robust.teacher import RobustTeacherConfig, train_robust_teacher
 from advdist_lab.viz import robust as viz_robust
 

@@ -85,7 +85,7 @@ from advdist_lab.robust import analysis, experiments
 from advdist_lab.robust.attacks import format_table1
 from advdist_lab.robust.derd_config import DerdConfig
 from advdist_lab.robust.dfard import DfardConfig
-from advdist_lab.robust.generators import load_generator, sample_grid
+from advdist_lab.robust.generation import load_generator, sample_grid
 from advdist_lab.robust.teacher import RobustTeacherConfig, train_robust_teacher
 from advdist_lab.viz import robust as viz_robust
 

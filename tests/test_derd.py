@@ -182,7 +182,7 @@ def test_run_derd_wants_a_derd_config():
 
 @pytest.mark.parametrize(("variant", "stage1"), [("derd", 2), ("no-natural", 1), ("inversion", 0)])
 def test_each_variant_runs_end_to_end(teachers, tmp_path, variant, stage1):
-    from advdist_lab.robust.generators import load_generator
+    from advdist_lab.robust.generation.generators import load_generator
     from advdist_lab.robust.models import load_robust_model
 
     changes = {} if variant == "inversion" else {"stage1_epochs": stage1}

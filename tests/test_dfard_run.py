@@ -16,7 +16,7 @@ from advdist_lab.robust.attacks.gradient import attack_mode
 from advdist_lab.robust.data import load_robust_data
 from advdist_lab.robust.dfard import DFARD_METHODS, TABLE3_ROWS, DfardConfig, run_dfard
 from advdist_lab.robust.distillation import adversarial_examples, kd_loss
-from advdist_lab.robust.generators import load_generator, sample_grid
+from advdist_lab.robust.generation.generators import load_generator, sample_grid
 from advdist_lab.robust.models import build_robust_model, load_robust_model, save_robust_model
 from advdist_lab.robust.paper_tables import (
     DFARD_AVERAGE_GAINS,

@@ -12,12 +12,12 @@ import pytest
 import torch
 from torch import nn
 
-from advdist_lab.robust.baseline_losses import batch_entropy, image_l2, js_divergence, total_variation
-from advdist_lab.robust.dfard_loss import kl_divergence
-from advdist_lab.robust.generator_losses import DEFAULT_WEIGHTS, GENERATOR_LOSSES, generator_loss, loss_weights
-from advdist_lab.robust.generators import ConditionalGenerator
+from advdist_lab.robust.generation.baselines import batch_entropy, image_l2, js_divergence, total_variation
+from advdist_lab.robust.generation.dfard_loss import kl_divergence
+from advdist_lab.robust.generation.generators import ConditionalGenerator
+from advdist_lab.robust.generation.losses import DEFAULT_WEIGHTS, GENERATOR_LOSSES, generator_loss, loss_weights
+from advdist_lab.robust.generation.teacher_statistics import BN_STATISTICS, BatchNormStatistics, PenultimateFeatures
 from advdist_lab.robust.models import build_robust_model
-from advdist_lab.robust.teacher_statistics import BN_STATISTICS, BatchNormStatistics, PenultimateFeatures
 
 SHAPE = (1, 8, 8)
 F64 = torch.float64
@@ -421,8 +421,18 @@ def test_loss_weights_validation() -> None:
 
 
 def test_the_module_lists_its_own_names_and_the_baselines_weights():
-    from advdist_lab.robust import baseline_losses, generator_losses
+    from advdist_lab.robust.generation import baselines, losses
 
-    assert set(generator_losses.__all__) == {"DEFAULT_WEIGHTS", "GENERATOR_LOSSES", "generator_loss", "loss_weights"}
-    assert set(generator_losses.__all__) <= set(vars(generator_losses))
-    assert DEFAULT_WEIGHTS == {"dfard": {}, **baseline_losses.BASELINE_WEIGHTS}
+    assert set(losses.__all__) == {"DEFAULT_WEIGHTS", "GENERATOR_LOSSES", "generator_loss", "loss_weights"}
+    assert set(losses.__all__) <= set(vars(losses))
+    assert DEFAULT_WEIGHTS == {"dfard": {}, **baselines.BASELINE_WEIGHTS}
+
+
+def test_the_generation_package_exports_the_public_names_of_its_modules():
+    from advdist_lab.robust import generation
+    from advdist_lab.robust.generation import baselines, dfard_loss, generators, losses, teacher_statistics
+
+    homes = (generators, losses, dfard_loss, baselines, teacher_statistics)
+    assert set(generation.__all__) == set().union(*(m.__all__ for m in homes))
+    for name in generation.__all__:
+        assert getattr(generation, name) is getattr(next(m for m in homes if name in m.__all__), name), name

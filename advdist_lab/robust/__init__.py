@@ -5,15 +5,15 @@
   AutoAttack (standard version) from torchattacks' components, imported lazily so that this package imports
   without it (:mod:`.attacks.auto`); the :class:`AttackProtocol` value object (:meth:`AttackProtocol.cifar`,
   :meth:`AttackProtocol.digits`), :func:`robust_accuracy` and the Table 1 formatters (:mod:`.attacks.protocol`).
-* :mod:`advdist_lab.robust.generators`: :class:`ConditionalGenerator`, the DAFL-style conditional generator
-  ``g(z, y)`` of DFARD's data-free stage, images in ``[0, 1]``.
+* :mod:`advdist_lab.robust.generation`: the data-free generation stage. :class:`ConditionalGenerator`, the
+  DAFL-style conditional generator ``g(z, y)``, images in ``[0, 1]`` (:mod:`.generation.generators`);
+  :func:`~advdist_lab.robust.generation.generator_loss`, one call for the generator losses of DFARD
+  (:mod:`.generation.dfard_loss`, Eq. 1, 3, 6) and of its baselines DAFL, ZSKT, DFQ and DeepInversion
+  (:mod:`.generation.losses`, :mod:`.generation.baselines`); the teacher's batch-norm statistics and penultimate
+  features they read (:mod:`.generation.teacher_statistics`).
 * :mod:`advdist_lab.robust.ita_agb`: :func:`interactive_temperature` (ITA, DFARD Eq. 4) and
   :func:`adaptive_generator_balance` (AGB, DFARD Eq. 7).
 * :mod:`advdist_lab.robust.dfard`: DFARD's Algorithm 1: :class:`DfardConfig`, :func:`run_dfard`.
-* :mod:`advdist_lab.robust.generator_losses`: :func:`generator_loss`, one call for the generator losses of
-  DFARD (:mod:`advdist_lab.robust.dfard_loss`, Eq. 1, 3, 6) and of its baselines DAFL, ZSKT, DFQ and
-  DeepInversion (:mod:`advdist_lab.robust.baseline_losses`); the teacher's batch-norm statistics and penultimate
-  features they read (:mod:`advdist_lab.robust.teacher_statistics`).
 * :mod:`advdist_lab.robust.distillation`: the distillation stage shared by DFARD and DERD (PGD examples of
   generated data, the KD loss of Eq. 5), their frozen teachers and the check that stops a non-finite loss.
 * :mod:`advdist_lab.robust.distill_limits`: what both refuse before any work (epochs and steps beyond sane
@@ -49,7 +49,7 @@ from advdist_lab.robust.attacks import (
     table1_row,
 )
 from advdist_lab.robust.dfard import DfardConfig, run_dfard
-from advdist_lab.robust.generators import ConditionalGenerator
+from advdist_lab.robust.generation import ConditionalGenerator
 from advdist_lab.robust.ita_agb import adaptive_generator_balance, interactive_temperature
 
 __all__ = [

@@ -1,8 +1,9 @@
 """DERD's two stages (``002_...``, supplement): :class:`DerdDistiller`, the experts, the generator and the student.
 
 **The method as implemented** (``p = softmax``, ``KL_tau`` the ``tau^2``-scaled KL of
-:func:`advdist_lab.robust.dfard_loss.kl_divergence`, ``KD_tau`` = :func:`advdist_lab.robust.distillation.kd_loss`,
-``x`` a generated batch, ``x'`` its PGD adversarial examples against the student as in DFARD's distillation stage,
+:func:`advdist_lab.robust.generation.dfard_loss.kl_divergence`,
+``KD_tau`` = :func:`advdist_lab.robust.distillation.kd_loss`, ``x`` a generated batch, ``x'`` its PGD adversarial
+examples against the student as in DFARD's distillation stage,
 :func:`advdist_lab.robust.distillation.adversarial_examples`). Each epoch repeats ``iterations`` times ``tg``
 generator steps and ``ts`` student steps (DFARD's Algorithm 1 layout, :class:`advdist_lab.robust.dfard.DfardConfig`);
 epochs ``1 .. stage1_epochs`` are stage I, the rest stage II.
@@ -36,10 +37,11 @@ and its mean top probability on generated images), the student's ``student_kd_na
 **Where the supplement is silent, and what we chose** (the hyperparameters: :mod:`advdist_lab.robust.derd_config`).
 
 * ``L_BN``: DeepInversion's ``sum_l ||mu_l - mu_l^run||_2 + ||var_l - var_l^run||_2`` over the teacher's
-  ``BatchNorm2d`` layers (:meth:`advdist_lab.robust.teacher_statistics.BatchNormStatistics.loss`, ``"variance"``).
+  ``BatchNorm2d`` layers (:meth:`advdist_lab.robust.generation.teacher_statistics.BatchNormStatistics.loss`,
+  ``"variance"``).
   On the 8x8 digits with ``digits-cnn`` it is of order 5, so ``lambda_bn = 1e-5`` makes it negligible there.
 * ``L_ie``: the entropy of the batch-mean prediction, natural log, maximised (DAFL's,
-  :func:`advdist_lab.robust.baseline_losses.batch_entropy`).
+  :func:`advdist_lab.robust.generation.baselines.batch_entropy`).
   ``L_oh``: cross-entropy to the label ``y`` the conditional generator was asked for (DFARD's ``L_cls``).
 * The stand-in of ``no-natural`` (above): a frozen copy of the student in eval mode, taken when stage II starts;
   stored in the checkpoint so resume is exact. Using the *live* student instead would make both of its terms
@@ -59,10 +61,8 @@ import torch
 import torch.nn.functional as F
 
 from advdist_lab.robust.attacks.gradient import attack_mode
-from advdist_lab.robust.baseline_losses import activation_loss, batch_entropy
 from advdist_lab.robust.derd_config import DerdConfig, stage_of
 from advdist_lab.robust.derd_inversion import invert_batch, inverted_sample
-from advdist_lab.robust.dfard_loss import kl_divergence
 from advdist_lab.robust.distillation import (
     adversarial_examples,
     describe_teacher,
@@ -70,10 +70,12 @@ from advdist_lab.robust.distillation import (
     kd_loss,
     load_frozen_teacher,
 )
-from advdist_lab.robust.generators import ConditionalGenerator, generator_checkpoint
+from advdist_lab.robust.generation.baselines import activation_loss, batch_entropy
+from advdist_lab.robust.generation.dfard_loss import kl_divergence
+from advdist_lab.robust.generation.generators import ConditionalGenerator, generator_checkpoint
+from advdist_lab.robust.generation.teacher_statistics import BatchNormStatistics
 from advdist_lab.robust.models import build_robust_model
 from advdist_lab.robust.runner import epoch_generator
-from advdist_lab.robust.teacher_statistics import BatchNormStatistics
 
 __all__ = ["DerdDistiller"]
 

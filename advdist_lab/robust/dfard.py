@@ -2,7 +2,7 @@
 
 :class:`DfardConfig` and :func:`run_dfard`: **Algorithm 1**. Each epoch repeats ``iterations`` times a
 generation stage (``tg`` generator steps on ``L_gen``, Eq. 6, or a baseline's generator loss from
-:mod:`advdist_lab.robust.generator_losses`) and a distillation stage (``ts`` student steps on PGD adversarial
+:mod:`advdist_lab.robust.generation.losses`) and a distillation stage (``ts`` student steps on PGD adversarial
 examples of freshly generated data with ``L_KD``, Eq. 5, :mod:`advdist_lab.robust.distillation`). The generator's
 temperature and weight come from DFARD's two adaptive quantities, ITA (Eq. 4) and AGB (Eq. 7), in
 :mod:`advdist_lab.robust.ita_agb` (:func:`~advdist_lab.robust.ita_agb.interactive_temperature`,
@@ -49,12 +49,12 @@ from advdist_lab.robust.distillation import (
     kd_loss,
     load_frozen_teacher,
 )
-from advdist_lab.robust.generator_losses import generator_loss
-from advdist_lab.robust.generators import ConditionalGenerator, generator_checkpoint
+from advdist_lab.robust.generation.generators import ConditionalGenerator, generator_checkpoint
+from advdist_lab.robust.generation.losses import generator_loss
+from advdist_lab.robust.generation.teacher_statistics import BatchNormStatistics
 from advdist_lab.robust.ita_agb import adaptive_generator_balance, interactive_temperature
 from advdist_lab.robust.models import build_robust_model
 from advdist_lab.robust.runner import DistillConfig, epoch_generator, run_distillation
-from advdist_lab.robust.teacher_statistics import BatchNormStatistics
 
 __all__ = [
     "DFARD_METHODS",
@@ -118,7 +118,7 @@ class DfardConfig(DistillConfig):
 
     @property
     def generator_loss(self) -> str:
-        """The name of the generator loss in :mod:`advdist_lab.robust.generator_losses`."""
+        """The name of the generator loss in :mod:`advdist_lab.robust.generation.losses`."""
         base = self.method.removesuffix("+ita")
         return "dfard" if base == "vanilla" else base
 

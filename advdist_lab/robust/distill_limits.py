@@ -16,7 +16,7 @@
 teacher the generator's loss reads (the input gradient flows through them) and of the student, for one batch.
 Each network keeps about ``factor`` activation values per input value (measured per architecture:
 :data:`advdist_lab.robust.models.ACTIVATION_FACTORS`, :func:`advdist_lab.robust.models.activation_factor`,
-:data:`advdist_lab.robust.generators.GENERATOR_ACTIVATION_FACTOR`), so::
+:data:`advdist_lab.robust.generation.generators.GENERATOR_ACTIVATION_FACTOR`), so::
 
     bytes = batch_size * C * H * W * 4 * (generator factor + teachers' factors + student factor)
 
@@ -34,7 +34,7 @@ import math
 from advdist_lab.environment import check_fits_in_memory, resolve_device
 from advdist_lab.hparams import check_epochs, check_iterations, check_positive_int
 from advdist_lab.robust.data import TEST_SPLIT_SIZES, dataset_stats
-from advdist_lab.robust.generators import GENERATOR_ACTIVATION_FACTOR
+from advdist_lab.robust.generation.generators import GENERATOR_ACTIVATION_FACTOR
 from advdist_lab.robust.models import DEFAULT_TEACHERS, activation_factor
 
 __all__ = ["batch_bytes", "check_batch_fits", "check_run_limits"]

@@ -34,14 +34,14 @@ from torch import nn
 from advdist_lab.hparams import check_positive, check_positive_int
 from advdist_lab.methods.loop import NonFiniteLossError
 from advdist_lab.robust.attacks.gradient import attack_mode, project_linf, signed_ascent
-from advdist_lab.robust.dfard_loss import kl_divergence
+from advdist_lab.robust.generation.dfard_loss import kl_divergence
 
 __all__ = ["adversarial_examples", "describe_teacher", "finite_loss", "kd_loss", "load_frozen_teacher"]
 
 
 def kd_loss(teacher_logits: torch.Tensor, student_logits: torch.Tensor, tau: float) -> torch.Tensor:
     """``tau^2 * KL(softmax(t / tau) || softmax(s / tau))``, mean over the batch (DFARD Eq. 5, module docstring):
-    the ``KL_tau`` of the generator's Eq. 3 (:func:`advdist_lab.robust.dfard_loss.kl_divergence`) on two
+    the ``KL_tau`` of the generator's Eq. 3 (:func:`advdist_lab.robust.generation.dfard_loss.kl_divergence`) on two
     ``(batch, C)`` logits of the same shape.
 
     Gradients flow to both arguments; pass ``teacher_logits.detach()`` for a fixed teacher.

@@ -2,11 +2,11 @@
 
 DFARD says of its baselines only that "the difference only lies in the generator loss function of these
 methods": all of them go through the same distillation stage (the ARD loss, PGD-10). This module holds what each
-baseline's generator loss adds to DFARD's terms (:mod:`advdist_lab.robust.dfard_loss`: ``cls``, Eq. 1, and the
-adversarial KL, Eq. 3), and the weights of each, :data:`BASELINE_WEIGHTS`;
-:func:`advdist_lab.robust.generator_losses.generator_loss` assembles them. The batch-norm statistics and the
+baseline's generator loss adds to DFARD's terms (:mod:`advdist_lab.robust.generation.dfard_loss`: ``cls``, Eq. 1,
+and the adversarial KL, Eq. 3), and the weights of each, :data:`BASELINE_WEIGHTS`;
+:func:`advdist_lab.robust.generation.losses.generator_loss` assembles them. The batch-norm statistics and the
 penultimate features that DFQ, DeepInversion and DAFL read from the teacher are
-:mod:`advdist_lab.robust.teacher_statistics`.
+:mod:`advdist_lab.robust.generation.teacher_statistics`.
 
 **The terms** (``p_t = softmax(teacher_logits)``, ``B`` the batch size; each minimised by the generator):
 
@@ -17,8 +17,9 @@ penultimate features that DFQ, DeepInversion and DAFL read from the teacher are
     ``-H(mean_i p_t,i) = sum_c pbar_c log pbar_c``: the information-entropy loss of DAFL and DFQ's batch
     categorical entropy term (minimising it spreads the batch over the classes), :func:`batch_entropy`.
 ``bn``
-    The batch-norm statistics loss (:meth:`advdist_lab.robust.teacher_statistics.BatchNormStatistics.loss`) over
-    the teacher's ``BatchNorm2d`` layers, in the form :data:`BN_STATISTIC_OF` names.
+    The batch-norm statistics loss
+    (:meth:`advdist_lab.robust.generation.teacher_statistics.BatchNormStatistics.loss`) over the teacher's
+    ``BatchNorm2d`` layers, in the form :data:`BN_STATISTIC_OF` names.
 ``tv``, ``l2``
     DeepInversion's image priors: :func:`total_variation` and :func:`image_l2`.
 ``adv`` of "deepinv"
@@ -35,7 +36,7 @@ penultimate features that DFQ, DeepInversion and DAFL read from the teacher are
     ``log10``; we use the natural log, so our ``entropy`` term is ``ln 10 = 2.3`` times DAFL's at the same
     weight. ``features=`` takes the teacher's penultimate features; if ``None`` they come from ``bn`` (which
     captures the input of the teacher's last ``nn.Linear``, see
-    :class:`~advdist_lab.robust.teacher_statistics.PenultimateFeatures`).
+    :class:`~advdist_lab.robust.generation.teacher_statistics.PenultimateFeatures`).
 ``"zskt"``
     ZSKT (Micaelli and Storkey 2019): the generator maximises the teacher-student KL, ``adv`` alone (weight 1).
     ZSKT's attention-transfer term trains the student, not the generator, so it has no place here; its
@@ -48,7 +49,7 @@ penultimate features that DFQ, DeepInversion and DAFL read from the teacher are
     --balance 20``), the code base whose list of data-free baselines DFARD's Table 1 and 2 follow; DFARD gives
     none. The BN statistic is the L2 distance of means and of **standard deviations**
     (``statistic="std"``). Choi et al. measure the mismatch by a KL divergence between per-channel Gaussians
-    instead; that form is :meth:`~advdist_lab.robust.teacher_statistics.BatchNormStatistics.loss` with
+    instead; that form is :meth:`~advdist_lab.robust.generation.teacher_statistics.BatchNormStatistics.loss` with
     ``statistic="gaussian-kl"``, not the default because its scale (a sum over all channels) would need a weight
     that no source gives.
 ``"deepinv"``
@@ -78,7 +79,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from advdist_lab.robust.dfard_loss import check_tau
+from advdist_lab.robust.generation.dfard_loss import check_tau
 
 __all__ = [
     "BASELINE_WEIGHTS",

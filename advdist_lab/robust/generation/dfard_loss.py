@@ -14,8 +14,8 @@ on two terms, both minimised by the generator:
 and weighs them by **Eq. 6**, ``L_gen = lam * L_cls + (1 - lam) * L_adv`` (:func:`dfard_weights`). Both numbers
 come from the caller: ``lam`` is Eq. 7 (AGB, :func:`advdist_lab.robust.ita_agb.adaptive_generator_balance`) or
 Table 3's fixed ``0.3`` ("Vanilla"), ``tau`` is Eq. 4 (ITA, :func:`advdist_lab.robust.ita_agb.interactive_temperature`)
-or the vanilla ``3``. :func:`advdist_lab.robust.generator_losses.generator_loss` computes the terms for DFARD and
-for its baselines (:mod:`advdist_lab.robust.baseline_losses`).
+or the vanilla ``3``. :func:`advdist_lab.robust.generation.losses.generator_loss` computes the terms for DFARD and
+for its baselines (:mod:`advdist_lab.robust.generation.baselines`).
 
 **Numerics.** The KL is computed from log-softmax in float32 (float64 for float64 logits), so half-precision
 logits under autocast are safe.

@@ -16,16 +16,16 @@ assembles those loss functions, one per name in :data:`GENERATOR_LOSSES`::
 ``"total"``; :func:`loss_weights` returns the weights it used (plain floats, for logging). Every term is a loss
 the generator **minimises**. The terms and their sources:
 
-* DFARD's ``L_gen`` (:mod:`advdist_lab.robust.dfard_loss`): ``cls`` = ``CE(f_t(x_hat), y)`` (Eq. 1; also DAFL's
-  one-hot loss, DFQ's instance term and DeepInversion's main loss) and ``adv`` = ``-KL_tau(f_t || f_s)`` (Eq. 3;
-  also ZSKT's and DFQ's adversarial term), weighted ``lam`` and ``1 - lam`` (Eq. 6). "dfard" takes no
-  ``weights=``: its weights come from ``lam`` only (Eq. 7, AGB, or Table 3's "Vanilla" ``0.3``), its ``tau``
-  from Eq. 4 (ITA) or the vanilla ``3``; the caller decides both.
-* The baselines' terms and weights (:mod:`advdist_lab.robust.baseline_losses`, which says where each weight comes
-  from): ``activation`` and ``entropy`` (DAFL), ``adv`` alone (ZSKT), ``bn`` and ``entropy`` (DFQ), ``bn``,
+* DFARD's ``L_gen`` (:mod:`advdist_lab.robust.generation.dfard_loss`): ``cls`` = ``CE(f_t(x_hat), y)`` (Eq. 1;
+  also DAFL's one-hot loss, DFQ's instance term and DeepInversion's main loss) and
+  ``adv`` = ``-KL_tau(f_t || f_s)`` (Eq. 3; also ZSKT's and DFQ's adversarial term), weighted ``lam`` and
+  ``1 - lam`` (Eq. 6). "dfard" takes no ``weights=``: its weights come from ``lam`` only (Eq. 7, AGB, or Table
+  3's "Vanilla" ``0.3``), its ``tau`` from Eq. 4 (ITA) or the vanilla ``3``; the caller decides both.
+* The baselines' terms and weights (:mod:`advdist_lab.robust.generation.baselines`, which says where each weight
+  comes from): ``activation`` and ``entropy`` (DAFL), ``adv`` alone (ZSKT), ``bn`` and ``entropy`` (DFQ), ``bn``,
   ``tv``, ``l2`` and ``adv`` = ``-JS_tau`` (DeepInversion). ``weights=`` overrides any of their weights.
 * The teacher's batch-norm statistics and penultimate features that ``bn`` and ``activation`` read
-  (:mod:`advdist_lab.robust.teacher_statistics`).
+  (:mod:`advdist_lab.robust.generation.teacher_statistics`).
 
 **Numerics.** Every term is computed in float32 (or float64 when the inputs are float64), from log-softmax, so
 half-precision logits under autocast are safe; KL and JS are computed in log space.
@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from advdist_lab.hparams import check_choice, check_real
-from advdist_lab.robust.baseline_losses import (
+from advdist_lab.robust.generation.baselines import (
     BASELINE_WEIGHTS,
     BN_STATISTIC_OF,
     activation_loss,
@@ -49,8 +49,8 @@ from advdist_lab.robust.baseline_losses import (
     js_divergence,
     total_variation,
 )
-from advdist_lab.robust.dfard_loss import check_lam, check_tau, dfard_weights, kl_divergence
-from advdist_lab.robust.teacher_statistics import BatchNormStatistics
+from advdist_lab.robust.generation.dfard_loss import check_lam, check_tau, dfard_weights, kl_divergence
+from advdist_lab.robust.generation.teacher_statistics import BatchNormStatistics
 
 __all__ = ["DEFAULT_WEIGHTS", "GENERATOR_LOSSES", "generator_loss", "loss_weights"]
 
@@ -59,8 +59,8 @@ GENERATOR_LOSSES = ("dfard", "dafl", "zskt", "dfq", "deepinv")
 of DFARD's Table 1 that train a generator: DAFL, ZSKT, DFQ and DeepInversion (module docstring)."""
 
 DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {"dfard": {}, **BASELINE_WEIGHTS}
-"""The weights of each method's terms (:data:`~advdist_lab.robust.baseline_losses.BASELINE_WEIGHTS`). "dfard"
-has none: its weights are ``lam`` and ``1 - lam`` (:func:`~advdist_lab.robust.dfard_loss.dfard_weights`)."""
+"""The weights of each method's terms (:data:`~advdist_lab.robust.generation.baselines.BASELINE_WEIGHTS`). "dfard"
+has none: its weights are ``lam`` and ``1 - lam`` (:func:`~advdist_lab.robust.generation.dfard_loss.dfard_weights`)."""
 
 
 def _check_logits(name: str, logits: object, batch: int) -> Tensor:
