@@ -72,7 +72,7 @@ OUT = nb.out
 # * **model inversion** (Sec. 3.1, Eq. 7-8): no generator; each batch of pseudo-images is optimised from noise by
 #   $L_{oh} + L_a + L_{BN} + L_{ie}$ (Eq. 7), then the student distils on it (Eq. 8); a single stage.
 #
-# The supplement never writes the losses of the two stages; `advdist_lab.robust.derd` lists every term we chose
+# The supplement never writes the losses of the two stages; `advdist_lab.robust.derd.stages` lists every term we chose
 # and why (its docstring, "Where the supplement is silent, and what we chose"). No DERD code is public.
 
 # %%
@@ -83,7 +83,7 @@ from IPython.display import Markdown, display
 from advdist_lab.files import load_tensors
 from advdist_lab.robust import analysis, experiments
 from advdist_lab.robust.attacks import format_table1
-from advdist_lab.robust.derd_config import DerdConfig
+from advdist_lab.robust.derd import DerdConfig
 from advdist_lab.robust.dfard import DfardConfig
 from advdist_lab.robust.generation import load_generator, sample_grid
 from advdist_lab.robust.teacher import RobustTeacherConfig, train_robust_teacher

@@ -14,7 +14,7 @@ from advdist_lab.cli.commands import COMMANDS
 from advdist_lab.cli.common import parse_list
 from advdist_lab.cli.options import add_config_options, name_list, number, option_type, option_values
 from advdist_lab.methods import TrainConfig
-from advdist_lab.robust.derd_config import DerdConfig
+from advdist_lab.robust.derd.config import DerdConfig
 from advdist_lab.robust.dfard import DfardConfig
 from advdist_lab.robust.teacher import RobustTeacherConfig
 

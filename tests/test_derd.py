@@ -15,10 +15,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from advdist_lab.robust import derd_stages
 from advdist_lab.robust.derd import run_derd
-from advdist_lab.robust.derd_config import DerdConfig
-from advdist_lab.robust.derd_stages import DerdDistiller
+from advdist_lab.robust.derd import stages as derd_stages
+from advdist_lab.robust.derd.config import DerdConfig
+from advdist_lab.robust.derd.stages import DerdDistiller
 from advdist_lab.robust.paper_tables import DERD_COLUMNS, DERD_TABLE1, DERD_TABLE2, DERD_TABLE3
 
 
@@ -339,3 +339,13 @@ def test_a_batch_that_cannot_fit_counts_both_experts(teachers, tmp_path, monkeyp
     with pytest.raises(ValueError, match="batch_size needs about"):
         run_derd(config, tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_the_derd_package_exports_the_public_names_of_its_modules():
+    from advdist_lab.robust import derd
+    from advdist_lab.robust.derd import config, inversion, run, stages
+
+    homes = (run, config, stages, inversion)
+    assert set(derd.__all__) == set().union(*(m.__all__ for m in homes))
+    for name in derd.__all__:
+        assert getattr(derd, name) is getattr(next(m for m in homes if name in m.__all__), name), name

@@ -21,7 +21,7 @@ from advdist_lab.data.tags_baselines import (
 )
 from advdist_lab.data.tags_features import TagFeatures
 from advdist_lab.experiments.tables import markdown_table
-from advdist_lab.robust.derd_config import DerdConfig
+from advdist_lab.robust.derd.config import DerdConfig
 from advdist_lab.robust.dfard import DfardConfig
 from advdist_lab.robust.experiments import row_folder, run_variants
 from advdist_lab.theory.solver import sweep_game

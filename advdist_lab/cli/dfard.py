@@ -9,7 +9,7 @@
     advdist-lab dfard-table --table 3 --teacher runs/robust-teacher --seeds 2 --out runs/table3
 
 Every field of :class:`advdist_lab.robust.dfard.DfardConfig` (and, for ``--method derd``, of
-:class:`advdist_lab.robust.derd_config.DerdConfig`) is an option. Options that the chosen method does not have are
+:class:`advdist_lab.robust.derd.config.DerdConfig`) is an option. Options that the chosen method does not have are
 refused with one line (exit status 2).
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..robust.derd_config import DerdConfig
+from ..robust.derd import DerdConfig
 from ..robust.dfard import DFARD_METHODS, DfardConfig
 from .common import add_run_options, add_threads, out_folder, set_threads
 from .options import add_config_options, config_fields, option_values

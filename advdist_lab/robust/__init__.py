@@ -7,10 +7,10 @@
   :meth:`AttackProtocol.digits`), :func:`robust_accuracy` and the Table 1 formatters (:mod:`.attacks.protocol`).
 * :mod:`advdist_lab.robust.generation`: the data-free generation stage. :class:`ConditionalGenerator`, the
   DAFL-style conditional generator ``g(z, y)``, images in ``[0, 1]`` (:mod:`.generation.generators`);
-  :func:`~advdist_lab.robust.generation.generator_loss`, one call for the generator losses of DFARD
-  (:mod:`.generation.dfard_loss`, Eq. 1, 3, 6) and of its baselines DAFL, ZSKT, DFQ and DeepInversion
-  (:mod:`.generation.losses`, :mod:`.generation.baselines`); the teacher's batch-norm statistics and penultimate
-  features they read (:mod:`.generation.teacher_statistics`).
+  :func:`~advdist_lab.robust.generation.generator_loss` (:mod:`.generation.losses`), one call for the generator
+  losses of DFARD (:mod:`.generation.dfard_loss`, Eq. 1, 3, 6) and of its baselines DAFL, ZSKT, DFQ and
+  DeepInversion (:mod:`.generation.baselines`); the teacher's batch-norm statistics and penultimate features
+  they read (:mod:`.generation.teacher_statistics`).
 * :mod:`advdist_lab.robust.ita_agb`: :func:`interactive_temperature` (ITA, DFARD Eq. 4) and
   :func:`adaptive_generator_balance` (AGB, DFARD Eq. 7).
 * :mod:`advdist_lab.robust.dfard`: DFARD's Algorithm 1: :class:`DfardConfig`, :func:`run_dfard`.
@@ -18,9 +18,9 @@
   generated data, the KD loss of Eq. 5), their frozen teachers and the check that stops a non-finite loss.
 * :mod:`advdist_lab.robust.distill_limits`: what both refuse before any work (epochs and steps beyond sane
   bounds, evaluation sizes beyond the test split, a batch that cannot fit in memory).
-* :mod:`advdist_lab.robust.derd`: DERD (:func:`~advdist_lab.robust.derd.run_derd`): its hyperparameters and
-  variants (:mod:`advdist_lab.robust.derd_config`), its two stages with a natural and a robust teacher
-  (:mod:`advdist_lab.robust.derd_stages`) and model inversion (:mod:`advdist_lab.robust.derd_inversion`).
+* :mod:`advdist_lab.robust.derd`: DERD (:func:`~advdist_lab.robust.derd.run_derd`, :mod:`.derd.run`): its
+  hyperparameters and variants (:mod:`.derd.config`), its two stages with a natural and a robust teacher
+  (:mod:`.derd.stages`) and model inversion (:mod:`.derd.inversion`).
 * :mod:`advdist_lab.robust.teacher`: robust (PGD-AT, TRADES) and natural teachers; importing a checkpoint;
   evaluating any model under the protocol.
 * :mod:`advdist_lab.robust.runner`: run folders of data-free robust distillation (checkpoint, resume, best epoch).

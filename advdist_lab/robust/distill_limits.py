@@ -1,7 +1,7 @@
 """The limits a data-free robust distillation run (DFARD, DERD) is checked against before any work.
 
 * :func:`check_run_limits` (called by :class:`advdist_lab.robust.dfard.DfardConfig` and
-  :class:`advdist_lab.robust.derd_config.DerdConfig` when they are built): ``epochs`` within
+  :class:`advdist_lab.robust.derd.config.DerdConfig` when they are built): ``epochs`` within
   :data:`advdist_lab.hparams.MAX_EPOCHS` and the step counts (``iterations``, ``tg``, ``ts``, ``train_steps``)
   within :data:`advdist_lab.hparams.MAX_ITERATIONS`, the messages saying why the bound is there; ``eval_size`` and
   ``final_size`` at most the dataset's test split (:data:`advdist_lab.robust.data.TEST_SPLIT_SIZES`: 500 digits,

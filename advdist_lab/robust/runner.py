@@ -2,7 +2,7 @@
 
 :class:`DistillConfig` holds the hyperparameters every data-free robust distillation shares (the teacher, the
 student, the optimisers of DFARD's "Implementation details", the PGD of the distillation stage, the evaluation);
-:class:`advdist_lab.robust.dfard.DfardConfig` and :class:`advdist_lab.robust.derd_config.DerdConfig` add their own.
+:class:`advdist_lab.robust.dfard.DfardConfig` and :class:`advdist_lab.robust.derd.config.DerdConfig` add their own.
 :func:`run_distillation` drives any *distiller* (an object with ``student``, ``train_epoch(epoch) -> dict``,
 ``state_dict()``, ``load_state_dict(state)`` and ``artifacts() -> dict``) through a run folder ``out/``, a
 :class:`~advdist_lab.runs.folder.RunFolder` (the lifecycle every run shares: ``--out`` checked before any work,

@@ -23,7 +23,7 @@ stage I and, from stage II on, from **the student itself as it was at the end of
 stage I is a DFAD-like self-adversary of the student against ``R``, and stage II adds, besides the robust
 terms, a pull towards the student's own natural knowledge of stage I.
 
-``variant="inversion"`` replaces the generator by model inversion (:mod:`advdist_lab.robust.derd_inversion`).
+``variant="inversion"`` replaces the generator by model inversion (:mod:`advdist_lab.robust.derd.inversion`).
 
 Each history entry (besides the runner's epoch and accuracies) holds ``stage`` (1 or 2), ``tau`` (the fixed
 temperature, named as in DFARD's entries), the generator's unweighted terms ``generator_oh``, ``generator_ie``
@@ -34,7 +34,7 @@ and its mean top probability on generated images), the student's ``student_kd_na
 ``derd`` and ``no-natural``), ``student_kd_robust`` (stage II) and ``student_loss``, and ``lr_student``. For
 ``inversion`` the ``generator_*`` terms are those of the last inner step of each inverted batch.
 
-**Where the supplement is silent, and what we chose** (the hyperparameters: :mod:`advdist_lab.robust.derd_config`).
+**Where the supplement is silent, and what we chose** (the hyperparameters: :mod:`advdist_lab.robust.derd.config`).
 
 * ``L_BN``: DeepInversion's ``sum_l ||mu_l - mu_l^run||_2 + ||var_l - var_l^run||_2`` over the teacher's
   ``BatchNorm2d`` layers (:meth:`advdist_lab.robust.generation.teacher_statistics.BatchNormStatistics.loss`,
@@ -61,8 +61,8 @@ import torch
 import torch.nn.functional as F
 
 from advdist_lab.robust.attacks.gradient import attack_mode
-from advdist_lab.robust.derd_config import DerdConfig, stage_of
-from advdist_lab.robust.derd_inversion import invert_batch, inverted_sample
+from advdist_lab.robust.derd.config import DerdConfig, stage_of
+from advdist_lab.robust.derd.inversion import invert_batch, inverted_sample
 from advdist_lab.robust.distillation import (
     adversarial_examples,
     describe_teacher,
@@ -220,7 +220,7 @@ class DerdDistiller:
 
     def inversion_step(self, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
         """Eq. 7: optimise one batch from noise for ``inversion_steps`` steps; ``(x_inv, y, last step's terms)``
-        (:func:`advdist_lab.robust.derd_inversion.invert_batch`)."""
+        (:func:`advdist_lab.robust.derd.inversion.invert_batch`)."""
         config = self.config
         x_inv, y, logged = invert_batch(
             self._inversion_objective,

@@ -4,7 +4,7 @@ The supplement: no generator; a batch ``x_inv`` is optimised from noise
 by ``argmin L_oh + L_a + L_BN + L_ie`` (Eq. 7, "the implicit generator"), then the student by
 ``argmin_theta_s D(S(x_inv), T(x_inv))`` (Eq. 8); "DERD degenerates into a single-stage model".
 
-``variant="inversion"`` of :class:`advdist_lab.robust.derd_config.DerdConfig` (only the robust teacher ``R``, one
+``variant="inversion"`` of :class:`advdist_lab.robust.derd.config.DerdConfig` (only the robust teacher ``R``, one
 stage, reported as stage 2): every iteration draws labels ``y`` and noise ``z ~ N(0, I)`` of image shape, and
 minimises Eq. 7 over ``z`` for ``inversion_steps`` Adam steps (``lr_inversion``), ``x_inv = sigmoid(z)``
 (:func:`invert_batch`)::
@@ -12,7 +12,7 @@ minimises Eq. 7 over ``z`` for ``inversion_steps`` Adam steps (``lr_inversion``)
     lambda_oh CE(R(x_inv), y) - lambda_adv KL_tau(R(x_inv) || S(x_inv)) + lambda_bn L_BN(R; x_inv)
         - lambda_ie H(mean_i p(R(x_inv_i)))
 
-(the objective is the generator's loss of :class:`advdist_lab.robust.derd_stages.DerdDistiller`), then takes
+(the objective is the generator's loss of :class:`advdist_lab.robust.derd.stages.DerdDistiller`), then takes
 ``ts`` student steps on that batch with Eq. 8's ``D = KD_tau(R(x_inv'), S(x_inv'))``, ``x_inv'`` a fresh PGD
 adversarial example of ``x_inv`` at each step (as in the rest of the project: the robustness comes from
 distilling on adversarial examples).

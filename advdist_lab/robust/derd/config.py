@@ -2,8 +2,8 @@
 
 The supplement lists DERD's loss weights, OCR-garbled in our copy; :class:`DerdConfig` holds our reading of them
 (its defaults, on every dataset), the variant (:data:`DERD_VARIANTS`), the teachers and the stage split. The
-method that uses them is :mod:`advdist_lab.robust.derd_stages` (the two stages) and
-:mod:`advdist_lab.robust.derd_inversion` (Sec. 3.1); :func:`advdist_lab.robust.derd.run_derd` runs it.
+method that uses them is :mod:`advdist_lab.robust.derd.stages` (the two stages) and
+:mod:`advdist_lab.robust.derd.inversion` (Sec. 3.1); :func:`advdist_lab.robust.derd.run_derd` runs it.
 
 **Sec. 1, hyperparameters.** The weight names are **OCR-garbled** in our copy. Stage I, CIFAR-10:
 "A, = 0.05, Aje = 5, Apy = 1le = 5, Aq = 0.01", which we read as ``lambda_oh = 0.05`` (one-hot),
@@ -27,7 +27,7 @@ every dataset (we have no others; see the note on scales).
   teacher, so that in stage II both experts' statistics guide the generator. The stage-I generator terms keep
   their weights in stage II (the generator "continues").
 * Loss scales. The supplement's weights fit the authors' (unknown) reductions and sums, not necessarily ours
-  (batch means, ``tau^2``-scaled KL, the BN form of :mod:`advdist_lab.robust.derd_stages`); we keep them on
+  (batch means, ``tau^2``-scaled KL, the BN form of :mod:`advdist_lab.robust.derd.stages`); we keep them on
   every dataset rather than invent others. At our scales they make the generator barely adversarial: its ``-KL``
   terms weigh 0.01 and 0.003 against 0.05 for ``L_oh`` and 5 for ``L_ie``, and on the digits the generator
   variants learn far less from the teachers than DFARD's adversarial generator does. If the authors summed the

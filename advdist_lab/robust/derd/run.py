@@ -10,7 +10,7 @@ the supplement gives:
   generator is gone), stage II distils robustness. Fig. 1 motivates the order: students learn natural knowledge
   before robust knowledge.
 * Sec. 1, hyperparameters (OCR-garbled in our copy): our reading is the defaults of
-  :class:`~advdist_lab.robust.derd_config.DerdConfig` (:mod:`advdist_lab.robust.derd_config`, which lists every
+  :class:`~advdist_lab.robust.derd.config.DerdConfig` (:mod:`advdist_lab.robust.derd.config`, which lists every
   choice the supplement leaves open about them).
 * Sec. 3.1, **Eq. 7-8**, DERD applied to model inversion: no generator; a batch ``x_inv`` is optimised from noise
   by ``argmin L_oh + L_a + L_BN + L_ie`` (Eq. 7, "the implicit generator"), then the student by
@@ -20,10 +20,10 @@ the supplement gives:
 * Tables 1-3: :data:`advdist_lab.robust.paper_tables.DERD_TABLE1` (ImageNet-100), ``DERD_TABLE2`` (model
   inversion) and ``DERD_TABLE3`` (no natural teacher), CIFAR-10 with a ResNet-18 student, in percent.
 
-The implementation: :mod:`advdist_lab.robust.derd_config` (:class:`~advdist_lab.robust.derd_config.DerdConfig`,
-the variants of :data:`~advdist_lab.robust.derd_config.DERD_VARIANTS`, the stage split),
-:mod:`advdist_lab.robust.derd_stages` (:class:`~advdist_lab.robust.derd_stages.DerdDistiller`: the two stages with
-the natural and the robust expert, the ``no-natural`` stand-in) and :mod:`advdist_lab.robust.derd_inversion`
+The implementation: :mod:`advdist_lab.robust.derd.config` (:class:`~advdist_lab.robust.derd.config.DerdConfig`,
+the variants of :data:`~advdist_lab.robust.derd.config.DERD_VARIANTS`, the stage split),
+:mod:`advdist_lab.robust.derd.stages` (:class:`~advdist_lab.robust.derd.stages.DerdDistiller`: the two stages with
+the natural and the robust expert, the ``no-natural`` stand-in) and :mod:`advdist_lab.robust.derd.inversion`
 (Sec. 3.1, Eq. 7-8); :func:`run_derd`, this module's one name, runs one variant into a run folder.
 """
 
@@ -33,8 +33,8 @@ import os
 import threading
 from collections.abc import Callable
 
-from advdist_lab.robust.derd_config import DerdConfig
-from advdist_lab.robust.derd_stages import DerdDistiller
+from advdist_lab.robust.derd.config import DerdConfig
+from advdist_lab.robust.derd.stages import DerdDistiller
 from advdist_lab.robust.distill_limits import check_batch_fits
 from advdist_lab.robust.runner import run_distillation
 
