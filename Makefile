@@ -18,7 +18,7 @@ LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# torchattacks (AutoAttack, advdist_lab.robust.auto_attack) comes in a second step without its dependencies: its pin
+# torchattacks (AutoAttack, advdist_lab.robust.attacks.auto) comes in a second step without its dependencies: its pin
 # requests~=2.25.1 conflicts with JupyterLab's requests>=2.31, and it never imports requests (README, "Why each
 # dependency is there"). Both steps are no-ops when the pinned versions are already installed.
 $(STAMP): $(PY) pyproject.toml constraints.txt
