@@ -35,7 +35,7 @@ from ..models import BinaryDiscriminator, MulticlassDiscriminator, build_players
 from ..probes import GradientProbe, split_backward
 from . import get_method
 from .base import Batch, Players, StepContext, Terms
-from .config import TrainConfig
+from .config import TrainConfig, bf16_autocast
 
 STAGES = {
     "init-student": 1,
@@ -136,8 +136,7 @@ class Trainer:
             module.to(self.device)
         lrs = {"student": config.lr_student, "teacher": config.lr_teacher, "discriminator": config.lr_discriminator}
         self.optimizers = {name: torch.optim.Adam(m.parameters(), lr=lrs[name]) for name, m in self.players.items()}
-        precision = config.precision
-        self.autocast = precision == "bf16" or (precision == "auto" and self.device.type == "cuda")
+        self.autocast = bf16_autocast(config.precision, self.device)
         self.schedule = config.schedule
         self.step_hook: Callable[[str, StepContext, Batch], None] | None = None
         self.probe = GradientProbe() if config.probe_gradients else None

@@ -23,10 +23,17 @@ from dataclasses import dataclass
 
 import torch
 
-from advdist_lab.data.base import TEST_SIZES, check_device, data_root, stratified_subset
+from advdist_lab.data.base import TEST_SIZES, TRAIN_POOL_SIZES, check_device, data_root, stratified_subset
 from advdist_lab.hparams import check_choice, check_nonnegative_int, check_positive_int
 
-__all__ = ["ROBUST_DATASETS", "TEST_SPLIT_SIZES", "RobustData", "dataset_stats", "load_robust_data"]
+__all__ = [
+    "ROBUST_DATASETS",
+    "TEST_SPLIT_SIZES",
+    "TRAIN_SPLIT_SIZES",
+    "RobustData",
+    "dataset_stats",
+    "load_robust_data",
+]
 
 ROBUST_DATASETS = ("digits", "cifar10", "cifar10-random")
 
@@ -36,6 +43,13 @@ _STATS = {
     "cifar10-random": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
 }
 _RANDOM_SIZES = (50_000, 10_000)
+
+TRAIN_SPLIT_SIZES = {
+    "digits": TRAIN_POOL_SIZES["digits"],
+    "cifar10": TRAIN_POOL_SIZES["cifar10"],
+    "cifar10-random": _RANDOM_SIZES[0],
+}
+"""The training images :func:`load_robust_data` returns for each dataset when ``n_train`` is not given."""
 
 TEST_SPLIT_SIZES = {
     "digits": TEST_SIZES["digits"],

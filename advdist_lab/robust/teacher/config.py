@@ -27,7 +27,7 @@ from advdist_lab.hparams import (
 )
 from advdist_lab.robust.attacks import auto as auto_attack
 from advdist_lab.robust.attacks.protocol import ATTACKS, AttackProtocol, check_attack_names
-from advdist_lab.robust.data import ROBUST_DATASETS
+from advdist_lab.robust.data import ROBUST_DATASETS, TEST_SPLIT_SIZES, TRAIN_SPLIT_SIZES
 from advdist_lab.robust.models import DEFAULT_TEACHERS, check_architecture
 
 __all__ = [
@@ -51,10 +51,10 @@ AUGMENTATIONS = ("none", "crop-flip")
 PRECISIONS = ("auto", "fp32", "bf16")
 
 _CIFAR_ATTACKS = tuple(a for a in ATTACKS if a != "autoattack")
-_TRAIN_POOL = {"digits": 1297, "cifar10": 50_000}
-TRAINING_IMAGES = {**_TRAIN_POOL, "cifar10-random": 50_000}
+TRAINING_IMAGES = TRAIN_SPLIT_SIZES
 """The training images of each dataset when ``n_train`` is not given (the noise has as many as ``n_train`` asks)."""
-TEST_SPLIT = {"digits": 500, "cifar10": 10_000, "cifar10-random": 10_000}
+_TRAIN_POOL = {k: v for k, v in TRAINING_IMAGES.items() if k != "cifar10-random"}
+TEST_SPLIT = TEST_SPLIT_SIZES
 """The test images of each dataset (``test_size`` takes a prefix)."""
 
 DATASET_DEFAULTS: dict[str, dict[str, object]] = {
@@ -206,12 +206,8 @@ class RobustTeacherConfig:
                 f"batch_size must be <= {TRAINING_IMAGES[dataset]}, the training images of {dataset} (got "
                 f"{self.batch_size})"
             )
-        split = TEST_SPLIT[dataset]
-        if self.test_size is not None:
-            check_positive_int("test_size", self.test_size)
-            if self.test_size > split:
-                raise ValueError(f"test_size must be <= {split}, the test split of {dataset} (got {self.test_size})")
-        tested = split if self.test_size is None else self.test_size
+        check_test_size(dataset, self.test_size)
+        tested = TEST_SPLIT[dataset] if self.test_size is None else self.test_size
         check_positive_int("eval_size", self.eval_size)
         if self.eval_size > tested:
             raise ValueError(
