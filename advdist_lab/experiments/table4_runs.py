@@ -31,7 +31,7 @@ from advdist_lab.hparams import check_positive_int
 from advdist_lab.methods.config import ADVERSARIAL, TAG_RUN_DEFAULTS, TrainConfig, applicable
 from advdist_lab.methods.knn import DEFAULT_K, KNN_METHOD, LABEL_SETS, KnnConfig, pool_size
 from advdist_lab.runs.executors import run_configs
-from advdist_lab.runs.folder import RESULT, RunFolder
+from advdist_lab.runs.folder import RunFolder, holds_run
 from advdist_lab.runs.knn import run_knn
 
 __all__ = ["KNN_FIELDS", "plan", "run_folder", "run_table4", "tag_config"]
@@ -141,7 +141,7 @@ def run_table4(
         trained = [i for i, config in enumerate(configs) if not isinstance(config, KnnConfig)]
         for i in knn:
             folder = folders[i]
-            results[i] = run_knn(configs[i], folder, resume=(folder / RESULT).exists(), progress=False)
+            results[i] = run_knn(configs[i], folder, resume=holds_run(folder), progress=False)
         if trained:
             done = run_configs(
                 [configs[i] for i in trained],

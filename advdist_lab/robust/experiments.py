@@ -30,7 +30,7 @@ from advdist_lab.robust.derd.run import run_derd
 from advdist_lab.robust.dfard import TABLE3_ROWS, DfardConfig, run_dfard
 from advdist_lab.robust.paper_tables import DFARD_COLUMNS
 from advdist_lab.robust.runner import DistillConfig
-from advdist_lab.runs import CHECKPOINT, RESULT
+from advdist_lab.runs.folder import holds_run
 
 __all__ = [
     "TABLE1_ROWS",
@@ -76,8 +76,7 @@ def _run_in_folder(config: DistillConfig, folder: str, progress: bool = False) -
     """Run ``config`` (DERD's :func:`run_derd` for a :class:`DerdConfig`, else :func:`run_dfard`) into ``folder``,
     resuming it when it holds a result or a checkpoint."""
     run = run_derd if isinstance(config, DerdConfig) else run_dfard
-    exists = (Path(folder) / RESULT).exists() or (Path(folder) / CHECKPOINT).exists()
-    return run(config, folder, resume=exists, progress=progress)
+    return run(config, folder, resume=holds_run(folder), progress=progress)
 
 
 def _run_one(config: DistillConfig, folder: str) -> dict:

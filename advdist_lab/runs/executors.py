@@ -33,7 +33,7 @@ from ..environment import SMALL_MODEL_DATASETS
 from ..files import DiskFullError
 from ..hparams import check_positive_int
 from ..methods.config import TrainConfig
-from .folder import CHECKPOINT, RESULT, check_out
+from .folder import RESULT, check_out, holds_run
 from .training import train
 
 POLL_SECONDS = 0.2
@@ -65,9 +65,7 @@ def default_jobs(dataset: str, device: str = "auto") -> int:
 
 def train_cached(config: TrainConfig, folder: str | os.PathLike, teachers: str | os.PathLike | None = None) -> dict:
     """The result of ``config`` in ``folder``: read back if finished, resumed if interrupted, else trained."""
-    folder = Path(folder)
-    exists = (folder / RESULT).exists() or (folder / CHECKPOINT).exists()
-    return train(config, folder, resume=exists, progress=False, teacher_cache=teachers)
+    return train(config, folder, resume=holds_run(folder), progress=False, teacher_cache=teachers)
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -115,6 +115,13 @@ def check_out(out: object) -> Path:
     return path
 
 
+def holds_run(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` holds a run to read back or continue (its ``result.json`` or ``checkpoint.pt``): the
+    ``resume`` of a caller that reuses finished runs and resumes interrupted ones."""
+    folder = Path(folder)
+    return (folder / RESULT).exists() or (folder / CHECKPOINT).exists()
+
+
 def read_result(path: str | os.PathLike) -> dict:
     """The run result stored at ``path``: a JSON object. A file that is not one raises
     :class:`DamagedResultError` naming it; the file is left as it is."""
