@@ -63,9 +63,8 @@ def _flock(folder: Path) -> int | None:
         except BlockingIOError:
             holder = read_pid(fd)
             os.close(fd)
-            who = "another run in this process" if holder == str(os.getpid()) else "another advdist-lab process"
             raise FolderInUseError(
-                f"{folder} is in use by {who} (pid {holder}); wait for it or choose another --out"
+                f"{folder} is in use by another advdist-lab process (pid {holder}); wait for it or choose another --out"
             ) from None
         except OSError as error:
             os.close(fd)
