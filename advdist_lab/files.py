@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import pickle
-import tempfile
+import secrets
 from pathlib import Path
 
 import torch
@@ -34,10 +34,13 @@ class UnsafeFileError(ValueError):
 
 
 def _temporary(path: Path) -> str:
+    """A fresh name beside ``path`` for its temporary file; the file is created by the writer, inside its ``try``.
+
+    The name exists before the file does, so a signal that unwinds the writer at any instant (SIGTERM of a stopped
+    worker) finds a name to remove: ``mkstemp`` would leave a file behind if the signal came before it returned.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    return tmp
+    return str(path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp")
 
 
 def _disk_full(path: Path, error: OSError) -> DiskFullError:
@@ -51,6 +54,7 @@ def _disk_full(path: Path, error: OSError) -> DiskFullError:
 
 def _replace_from(tmp: str, path: Path, write) -> None:
     try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # never another writer's file
         write(tmp)
         os.replace(tmp, path)
     except OSError as error:

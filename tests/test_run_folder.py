@@ -339,3 +339,22 @@ def test_a_table_into_a_folder_in_use_is_refused_before_work(argv: list[str], tm
         assert sorted(p.name for p in out.iterdir()) == [LOCK]
     finally:
         holder.communicate("", timeout=60)
+
+
+def test_a_signal_at_any_instant_of_an_atomic_write_leaves_no_temporary(tmp_path: Path, monkeypatch) -> None:
+    """The temporary's name is chosen before the file exists: an interrupt right after its creation removes it."""
+    import advdist_lab.files as files
+
+    real_open = os.open
+
+    def open_then_interrupt(*args, **kwargs):
+        os.close(real_open(*args, **kwargs))
+        raise KeyboardInterrupt  # as a SIGTERM handler would raise SystemExit at this instant
+
+    monkeypatch.setattr(files.os, "open", open_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        files.atomic_write_bytes(tmp_path / "result.json", b"{}")
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
+    files.atomic_write_bytes(tmp_path / "result.json", b"{}")
+    assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
