@@ -36,7 +36,6 @@ from advdist_lab.data.base import (
     TAG_DATASETS,
     TEST_SIZES,
     TRAIN_POOL_SIZES,
-    VIEWS,
     DatasetUnavailableError,
     Split,
     TaskData,
@@ -48,6 +47,7 @@ from advdist_lab.data.digits import load_digits_task
 from advdist_lab.data.synthetic import load_synthetic_task
 from advdist_lab.data.tags import load_tags_task
 from advdist_lab.data.torchvision_sets import load_torchvision_task
+from advdist_lab.data.views import VIEWS
 from advdist_lab.hparams import check_choice, check_nonnegative_int, check_positive_int
 
 __all__ = [

@@ -18,17 +18,11 @@ import pathlib
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from advdist_lab.hparams import check_nonnegative_int, check_positive_int
 
 DATASETS = ("digits", "mnist", "cifar10", "synthetic", "tags-popular", "tags-random")
 """Dataset names accepted by :func:`advdist_lab.data.load_data`."""
-
-VIEWS = ("full", "lowres")
-"""``full``: the student sees ``x`` itself (model compression, the privilege is the teacher's capacity).
-``lowres``: the student sees a reduced ``x`` (learning with privileged information, the privilege is the extra
-input the teacher sees)."""
 
 TABLE1_SIZES: dict[str, tuple[int, ...]] = {
     "mnist": (100, 1000, 10000, 50000),
@@ -150,13 +144,6 @@ def stratified_subset(labels: torch.Tensor, n: int, seed: int) -> torch.Tensor:
     chosen = [order[ordered_labels == c][:a] for c, a in zip(classes, alloc)]
     index = torch.sort(torch.cat(chosen)).values
     return index.to(labels.device)
-
-
-def image_student_view(x: torch.Tensor, view: str) -> torch.Tensor:
-    """The student's view of a batch of images ``(N, C, H, W)``: ``x`` itself, or its 2x2 average pooling."""
-    if view == "full":
-        return x
-    return F.avg_pool2d(x, kernel_size=2)
 
 
 @dataclass

@@ -14,7 +14,8 @@ import functools
 import numpy as np
 import torch
 
-from advdist_lab.data.base import TEST_SIZES, Split, TaskData, image_student_view, stratified_subset
+from advdist_lab.data.base import TEST_SIZES, Split, TaskData, stratified_subset
+from advdist_lab.data.views import image_student_view
 
 DIGITS_TEST_SEED = 0
 """``random_state`` of the fixed train/test split."""

@@ -23,7 +23,8 @@ import tarfile
 import numpy as np
 import torch
 
-from advdist_lab.data.base import DatasetUnavailableError, Split, TaskData, image_student_view, stratified_subset
+from advdist_lab.data.base import DatasetUnavailableError, Split, TaskData, stratified_subset
+from advdist_lab.data.views import image_student_view
 
 _DISPLAY = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
 _LOAD_ERRORS = (RuntimeError, OSError, EOFError, ValueError, tarfile.TarError, pickle.UnpicklingError)
