@@ -198,7 +198,7 @@ def export_runs(
     for config in configs:
         path = run_folder(root, config) / "result.json"
         if path.exists():
-            runs.append(_strip(read_result(path), config.to_dict(), path))
+            runs.append(_strip(read_result(path), config.resolved().to_dict(), path))
     if not runs:
         raise ValueError(f"no finished run of the plan under {root} yet ({len(configs)} planned); nothing exported")
     payload = {
@@ -357,8 +357,8 @@ def summary_lines(measured: MeasuredTable) -> list[str]:
     wall = measured.table_wall_seconds
     return [
         f"{done} of {planned} runs finished ({state}).",
-        f"Run time: {format_duration(measured.cpu_seconds)}, the sum of the {done} runs' wall_seconds (the CPU "
-        "time of the table when its runs go one at a time).",
+        f"Run time: {format_duration(measured.cpu_seconds)}, the sum of the wall_seconds of the {done} finished "
+        "run(s) (the CPU time of the table when its runs go one at a time).",
         "Wall-clock time of the whole table: "
         + (format_duration(wall) if wall is not None else "not recorded in this export")
         + ".",
