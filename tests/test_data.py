@@ -42,7 +42,7 @@ def _class_counts(y: torch.Tensor, k: int = 10) -> torch.Tensor:
 # --- digits -----------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("view", VIEWS)
+@pytest.mark.parametrize("view", ("full", "lowres"))  # the other views: tests/test_privileged.py
 def test_digits_shapes_dtypes_ranges(view: str) -> None:
     task = load_data("digits", 300, view=view)
     student_shape = (1, 8, 8) if view == "full" else (1, 4, 4)
@@ -127,7 +127,10 @@ def test_loaded_tensors_do_not_alias_the_cache() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"name": "imagenet", "n_train": 100}, "dataset must be one of digits, mnist, cifar10, synthetic"),
+        (
+            {"name": "imagenet", "n_train": 100},
+            "dataset must be one of digits, mnist, fashion-mnist, cifar10, synthetic",
+        ),
         ({"name": "digits", "n_train": 100, "view": "thumbnail"}, "view must be one of full, lowres"),
         ({"name": "digits", "n_train": 5000}, r"n_train must be <= 1297, the size of the digits training pool"),
         ({"name": "mnist", "n_train": 60001}, r"n_train must be <= 60000, the size of the mnist training pool"),
@@ -169,12 +172,14 @@ def test_max_train_size_and_table1_sizes() -> None:
     assert {name: max_train_size(name) for name in DATASETS} == {
         "digits": 1297,
         "mnist": 60000,
+        "fashion-mnist": 60000,
         "cifar10": 50000,
         "synthetic": 20000,
         "tags-popular": 20000,
         "tags-random": 20000,
     }
     assert TABLE1_SIZES["mnist"] == (100, 1000, 10000, 50000)  # TPAMI Table 1
+    assert TABLE1_SIZES["fashion-mnist"] == TABLE1_SIZES["mnist"]  # a drop-in replacement of MNIST
     assert TABLE1_SIZES["cifar10"] == (500, 5000, 10000, 50000)
     assert set(TABLE1_SIZES) == set(DATASETS) - {"tags-popular", "tags-random"}  # Table 4's data: no sizes n
     for name, sizes in TABLE1_SIZES.items():
@@ -361,11 +366,11 @@ def test_prepare_cifar_subtracts_the_training_pixel_mean() -> None:
 def _fake_raw(name: str, root: str, train: bool, download: bool) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(int(train))
     n = 1000 if train else 300
-    shape = (n, 28, 28) if name == "mnist" else (n, 32, 32, 3)
+    shape = (n, 28, 28) if name in ("mnist", "fashion-mnist") else (n, 32, 32, 3)
     return rng.integers(0, 256, shape, dtype=np.uint8), rng.integers(0, 10, n).astype(np.int64)
 
 
-@pytest.mark.parametrize("view", VIEWS)
+@pytest.mark.parametrize("view", ("full", "lowres"))  # the other views: tests/test_privileged.py
 def test_cifar10_task_from_generated_arrays(monkeypatch: pytest.MonkeyPatch, view: str) -> None:
     monkeypatch.setattr(torchvision_sets, "torchvision_raw", _fake_raw)
     task = load_data("cifar10", 500, view=view, test_size=200)

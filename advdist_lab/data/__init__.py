@@ -4,7 +4,10 @@
 TPAMI ``000_...``, Sec. 5.1, Table 1, are in :data:`TABLE1_SIZES`) and a fixed test split. Datasets:
 
 * ``digits``: scikit-learn's 1,797 real 8x8 digits, bundled, the offline default (:mod:`.digits`);
-* ``mnist``, ``cifar10``: through torchvision, preprocessed as in TPAMI Sec. 5.1 (:mod:`.torchvision_sets`);
+* ``mnist``, ``fashion-mnist``, ``cifar10``: through torchvision, preprocessed as in TPAMI Sec. 5.1
+  (:mod:`.torchvision_sets`; Fashion-MNIST, not in the papers, as MNIST). MNIST and Fashion-MNIST are fetched
+  without the internet by ``advdist-lab data fetch`` (:func:`fetch`, :mod:`.fetch`) and checked against the sizes,
+  SHA-256 checksums and class counts recorded in :mod:`.idx_files` every time a split is loaded;
 * ``synthetic``: a Gaussian mixture whose true posterior ``p_r(y|x)`` is known (:mod:`.synthetic`);
 * ``tags-popular``, ``tags-random``: image tag recommendation with privileged text (TPAMI Sec. 5.2, KDGAN Sec. 4.2),
   multi-label, YFCC-like generated data or a user's ``.npz`` file of features (:mod:`.tags`). The training subset
@@ -44,6 +47,8 @@ from advdist_lab.data.base import (
     stratified_subset,
 )
 from advdist_lab.data.digits import load_digits_task
+from advdist_lab.data.fetch import FetchError, fetch, verify
+from advdist_lab.data.idx_files import FETCHABLE, DataFileError
 from advdist_lab.data.synthetic import load_synthetic_task
 from advdist_lab.data.tags import load_tags_task
 from advdist_lab.data.torchvision_sets import load_torchvision_task
@@ -53,26 +58,31 @@ from advdist_lab.hparams import check_choice, check_nonnegative_int, check_posit
 __all__ = [
     "DATASETS",
     "DATA_ENV_VAR",
+    "FETCHABLE",
     "INPUT_SIZES",
     "NUM_CLASSES",
     "TABLE1_SIZES",
     "TAG_DATASETS",
     "TEST_SIZES",
     "VIEWS",
+    "DataFileError",
     "DatasetUnavailableError",
+    "FetchError",
     "Split",
     "TaskData",
     "data_root",
+    "fetch",
     "load_data",
     "max_train_size",
     "stratified_subset",
+    "verify",
 ]
 
 
 def max_train_size(name: str) -> int:
     """The size of ``name``'s training pool, the largest ``n_train``: digits 1,297 (1,797 minus the 500 test
-    images), MNIST 60,000, CIFAR-10 50,000, synthetic 20,000, tags-popular and tags-random 20,000 (the generated
-    data; a ``data_file`` brings its own size, checked by :func:`load_data`)."""
+    images), MNIST and Fashion-MNIST 60,000, CIFAR-10 50,000, synthetic 20,000, tags-popular and tags-random 20,000
+    (the generated data; a ``data_file`` brings its own size, checked by :func:`load_data`)."""
     return TRAIN_POOL_SIZES[check_choice("dataset", name, DATASETS)]
 
 
@@ -91,8 +101,8 @@ def load_data(
     """Load dataset ``name`` with a stratified training subset of ``n_train`` examples, on ``device``.
 
     ``subset_seed`` picks the subset (the test split never changes); ``test_size`` keeps the first
-    ``test_size`` test examples (all when ``None``); ``root`` and ``download`` concern MNIST and CIFAR-10 only
-    (see :func:`data_root`). ``device`` must be concrete ("cpu", "cuda", "cuda:0"; resolve "auto" first).
+    ``test_size`` test examples (all when ``None``); ``root`` and ``download`` concern MNIST, Fashion-MNIST and
+    CIFAR-10 only (see :func:`data_root`). ``device`` must be concrete ("cpu", "cuda", "cuda:0"; resolve "auto" first).
 
     Tag datasets (``tags-popular``, ``tags-random``, :func:`advdist_lab.data.tags.load_tags_task`): the subset is
     random, not stratified, so ``n_train`` may be below the number of tags; ``view`` must be ``full``;
@@ -101,7 +111,8 @@ def load_data(
     refused for the other datasets.
 
     Raises ``ValueError`` for a bad argument, before anything is loaded, and :class:`DatasetUnavailableError`
-    when MNIST or CIFAR-10 is neither present nor downloadable.
+    when MNIST, Fashion-MNIST or CIFAR-10 is neither present nor downloadable (its subclass
+    :class:`DataFileError` when an MNIST or Fashion-MNIST file is there but missing a sibling or damaged).
     """
     name = check_choice("dataset", name, DATASETS)
     view = check_choice("view", view, VIEWS)

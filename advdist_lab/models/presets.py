@@ -16,6 +16,11 @@ ADIM = S + T + two discriminator heads), Eq. 14-16 and the original KDGAN code (
       (Table 3: 10.51M) and S + T + 2 D = 15,141,460 (15.13M): each head of ADIM's multi-class discriminator is
       a teacher-sized network.
 
+``fashion-mnist`` (input ``(1, 28, 28)``; not in the papers)
+    **The MNIST preset above, unchanged** (:data:`SHARED_PRESETS`): Fashion-MNIST is a drop-in replacement of MNIST
+    (the same 60,000 / 10,000 greyscale 28x28 images of 10 classes), so the TPAMI Table 2 architectures apply as
+    they are, with the same parameter counts.
+
 ``cifar10`` (input ``(3, 32, 32)``; Table 2: S 1.03M, T 15.58M; Table 3: ADIB 32.30M, ADIM 47.78M)
     * Student: LeNet ``conv5x5-32, pool, conv5x5-64, pool, fc 238, fc10`` with dropout 0.12: 1,031,172 (+0.11%);
       the hidden width 238 is ours, chosen to match Table 2.
@@ -71,6 +76,7 @@ __all__ = [
     "TABLE2_PARAMETERS",
     "TABLE3_PARAMETERS",
     "TAG_DATASETS",
+    "SHARED_PRESETS",
     "Architecture",
     "build_players",
     "count_parameters",
@@ -79,6 +85,9 @@ __all__ = [
 
 DATASETS = ("digits", "mnist", "cifar10", "synthetic")
 """The single-label datasets (TPAMI Sec. 5.1 and the course's small ones)."""
+
+SHARED_PRESETS = {"fashion-mnist": "mnist"}
+"""Single-label datasets that use another dataset's preset: Fashion-MNIST takes MNIST's (TPAMI Table 2)."""
 
 TAG_DATASETS = ("tags-popular", "tags-random")
 """The multi-label tag-recommendation datasets (TPAMI Sec. 5.2): the 200 most popular and 200 random tags."""
@@ -117,24 +126,26 @@ PRIVILEGED_DROPOUT = 0.5
 ACTIVATION_FACTORS: dict[str, int] = {
     "digits": 45,
     "mnist": 90,
+    "fashion-mnist": 90,
     "cifar10": 16_700,
     "synthetic": 13,
     "tags-popular": 1,
     "tags-random": 1,
 }
-"""Bytes that the teacher's forward pass keeps for its backward pass, per byte of its fp32 input ``x``, rounded
-down: what :func:`saved_activation_bytes` measures on a batch in training mode (parameters excluded). Measured
+"""Bytes that the teacher's forward pass keeps for its backward pass, per byte of its fp32 input ``x``, rounded down:
+what :func:`saved_activation_bytes` measures on a batch in training mode (parameters excluded). Measured
 (``tests/test_models.py`` measures the small ones again): digits 45.0, MNIST 90.6 (the LeNet's 32 and 64 maps of
-28x28 and 14x14), CIFAR-10 16,712 (DenseNet-BC L=136 k=42 keeps its growing concatenations: 196 MiB per image),
-synthetic 13.8. On an H200 the CIFAR-10 factor is the same, and a teacher step of 32 images peaked at 6,345 MiB in
-fp32 against 6,262 estimated, 3,200 against 3,131 under bf16 autocast. The tag teacher keeps about 5 bytes per
-input byte at the default widths (128 + 128) and tends to 1 for wide features (4096 + 4096: 1.1), since its first
-layer keeps its input and the rest depends on the hidden width only: 1 holds for every file. The teacher is the
-largest single network of every preset (the discriminator has the same backbone, ADIM's two of them), and teacher
-pretraining holds its activations alone, so ``batch x input bytes x factor`` is a lower bound on the memory of any
-training step (:func:`advdist_lab.methods.config.batch_memory_bytes`)."""
+28x28 and 14x14; Fashion-MNIST, the same teacher on the same shapes, the same), CIFAR-10 16,712 (DenseNet-BC L=136
+k=42 keeps its growing concatenations: 196 MiB per image), synthetic 13.8. On an H200 the CIFAR-10 factor is the
+same, and a teacher step of 32 images peaked at 6,345 MiB in fp32 against 6,262 estimated, 3,200 against 3,131 under
+bf16 autocast. The tag teacher keeps about 5 bytes per input byte at the default widths (128 + 128) and tends to 1
+for wide features (4096 + 4096: 1.1), since its first layer keeps its input and the rest depends on the hidden width
+only: 1 holds for every file. The teacher is the largest single network of every preset (the discriminator has the
+same backbone, ADIM's two of them), and teacher pretraining holds its activations alone, so ``batch x input bytes x
+factor`` is a lower bound on the memory of any training step
+(:func:`advdist_lab.methods.config.batch_memory_bytes`)."""
 
-_IMAGE_INPUTS = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
+_IMAGE_INPUTS = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 
 
 @dataclass(frozen=True)
@@ -241,8 +252,8 @@ def build_players(
     student_shape: tuple[int, ...],
     feature_dims: tuple[int, int] | None = None,
 ) -> Architecture:
-    """The preset of ``dataset`` (one of :data:`DATASETS` or :data:`TAG_DATASETS`) for ``num_classes`` labels; see
-    the module docstring.
+    """The preset of ``dataset`` (one of :data:`DATASETS`, :data:`SHARED_PRESETS` or :data:`TAG_DATASETS`) for
+    ``num_classes`` labels; see the module docstring (``fashion-mnist`` gets the ``mnist`` preset under its own name).
 
     ``input_shape`` is the shape of one privileged input ``x`` (read by the teacher and the discriminator),
     ``student_shape`` that of the student's view. ``feature_dims = (d_image, d_text)`` (tag datasets only) says how
@@ -250,7 +261,7 @@ def build_players(
     fewer than two classes, or shapes that do not fit the dataset (e.g. ``mnist`` needs ``input_shape == (1, 28,
     28)``).
     """
-    check_choice("dataset", dataset, DATASETS + TAG_DATASETS)
+    check_choice("dataset", dataset, DATASETS + tuple(SHARED_PRESETS) + TAG_DATASETS)
     check_int_at_least("num_classes", num_classes, 2)
     input_shape = _check_shape("input_shape", input_shape)
     student_shape = _check_shape("student_shape", student_shape)
@@ -273,10 +284,10 @@ def build_players(
     _check_shapes(dataset, input_shape, student_shape)
     student_features = math.prod(student_shape)
 
-    if dataset == "mnist":
+    if SHARED_PRESETS.get(dataset, dataset) == "mnist":
         teacher = partial(LeNet, 1, 28, k, hidden=MNIST_TEACHER_HIDDEN, dropout=PRIVILEGED_DROPOUT)
         return Architecture(
-            name="mnist",
+            name=dataset,
             student=partial(MLP, student_features, (800, 800), k, dropout=STUDENT_DROPOUT),
             teacher=teacher,
             discriminator_backbone=teacher,
