@@ -141,9 +141,17 @@ def within_sentence(table: Table, a: str, b: str, sizes: Sequence[int] | None = 
     return text
 
 
-def _behind(table: Table, pairs: Sequence[tuple[str, str]], n: int) -> list[tuple[str, str]]:
-    """The ``(a, b)`` of ``pairs`` where ``a`` does not beat ``b`` at ``n``."""
-    return [(a, b) for a, b in pairs if _gap(table, a, b, n) <= 0]
+def _group_sentence(table: Table, pairs: Sequence[tuple[str, str]], sizes: Sequence[int], head: str, never: str,
+                    exceptions) -> str:  # fmt: skip
+    """``"<head> at every n (...)"``, or ``"<head> at <sizes where every a beats its b>; <exceptions(n, failing)>
+    ..."`` (``never`` when no size is clean), where ``failing`` are the ``(a, b)`` of ``pairs`` with ``a`` not
+    above ``b`` at ``n``."""
+    failing = {n: [(a, b) for a, b in pairs if _gap(table, a, b, n) <= 0] for n in sizes}
+    clean = [n for n in sizes if not failing[n]]
+    if len(clean) == len(sizes):
+        return f"{head} at every n ({sizes_phrase(sizes)})"
+    lead = f"{head} at {sizes_phrase(clean)}" if clean else never
+    return f"{lead}; " + "; ".join(exceptions(n, failing[n]) for n in sizes if failing[n])
 
 
 def beats_all_sentence(table: Table, winner: str, others: Sequence[str], sizes: Sequence[int] | None = None) -> str:
@@ -153,47 +161,38 @@ def beats_all_sentence(table: Table, winner: str, others: Sequence[str], sizes: 
     if not others:
         raise ValueError("others must name at least one method besides the winner")
     sizes = _sizes(table, (winner, *others), sizes)
-    pairs = [(winner, m) for m in others]
-    failing = {n: _behind(table, pairs, n) for n in sizes}
-    clean = [n for n in sizes if not failing[n]]
-    head = f"{winner.upper()} beats {methods_phrase(others)}"
-    if len(clean) == len(sizes):
-        return f"{head} at every n ({sizes_phrase(sizes)})"
-    tails = [
-        f"at n = {n:,} it trails "
-        + _join([f"{b.upper()} by {-_gap(table, winner, b, n):.2f}" for _, b in failing[n]])
-        + " points"
-        for n in sizes
-        if failing[n]
-    ]
-    lead = (
-        f"{head} at {sizes_phrase(clean)}"
-        if clean
-        else f"{winner.upper()} does not beat all of {methods_phrase(others)} at any n"
+    return _group_sentence(
+        table,
+        [(winner, m) for m in others],
+        sizes,
+        f"{winner.upper()} beats {methods_phrase(others)}",
+        f"{winner.upper()} does not beat all of {methods_phrase(others)} at any n",
+        lambda n, failing: (
+            f"at n = {n:,} it trails "
+            + _join([f"{b.upper()} by {-_gap(table, winner, b, n):.2f}" for _, b in failing])
+            + " points"
+        ),
     )
-    return f"{lead}; " + "; ".join(tails)
 
 
 def all_beat_sentence(table: Table, group: Sequence[str], target: str, sizes: Sequence[int] | None = None) -> str:
     """``"Every one of CODIS, ..., ADIM beats NGAN at every n"``, or where some do not: ``"...; at n = 1,000 NGAN
-    (94.40) is ahead of NOISY (94.08) and MIMIC (94.08)"``."""
+    (94.40) is ahead of or level with NOISY (94.08) and MIMIC (94.08)"``."""
     group = [m for m in group if m != target]
     if not group:
         raise ValueError("group must name at least one method besides the target")
     sizes = _sizes(table, (target, *group), sizes)
-    failing = {n: _behind(table, [(m, target) for m in group], n) for n in sizes}
-    clean = [n for n in sizes if not failing[n]]
-    head = f"every one of {methods_phrase(group)} beats {target.upper()}"
-    if len(clean) == len(sizes):
-        return f"{head[0].upper()}{head[1:]} at every n ({sizes_phrase(sizes)})"
-    tails = [
-        f"at n = {n:,} {target.upper()} ({table[target][n]['mean']:.2f}) is ahead of or level with "
-        + _join([f"{a.upper()} ({table[a][n]['mean']:.2f})" for a, _ in failing[n]])
-        for n in sizes
-        if failing[n]
-    ]
-    lead = f"{head[0].upper()}{head[1:]} at {sizes_phrase(clean)}" if clean else f"Not {head} at any n"
-    return f"{lead}; " + "; ".join(tails)
+    return _group_sentence(
+        table,
+        [(m, target) for m in group],
+        sizes,
+        f"Every one of {methods_phrase(group)} beats {target.upper()}",
+        f"Not every one of {methods_phrase(group)} beats {target.upper()} at any n",
+        lambda n, failing: (
+            f"at n = {n:,} {target.upper()} ({table[target][n]['mean']:.2f}) is ahead of or level "
+            "with " + _join([f"{a.upper()} ({table[a][n]['mean']:.2f})" for a, _ in failing])
+        ),
+    )
 
 
 def strongest(table: Table, methods: Sequence[str], sizes: Sequence[int]) -> str:
