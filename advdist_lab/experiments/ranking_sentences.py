@@ -141,8 +141,9 @@ def within_sentence(table: Table, a: str, b: str, sizes: Sequence[int] | None = 
     return text
 
 
-def _group_sentence(table: Table, pairs: Sequence[tuple[str, str]], sizes: Sequence[int], head: str, never: str,
-                    exceptions) -> str:  # fmt: skip
+def _group_sentence(
+    table: Table, pairs: Sequence[tuple[str, str]], sizes: Sequence[int], head: str, never: str, exceptions
+) -> str:
     """``"<head> at every n (...)"``, or ``"<head> at <sizes where every a beats its b>; <exceptions(n, failing)>
     ..."`` (``never`` when no size is clean), where ``failing`` are the ``(a, b)`` of ``pairs`` with ``a`` not
     above ``b`` at ``n``."""
