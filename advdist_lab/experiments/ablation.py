@@ -223,18 +223,19 @@ def _sizes_by_key(sweep: Sequence[SweepPoint]) -> dict[tuple, int]:
     return {overrides_key(p.overrides): p.config.n_train for p in sweep}
 
 
-def fig3_rows(sweep: Sequence[SweepPoint], results: Sequence[Mapping]) -> list[dict]:
+def fig3_rows(sweep: Sequence[SweepPoint], results: Sequence[Mapping], metrics: Sequence[str] = ()) -> list[dict]:
     """TPAMI Fig. 3 as rows, sorted by panel, size and value::
 
         {"hyperparameter": "nu", "value": 0.1, "n_train": 100, "overrides": {...}, "seeds": [...], "count": 3,
          "test_accuracy_mean": ..., "test_accuracy_std": ..., "teacher_test_accuracy_mean": ..., ...}
 
     Accuracies are fractions; the std is over seeds (``None`` for one seed). A point in several panels gives
-    one row in each.
+    one row in each. ``metrics``: more top-level numbers to average (TPAMI Fig. 8 plots the student's ``p@3`` on
+    YFCC, :mod:`advdist_lab.experiments.tag_figures`).
     """
     sizes = _sizes_by_key(sweep)
     rows = []
-    for row in summarize(sweep, results):
+    for row in summarize(sweep, results, (*ACCURACIES, *metrics)):
         for name, value in panels_of(row["overrides"]):
             rows.append(
                 {"hyperparameter": name, "value": value, "n_train": sizes[overrides_key(row["overrides"])], **row}
@@ -271,16 +272,20 @@ def run_fig3(
     *,
     jobs: int | None = None,
     progress: bool = True,
+    metrics: Sequence[str] = (),
+    description: str = "Fig. 3",
     **overrides,
 ) -> dict:
-    """Train (or read back) every point of Fig. 3 under ``out``: ``{"points", "results", "summary", "rows"}``."""
+    """Train (or read back) every point of Fig. 3 under ``out``: ``{"points", "results", "summary", "rows"}``.
+    ``metrics``: more top-level numbers of ``result.json`` to average (Fig. 8's ``p@3``); ``description`` labels the
+    progress bar."""
     sweep = fig3_points(n_trains, seeds, grids, **overrides)
-    results = run_sweep(sweep, out, jobs=jobs, progress=progress, description="Fig. 3")
+    results = run_sweep(sweep, out, jobs=jobs, progress=progress, description=description)
     return {
         "points": sweep,
         "results": results,
-        "summary": summarize(sweep, results),
-        "rows": fig3_rows(sweep, results),
+        "summary": summarize(sweep, results, (*ACCURACIES, *metrics)),
+        "rows": fig3_rows(sweep, results, metrics),
     }
 
 
