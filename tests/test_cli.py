@@ -307,7 +307,8 @@ def test_an_error_exit_from_the_console_script(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr.splitlines() == [
-        "advdist-lab: error: method must be one of mimic, distn, noisy, codis, ngan, adib, adim, adim-ngs (got 'foo')"
+        "advdist-lab: error: method must be one of mimic, distn, noisy, codis, ngan, adib, adim, adim-ngs, student "
+        "(got 'foo')"
     ]
     assert not (tmp_path / "run").exists()
     assert not (tmp_path / "runs").exists()

@@ -11,6 +11,7 @@ method        players trained in the main loop                    module
 ``adib``      student, teacher, binary discriminator (Eq. 4)       :mod:`.adib`
 ``adim``      student, teacher, multi-class discriminator (Eq. 6)  :mod:`.adim`
 ``adim-ngs``  ADIM with the score-function gradient (no GS trick)  :mod:`.adim`
+``student``   student alone, cross-entropy on labels (Eq. 1)      :mod:`.student`
 ============  ==================================================  ===========================
 """
 
@@ -22,8 +23,11 @@ from .base import Batch, Method, Players, StepContext, Terms
 from .config import ADVERSARIAL, KD_BASELINES, METHODS, TrainConfig, default_batch_size
 from .kd import Codis, Distn, Mimic, Noisy
 from .ngan import Ngan
+from .student import Student
 
-_REGISTRY: dict[str, type[Method]] = {cls.name: cls for cls in (Mimic, Distn, Noisy, Codis, Ngan, Adib, Adim, AdimNgs)}
+_REGISTRY: dict[str, type[Method]] = {
+    cls.name: cls for cls in (Mimic, Distn, Noisy, Codis, Ngan, Adib, Adim, AdimNgs, Student)
+}
 
 DISPLAY_NAMES = {name: name.upper() for name in METHODS}
 

@@ -60,8 +60,9 @@ from ..hparams import (
 )
 from ..models.presets import ACTIVATION_FACTORS, TAG_DATASETS
 
-METHODS = ("mimic", "distn", "noisy", "codis", "ngan", "adib", "adim", "adim-ngs")
-"""The methods of TPAMI Table 1, plus ADIM without the Gumbel-Softmax trick (ADIM-NGS, Fig. 4)."""
+METHODS = ("mimic", "distn", "noisy", "codis", "ngan", "adib", "adim", "adim-ngs", "student")
+"""The methods of TPAMI Table 1, plus ADIM without the Gumbel-Softmax trick (ADIM-NGS, Fig. 4) and the student
+trained alone on its view (``student``: Eq. 1, no teacher, the reference of the privileged setting)."""
 
 KD_BASELINES = ("mimic", "distn", "noisy", "codis")
 ADVERSARIAL = ("ngan", "adib", "adim", "adim-ngs")
