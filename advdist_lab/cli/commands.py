@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import __version__
-from . import dfard, robust, table1_report, tags, train
+from . import data, dfard, robust, table1_report, tags, train
 from .common import Parser
 
 
@@ -36,6 +36,7 @@ COMMANDS: dict[str, Command] = {
     "robust-eval": Command(robust.add_eval_parser, robust.run_eval),
     "dfard": Command(dfard.add_dfard_parser, dfard.run_dfard),
     "dfard-table": Command(dfard.add_dfard_table_parser, dfard.run_dfard_table),
+    "data": Command(data.add_data_parser, data.run_data),
 }
 """Every ``advdist-lab`` subcommand, in the order of ``advdist-lab --help``."""
 
