@@ -24,7 +24,8 @@ from .options import add_config_options, option_values
 
 TRAIN_HELP = {
     "method": f"one of {', '.join(METHODS)}",
-    "dataset": "digits (offline default), mnist, cifar10 (torchvision, needs a network once) or synthetic",
+    "dataset": "digits (offline default), mnist or fashion-mnist (real data: advdist-lab data fetch, no network "
+    "needed), cifar10 (torchvision, needs a network once) or synthetic",
     "view": "the student's input: full (model compression) or lowres (privileged features)",
     "n_train": "number of labelled training examples (a stratified subset)",
     "subset_seed": "seed of the stratified subset (fixed across the seeds of a table, as the paper)",
