@@ -1,7 +1,7 @@
-"""A measured Table 1 shipped in the repository (:mod:`advdist_lab.experiments.measured`), the ranking sentences
-computed from a table (:mod:`advdist_lab.experiments.ranking_sentences`), their figure and ``advdist-lab
-table1-report``. No real MNIST: the MNIST runs here are result.json files written by the test (the config is the
-plan's, the accuracies are the fixture's), and one round trip trains tiny digits runs."""
+"""A measured Table 1 shipped in the repository (:mod:`advdist_lab.experiments.measured`, ``measured_export``,
+``measured_report``), the ranking sentences computed from a table (:mod:`advdist_lab.experiments.ranking_sentences`),
+their figure and ``advdist-lab table1-report``. No real MNIST: the MNIST runs here are result.json files written by
+the test (the config is the plan's, the accuracies are the fixture's), and one round trip trains tiny digits runs."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ import pytest
 
 from advdist_lab.cli.commands import main
 from advdist_lab.experiments import measured as me
+from advdist_lab.experiments import measured_export as mx
+from advdist_lab.experiments import measured_report as mr
 from advdist_lab.experiments import ranking_sentences as rs
 from advdist_lab.experiments.table1 import TPAMI_TABLE1, aggregate, plan, run_folder, train_runs
 from advdist_lab.viz.table1_measured import paper_vs_measured_figure
@@ -69,7 +71,7 @@ def runs(tmp_path: Path) -> Path:
 
 def export(root: Path, dest: Path, **options) -> me.MeasuredTable:
     settings = {"dataset": "mnist", "sizes": (100, 1000), "seeds": 5, "methods": ("ngan", "adim"), **options}
-    return me.export_runs(root, dest, machine=MACHINE, **settings)
+    return mx.export_runs(root, dest, machine=MACHINE, **settings)
 
 
 def test_export_and_load_round_trip_and_partial_cells(runs: Path, tmp_path: Path) -> None:
@@ -81,7 +83,7 @@ def test_export_and_load_round_trip_and_partial_cells(runs: Path, tmp_path: Path
     assert not loaded.complete
     assert set(loaded.runs[0]) <= set(me.RUN_KEYS) and "history" not in loaded.runs[0]
     # the report's numbers are a hand computation from the fixture
-    rows = {(r["method"], r["n"]): r for r in me.comparison_rows(loaded)}
+    rows = {(r["method"], r["n"]): r for r in mr.comparison_rows(loaded)}
     for (method, n), values in ACCURACIES.items():
         row = rows[(method, n)]
         percent = [100 * v for v in values]
@@ -94,8 +96,28 @@ def test_export_and_load_round_trip_and_partial_cells(runs: Path, tmp_path: Path
     text = (dest / "README.md").read_text()
     assert "| ADIM | 100 |" in text and "3 of 5 seeds" in text and "2 of 5 seeds" in text
     assert f"{len(loaded.runs)} of 20 runs finished (partial" in text
-    assert me.format_duration(loaded.cpu_seconds) in text and "Wall-clock time of the whole table: 1 h 00 min" in text
+    assert mr.format_duration(loaded.cpu_seconds) in text and "Wall-clock time of the whole table: 1 h 00 min" in text
     assert "test CPU, 2 cores" in text
+
+
+def test_measured_sentences_say_the_row_is_partial_and_rank_it(runs: Path, tmp_path: Path) -> None:
+    lines = mr.measured_sentences(export(runs, tmp_path / "dest"))
+    # ADIM n = 100 holds 3 seeds, the other cells 2: none is complete
+    assert lines[0] == "The row is partial: its cells hold 2 to 3 of 5 seeds."
+    assert "At n = 100 our order is ADIM > NGAN; the paper's (mnist, n = 100) is ADIM > ADIB" in lines[1]
+    assert lines[1].endswith(": 1 of 1 pairs ordered alike.")
+    assert "ADIM beats NGAN at every n (n = 100 and 1,000)." in lines
+    ours = 100 * (statistics.mean(ACCURACIES[("adim", 100)]) - statistics.mean(ACCURACIES[("ngan", 100)]))
+    assert any(
+        line.startswith("ADIM - NGAN at n = 100: the paper") and f"ours {ours:+.2f} points" in line for line in lines
+    )
+    # hand computation: ADIM n = 100 is 82.00 against the paper's 78.70; NGAN n = 100 is 62.00 against 64.90
+    gaps = {(m, n): 100 * statistics.mean(v) - TPAMI_TABLE1["mnist"][m][n][0] for (m, n), v in ACCURACIES.items()}
+    low, high = min(gaps, key=gaps.get), max(gaps, key=gaps.get)
+    assert lines[-1] == (
+        f"Ours minus the paper's mean ranges from {gaps[low]:+.2f} ({low[0].upper()}, n = {low[1]:,}) to "
+        f"{gaps[high]:+.2f} ({high[0].upper()}, n = {high[1]:,}) over 4 cell(s)."
+    )
 
 
 def test_a_cell_without_seeds_and_a_complete_table_say_so(tmp_path: Path) -> None:
@@ -103,13 +125,13 @@ def test_a_cell_without_seeds_and_a_complete_table_say_so(tmp_path: Path) -> Non
     for seed, value in enumerate((0.5, 0.7)):
         write_run(root, "adim", 100, seed, value)
     partial = export(root, tmp_path / "a", methods=("adim",), sizes=(100, 1000), seeds=2)
-    rows = me.comparison_rows(partial)
+    rows = mr.comparison_rows(partial)
     assert [(r["n"], r["seeds"], r["ours"] is None) for r in rows] == [(100, 2, False), (1000, 0, True)]
-    assert "0 of 2 seeds" in me.report_markdown(partial)
+    assert "0 of 2 seeds" in mr.report_markdown(partial)
     complete = export(root, tmp_path / "b", methods=("adim",), sizes=(100,), seeds=2)
-    assert complete.complete and "| 2 seeds |" in me.report_markdown(complete)
-    assert "not recorded" in me.report_markdown(complete)
-    assert me.seeds_phrase(1, 1) == "1 seed" and me.seeds_phrase(3, 5) == "3 of 5 seeds"
+    assert complete.complete and "| 2 seeds |" in mr.report_markdown(complete)
+    assert "not recorded" in mr.report_markdown(complete)
+    assert mr.seeds_phrase(1, 1) == "1 seed" and mr.seeds_phrase(3, 5) == "3 of 5 seeds"
 
 
 def _one_line_error(call, match: str) -> str:
@@ -192,23 +214,23 @@ def test_load_refuses_missing_and_damaged_files(tmp_path: Path) -> None:
 def test_round_trip_of_real_digits_runs(tmp_path: Path) -> None:
     tiny = {"epochs": 1, "teacher_pretrain_epochs": 1, "student_pretrain_epochs": 1, "device": "cpu"}
     results = train_runs("digits", ("distn", "adim"), (30,), 2, tmp_path / "runs", progress=False, jobs=1, **tiny)
-    measured = me.export_runs(
+    measured = mx.export_runs(
         tmp_path / "runs", tmp_path / "dest", dataset="digits", sizes=(30,), seeds=2, methods=("distn", "adim"), **tiny
     )
     assert measured.complete and measured.table == aggregate(results)
     assert me.load_measured(tmp_path / "dest").table == aggregate(results)
     assert measured.cpu_seconds == pytest.approx(sum(r["wall_seconds"] for r in results))
     # digits is compared with the paper's MNIST at the nearest n
-    assert all(r["paper_n"] == 100 for r in me.comparison_rows(measured))
-    assert "(paper: 100)" in me.report_markdown(measured)
+    assert all(r["paper_n"] == 100 for r in mr.comparison_rows(measured))
+    assert "(paper: 100)" in mr.report_markdown(measured)
 
 
 def test_format_duration() -> None:
-    assert me.format_duration(42) == "42 s"
-    assert me.format_duration(245) == "4 min 05 s"
-    assert me.format_duration(6 * 3600 + 12 * 60 + 5) == "6 h 12 min"
+    assert mr.format_duration(42) == "42 s"
+    assert mr.format_duration(245) == "4 min 05 s"
+    assert mr.format_duration(6 * 3600 + 12 * 60 + 5) == "6 h 12 min"
     with pytest.raises(ValueError, match="finite duration"):
-        me.format_duration(-1)
+        mr.format_duration(-1)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -294,7 +316,7 @@ def test_paper_sentences_compare_signs_with_the_papers_table() -> None:
 
 
 def test_figure_draws_paper_and_ours_with_error_bars(runs: Path, tmp_path: Path) -> None:
-    rows = me.comparison_rows(export(runs, tmp_path / "dest"))
+    rows = mr.comparison_rows(export(runs, tmp_path / "dest"))
     fig = paper_vs_measured_figure(rows, "paper vs ours")
     bars = [t for t in fig.data if t.type == "bar"]
     assert len(bars) == 4 and {t.name for t in bars} == {"paper", "ours"}

@@ -7,7 +7,7 @@
         --seeds 5 --table-wall-seconds 25200                        # export the finished runs first, then print
 
 With ``--runs`` the finished runs of the table are exported into the folder
-(:func:`advdist_lab.experiments.measured.export_runs`); pass the options the table was run with (``--dataset``,
+(:func:`advdist_lab.experiments.measured_export.export_runs`); pass the options the table was run with (``--dataset``,
 ``--sizes``, ``--seeds``, ``--methods`` and any :class:`~advdist_lab.methods.TrainConfig` option such as
 ``--epochs``), since a run trained with another config is refused. Unfinished runs are left out and the report
 says how many seeds each cell holds.
@@ -47,8 +47,9 @@ def add_table1_report_parser(commands: argparse._SubParsersAction, name: str) ->
 
 def run_table1_report(args: argparse.Namespace) -> int:
     from ..data import TABLE1_SIZES
-    from ..experiments.measured import export_runs, load_measured, report_markdown
-    from ..experiments.ranking_sentences import paper_sentences, ranking_sentences
+    from ..experiments.measured import load_measured
+    from ..experiments.measured_export import export_runs
+    from ..experiments.measured_report import measured_sentences, report_markdown
     from ..experiments.table1 import TABLE1_METHODS
 
     overrides = option_values(args, TrainConfig, skip=SKIPPED)
@@ -75,9 +76,6 @@ def run_table1_report(args: argparse.Namespace) -> int:
             raise ValueError(f"{', '.join(given)} only apply with --runs (an export); the folder's plan is its own")
         measured = load_measured(args.folder)
     print(report_markdown(measured))
-    table = measured.table
-    sizes = [n for n in measured.sizes if all(n in table[m] for m in table)]
-    if len(table) >= 2 and sizes:
-        for line in ranking_sentences(table, sizes) + paper_sentences(table, measured.dataset, sizes):
-            print(line)
+    for line in measured_sentences(measured):
+        print(line)
     return 0
