@@ -88,6 +88,7 @@ from advdist_lab.robust.attacks import AttackProtocol, format_table1
 from advdist_lab.robust.dfard import DfardConfig, run_dfard
 from advdist_lab.robust.generation import load_generator, sample_grid
 from advdist_lab.robust.teacher import RobustTeacherConfig, train_robust_teacher
+from advdist_lab.robust.validation import VALIDATION_PREFIX
 from advdist_lab.viz import robust as viz_robust
 
 device = nb.device
@@ -175,6 +176,7 @@ viz_robust.adaptive_terms_figure({"DFARD": dfard["history"]}).show()
 viz_robust.robust_curves_figure(
     {"DFARD": dfard["history"]},
     attacks=("clean", "pgd_s", "pgd_t"),
+    prefix=VALIDATION_PREFIX,
     references={"undefended PGD_S": undefended["pgd_s"]},
 ).show()
 print(analysis.adaptive_terms_line(dfard["history"]))

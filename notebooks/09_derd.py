@@ -87,6 +87,7 @@ from advdist_lab.robust.derd import DerdConfig
 from advdist_lab.robust.dfard import DfardConfig
 from advdist_lab.robust.generation import load_generator, sample_grid
 from advdist_lab.robust.teacher import RobustTeacherConfig, train_robust_teacher
+from advdist_lab.robust.validation import VALIDATION_PREFIX
 from advdist_lab.viz import robust as viz_robust
 
 device = nb.device
@@ -167,6 +168,7 @@ print(analysis.derd_stage_lines(first)[0])
 fig = viz_robust.robust_curves_figure(
     {label: runs[0]["history"] for label, runs in results.items()},
     attacks=("clean", "pgd_s", "pgd_t"),
+    prefix=VALIDATION_PREFIX,
     title="student accuracy per epoch (dotted: the end of DERD's stage I)",
 )
 fig.add_vline(x=first["DERD (ours)"]["stage1_epochs"] + 0.5, line={"dash": "dot", "color": "#555"})

@@ -116,7 +116,8 @@ WEIGHTS = ("lambda_oh", "lambda_ie", "lambda_bn", "lambda_adv", "lambda_act", "l
         ({"lr_inversion": -0.1}, "lr_inversion must be > 0"),
         ({"lambda_ie": float("nan")}, "lambda_ie must be a finite real number"),
         ({"epochs": 0}, "epochs must be an integer >= 1"),
-        ({"eval_size": 501}, "eval_size must be <= 500, the test split of digits (got 501)"),
+        ({"val_size": 1_298}, "val_size must be <= 1,297, the training split of digits"),
+        ({"val_size": 30, "eval_size": 40}, "eval_size must be <= val_size (30)"),
         ({"final_size": 10**4}, "final_size must be <= 500, the test split of digits"),
         ({"epochs": 20_000}, "epochs must be <= 10,000 (got 20,000): a sane bound on epochs"),
         ({"iterations": 10**7}, "iterations must be <= 1,000,000 (got 10,000,000): a sane bound on iterations"),
@@ -199,6 +200,10 @@ def test_each_variant_runs_end_to_end(teachers, tmp_path, variant, stage1):
         assert ("student_kd_robust" in entry) == (entry["stage"] == 2)
         assert ("generator_adv_robust" in entry) == (entry["stage"] == 2 and variant != "inversion")
         assert ("student_kd_natural" in entry) == (variant != "inversion")
+        assert {"val_clean", "val_pgd_s", "val_average"} <= set(entry) and "pgd_s" not in entry
+    assert stored["best_epoch"] == 1 + max(range(3), key=lambda i: (history[i]["val_pgd_s"], -i))
+    assert stored["selection"]["split"] == "validation" and stored["selection"]["accuracy"] == "val_pgd_s"
+    assert stored["selection"]["test_evaluations"] == 1 and stored["evaluated_on"] == 40
     assert stored["stage1_epochs"] == stage1
     assert stored["teacher"]["path"] == teachers["robust"]
     assert stored["teacher"]["parameters"] == 62_378

@@ -91,9 +91,13 @@ def tiny(teacher: str, **changes) -> DfardConfig:
         ({"select": "fgsm"}, "select must be"),
         ({"student_arch": "vgg"}, "arch must be one of"),
         ({"dataset": "mnist"}, "dataset must be one of"),
-        ({"eval_size": 501}, r"eval_size must be <= 500, the test split of digits \(got 501\)"),
+        ({"val_size": 1_298}, r"val_size must be <= 1,297, the training split of digits .*\(got 1,298\)"),
+        ({"val_size": 0}, r"val_size must be"),
+        ({"eval_size": 1_298}, r"eval_size stands for val_size .*: val_size must be <= 1,297, the training split"),
+        ({"val_size": 100, "eval_size": 101}, r"eval_size must be <= val_size \(100\).*\(got 101\)"),
         ({"final_size": 501}, r"final_size must be <= 500, the test split of digits"),
-        ({"dataset": "cifar10", "eval_size": 10_001}, r"eval_size must be <= 10,000, the test split of cifar10"),
+        ({"dataset": "cifar10", "val_size": 50_001}, r"val_size must be <= 50,000, the training split of cifar10"),
+        ({"dataset": "cifar10", "final_size": 10_001}, r"final_size must be <= 10,000, the test split of cifar10"),
         ({"epochs": 10**6}, r"epochs must be <= 10,000 \(got 1,000,000\): a sane bound on epochs"),
         ({"iterations": 10**9}, r"iterations must be <= 1,000,000 .*: a sane bound on iterations"),
         ({"tg": 10**9}, r"tg must be <= 1,000,000"),
@@ -172,12 +176,24 @@ def test_dfard_run_writes_the_table1_result(teacher_file, tmp_path):
         assert key in result
     assert result["average"] == pytest.approx((result["fgsm"] + result["pgd_t"]) / 2)
     entry = result["history"][0]
-    for key in ("tau", "lambda", "tau_distill", "generator_loss", "student_loss", "clean", "pgd_t"):
+    for key in ("tau", "lambda", "tau_distill", "generator_loss", "student_loss", "val_clean", "val_pgd_t"):
         assert key in entry
+    assert not {"clean", "pgd_t", "fgsm"} & set(entry)  # per epoch only the validation split is read
     assert 1.0 <= entry["tau"] <= 10.0 and 0.1 <= entry["lambda"] <= 1.0
     assert entry["tau_distill"] == pytest.approx(entry["tau"])  # dfard: ITA in both stages
     assert result["teacher"]["parameters"] == 62_378 and result["student_parameters"] == 6_138
-    assert result["best_epoch"] == 1 + max(range(2), key=lambda i: (result["history"][i]["pgd_t"], -i))
+    assert result["best_epoch"] == 1 + max(range(2), key=lambda i: (result["history"][i]["val_pgd_t"], -i))
+    assert result["selection"] == {
+        "split": "validation",
+        "held_out_from": "training split",
+        "val_size": 24,  # eval_size 24 stands for it
+        "evaluated_each_epoch": 24,
+        "accuracy": "val_pgd_t",
+        "best": max(e["val_pgd_t"] for e in result["history"]),
+        "test_evaluations": 1,
+    }
+    assert result["last"] == {k: v for k, v in result["history"][-1].items() if k.startswith("val_")}
+    assert result["evaluated_on"] == 24 and result["config"]["val_size"] == 24
     student, info = load_robust_model(out / "student.pt")
     assert info["arch"] == "digits-small"
     generator = load_generator(str(out))
@@ -308,8 +324,10 @@ def test_cli_refuses_bad_values_with_one_line(teacher_file, capsys):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (["--eval-size", "501"], "eval_size must be <= 500, the test split of digits (got 501)"),
-        (["--method", "derd", "--variant", "no-natural", "--eval-size", "501"], "eval_size must be <= 500"),
+        (["--val-size", "1298"], "val_size must be <= 1,297, the training split of digits"),
+        (["--final-size", "501"], "final_size must be <= 500, the test split of digits (got 501)"),
+        (["--method", "derd", "--variant", "no-natural", "--val-size", "1298"], "val_size must be <= 1,297"),
+        (["--val-size", "10", "--eval-size", "11"], "eval_size must be <= val_size (10)"),
         (["--epochs", "100000"], "epochs must be <= 10,000 (got 100,000): a sane bound on epochs"),
         (["--iterations", "10000000"], "iterations must be <= 1,000,000 (got 10,000,000): a sane bound"),
         (["--batch-size", "100000000"], "batch_size needs about"),

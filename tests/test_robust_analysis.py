@@ -28,7 +28,8 @@ def test_reference_rows_and_the_undefended_comparison() -> None:
     dfard = {"pgd_s": 0.30, "clean": 0.80, "best_epoch": 4, "history": [{}] * 5, "wall_seconds": 12.4}
     assert analysis.undefended_comparison(dfard, undefended) == (
         "Under PGD_S the data-free DFARD student keeps 30.0% against the undefended student's 5.0%: +25.0 points "
-        "(the robust student wins); clean accuracy 80.0% against 97.0%. Best epoch 4 of 5; 12 s."
+        "(the robust student wins); clean accuracy 80.0% against 97.0%. Best epoch 4 of 5 (chosen on the validation "
+        "split); 12 s."
     )
 
 
@@ -103,20 +104,22 @@ def test_summary_average_and_dfard_claims() -> None:
 
 def derd_result(clean1: float, clean2: float, stage1: int = 1) -> dict:
     history = [
-        {"stage": 1, "clean": clean1, "pgd_t": 0.05},
-        {"stage": 2, "clean": clean2, "pgd_t": 0.25},
-        {"stage": 2, "clean": clean2, "pgd_t": 0.30},
+        {"stage": 1, "val_clean": clean1, "val_pgd_t": 0.05},
+        {"stage": 2, "val_clean": clean2, "val_pgd_t": 0.25},
+        {"stage": 2, "val_clean": clean2, "val_pgd_t": 0.30},
     ]
     return {"stage1_epochs": stage1, "history": history, "wall_seconds": 10.0}
 
 
 def test_derd_stage_lines() -> None:
     results = {"DERD (ours)": derd_result(0.6, 0.7), "w/o T_nat": derd_result(0.5, 0.55), "DFARD": derd_result(0, 0)}
-    results["DFARD"]["history"] = [{"clean": 0.5, "pgd_t": 0.2}]
+    results["DFARD"]["history"] = [{"val_clean": 0.5, "val_pgd_t": 0.2}]
     assert analysis.derd_stage_lines(results) == [
         "DERD: stage I for epochs 1-1, stage II for 2-3; DERD (ours) 10 s; w/o T_nat 10 s; DFARD 10 s",
-        "DERD (ours): end of stage I clean 60.0%, PGD_T 5.0%; end of stage II clean 70.0%, PGD_T 30.0%",
-        "w/o T_nat: end of stage I clean 50.0%, PGD_T 5.0%; end of stage II clean 55.0%, PGD_T 30.0%",
+        "DERD (ours), validation accuracy: end of stage I clean 60.0%, PGD_T 5.0%; end of stage II clean 70.0%, "
+        "PGD_T 30.0%",
+        "w/o T_nat, validation accuracy: end of stage I clean 50.0%, PGD_T 5.0%; end of stage II clean 55.0%, "
+        "PGD_T 30.0%",
     ]
     with pytest.raises(ValueError, match="'DERD \\(ours\\)'"):
         analysis.derd_stage_lines({"DFARD": results["DFARD"]})

@@ -24,8 +24,9 @@ from advdist_lab.files import DiskFullError
 from advdist_lab.hparams import MAX_EPOCHS
 from advdist_lab.methods.loop import NonFiniteLossError
 from advdist_lab.robust import runner
+from advdist_lab.robust.distill_config import DistillConfig
 from advdist_lab.robust.models import build_robust_model, save_robust_model
-from advdist_lab.robust.runner import DistillConfig, run_distillation
+from advdist_lab.robust.runner import run_distillation
 from advdist_lab.robust.teacher import RobustTeacherConfig, evaluate_model, import_teacher, train_robust_teacher
 from advdist_lab.robust.teacher import evaluation as teacher_evaluation
 from advdist_lab.robust.teacher import run as teacher_run

@@ -49,6 +49,15 @@ def test_robust_curves_in_percent_with_references():
         robust_curves_figure({"run": HISTORY}, attacks=("cw_inf",))
 
 
+def test_robust_curves_of_the_validation_accuracies():
+    history = [{"epoch": e, "val_clean": 0.1 * e, "val_pgd_t": 0.05 * e, "clean": 0.9} for e in (1, 2)]
+    fig = robust_curves_figure({"run": history}, attacks=("clean", "pgd_t"), prefix="val_")
+    assert [list(t.y) for t in fig.data] == [[10.0, 20.0], [5.0, 10.0]]
+    assert [a.text for a in fig.layout.annotations] == ["Clean (validation)", "PGD_T (validation)"]
+    with pytest.raises(ValueError, match="no history holds any of val_pgd_s"):
+        robust_curves_figure({"run": history}, attacks=("pgd_s",), prefix="val_")
+
+
 def test_bars_put_ours_beside_the_paper():
     fig = robust_bars_figure({"Ours": {"clean": 80.0, "pgd_s": 40.0}}, {"Ours": {"clean": 66.44, "pgd_s": 35.94}})
     assert [list(t.y) for t in fig.data] == [[80.0, 40.0], [66.44, 35.94]]

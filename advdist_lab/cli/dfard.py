@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..robust.derd import DerdConfig
 from ..robust.dfard import DFARD_METHODS, DfardConfig
+from ..robust.validation import VAL_SIZES
 from .common import add_run_options, add_threads, out_folder, set_threads
 from .options import add_config_options, config_fields, option_values
 
@@ -34,9 +35,15 @@ DFARD_HELP = {
     "iterations": "blocks of tg generator and ts student steps per epoch",
     "tg": "generator steps per block (Algorithm 1's Tg)",
     "ts": "student steps per block (Algorithm 1's Ts)",
-    "eval_attacks": "comma-separated attacks evaluated after every epoch (history)",
+    "val_size": "validation images held out from the training split (the student never trains on real images); "
+    "the best epoch is chosen on them, the test split is read once at the end (default: eval-size if given, else "
+    + ", ".join(f"{n} on {d}" for d, n in VAL_SIZES.items() if d != "cifar10-random")
+    + ")",
+    "eval_size": "the first that many validation images are evaluated after every epoch (default: all val-size)",
+    "eval_attacks": "comma-separated attacks evaluated on the validation split after every epoch (history: val_*)",
+    "final_size": "test images of the one final evaluation of the chosen epoch (default: the whole test split)",
     "final_attacks": "comma-separated attacks of the final evaluation of the best epoch (default: all six)",
-    "select": "the accuracy that picks the best epoch (DFARD: pgd_t)",
+    "select": "the validation accuracy that picks the best epoch (DFARD: pgd_t)",
 }
 """The help of the :class:`DfardConfig` and :class:`DerdConfig` options (the others: the field's name in words)."""
 
@@ -65,7 +72,8 @@ def add_dfard_parser(commands: argparse._SubParsersAction, name: str) -> None:
         name,
         help="data-free adversarial robustness distillation (DFARD Algorithm 1, its baselines, DERD)",
         description="Distil a robust student from a robust teacher without the teacher's data; writes "
-        "OUT/result.json (per-attack accuracies of the best epoch at the top level, per epoch in the history), "
+        "OUT/result.json (per-attack test accuracies of the best epoch, chosen on a validation split held out from "
+        "the training split, at the top level; validation accuracies per epoch in the history), "
         "OUT/student.pt and OUT/generator.pt.",
     )
     _add_options(dfard)
@@ -110,7 +118,8 @@ def run_dfard(args: argparse.Namespace) -> int:
     attacks = tuple(result["protocol"]["attacks"])
     print(
         f"{name} on {resolved.dataset} (seed {resolved.seed}): best epoch {result['best_epoch']} of "
-        f"{len(result['history'])} by {resolved.select}, {result['wall_seconds']:.1f} s on {result['device']}; "
+        f"{len(result['history'])} by validation {resolved.select} ({resolved.val_size} held-out training images), "
+        f"{result['wall_seconds']:.1f} s on {result['device']}; "
         f"{Path(out) / 'result.json'}"
     )
     print(format_table1({name: result}, attacks=attacks))

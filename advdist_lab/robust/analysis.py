@@ -81,15 +81,15 @@ def reference_rows(teacher: Mapping | None, undefended: Mapping) -> dict[str, Ma
 
 
 def undefended_comparison(dfard: Mapping, undefended: Mapping) -> str:
-    """One line: the data-free DFARD student under PGD_S against the undefended student's, the clean accuracies,
-    the best epoch and the wall time."""
+    """One line: the data-free DFARD student under PGD_S against the undefended student's, the clean accuracies
+    (test split), the best epoch (chosen on the validation split) and the wall time."""
     gain = 100 * (dfard["pgd_s"] - undefended["pgd_s"])
     return (
         f"Under PGD_S the data-free DFARD student keeps {100 * dfard['pgd_s']:.1f}% against the undefended student's "
         f"{100 * undefended['pgd_s']:.1f}%: {gain:+.1f} points "
         f"({'the robust student wins' if gain > 0 else 'NOT better at this scale'}); clean accuracy "
         f"{100 * dfard['clean']:.1f}% against {100 * undefended['clean']:.1f}%. Best epoch {dfard['best_epoch']} of "
-        f"{len(dfard['history'])}; {dfard['wall_seconds']:.0f} s."
+        f"{len(dfard['history'])} (chosen on the validation split); {dfard['wall_seconds']:.0f} s."
     )
 
 
@@ -211,7 +211,8 @@ _SUPPLEMENT = {"2": DERD_TABLE2, "3": DERD_TABLE3}
 
 def derd_stage_lines(results: Mapping[str, Mapping], labels: Sequence[str] = ("DERD (ours)", "w/o T_nat")) -> list[str]:
     """The stages in ``results`` (``{label: result}``, one seed): where DERD's stage I ends, each run's wall
-    time, and for each of ``labels`` the clean and PGD_T accuracy at the end of stage I and of stage II."""
+    time, and for each of ``labels`` the clean and PGD_T accuracy on the validation split (the history's
+    ``val_clean`` and ``val_pgd_t``) at the end of stage I and of stage II."""
     derd = results.get("DERD (ours)")
     if derd is None:
         raise ValueError("results must hold the row 'DERD (ours)'")
@@ -226,8 +227,9 @@ def derd_stage_lines(results: Mapping[str, Mapping], labels: Sequence[str] = ("D
         if by_stage[1] and by_stage[2]:
             one, two = by_stage[1][-1], by_stage[2][-1]
             lines.append(
-                f"{label}: end of stage I clean {100 * one['clean']:.1f}%, PGD_T {100 * one['pgd_t']:.1f}%; end of "
-                f"stage II clean {100 * two['clean']:.1f}%, PGD_T {100 * two['pgd_t']:.1f}%"
+                f"{label}, validation accuracy: end of stage I clean {100 * one['val_clean']:.1f}%, PGD_T "
+                f"{100 * one['val_pgd_t']:.1f}%; end of stage II clean {100 * two['val_clean']:.1f}%, PGD_T "
+                f"{100 * two['val_pgd_t']:.1f}%"
             )
     return lines
 

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from advdist_lab.hparams import check_choice, check_positive
 from advdist_lab.methods.loop import NonFiniteLossError
 from advdist_lab.robust.attacks.gradient import attack_mode
+from advdist_lab.robust.distill_config import DistillConfig
 from advdist_lab.robust.distill_limits import check_batch_fits, check_run_limits
 from advdist_lab.robust.distillation import (
     adversarial_examples,
@@ -54,7 +55,7 @@ from advdist_lab.robust.generation.losses import generator_loss
 from advdist_lab.robust.generation.teacher_statistics import BatchNormStatistics
 from advdist_lab.robust.ita_agb import adaptive_generator_balance, interactive_temperature
 from advdist_lab.robust.models import build_robust_model
-from advdist_lab.robust.runner import DistillConfig, epoch_generator, run_distillation
+from advdist_lab.robust.runner import epoch_generator, run_distillation
 
 __all__ = [
     "DFARD_METHODS",

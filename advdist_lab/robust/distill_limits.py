@@ -3,9 +3,11 @@
 * :func:`check_run_limits` (called by :class:`advdist_lab.robust.dfard.DfardConfig` and
   :class:`advdist_lab.robust.derd.config.DerdConfig` when they are built): ``epochs`` within
   :data:`advdist_lab.hparams.MAX_EPOCHS` and the step counts (``iterations``, ``tg``, ``ts``, ``train_steps``)
-  within :data:`advdist_lab.hparams.MAX_ITERATIONS`, the messages saying why the bound is there; ``eval_size`` and
-  ``final_size`` at most the dataset's test split (:data:`advdist_lab.robust.data.TEST_SPLIT_SIZES`: 500 digits,
-  10,000 CIFAR-10 images), instead of silently evaluating fewer images than asked.
+  within :data:`advdist_lab.hparams.MAX_ITERATIONS`, the messages saying why the bound is there; ``final_size`` at
+  most the dataset's test split (:data:`advdist_lab.robust.data.TEST_SPLIT_SIZES`: 500 digits, 10,000 CIFAR-10
+  images), instead of silently evaluating fewer images than asked (``val_size`` and ``eval_size``, on the
+  validation split held out from the training split, are checked by
+  :class:`advdist_lab.robust.distill_config.DistillConfig`).
 * :func:`check_batch_fits` (called by :func:`advdist_lab.robust.dfard.run_dfard` and
   :func:`advdist_lab.robust.derd.run_derd` before the run folder is touched): the memory one batch needs, from
   :func:`batch_bytes`, against what the run's device has available
@@ -44,7 +46,8 @@ _STEP_COUNTS = ("iterations", "tg", "ts", "train_steps")
 
 def check_run_limits(config) -> None:
     """``ValueError`` naming the field when ``config`` (a DFARD or DERD config, before or after ``resolved()``)
-    asks for more epochs or steps than the sane bounds or evaluates more test images than its dataset has."""
+    asks for more epochs or steps than the sane bounds or evaluates more test images (``final_size``) than its dataset
+    has."""
     if config.epochs is not None:
         check_epochs("epochs", config.epochs)
     for name in _STEP_COUNTS:
@@ -52,13 +55,11 @@ def check_run_limits(config) -> None:
         if value is not None:
             check_iterations(name, value)
     split = TEST_SPLIT_SIZES[config.dataset]
-    for name in ("eval_size", "final_size"):
-        value = getattr(config, name)
-        if value is not None and value > split:
-            raise ValueError(
-                f"{name} must be <= {split:,}, the test split of {config.dataset} (got {value:,}); leave it out to "
-                "evaluate the whole split"
-            )
+    if config.final_size is not None and config.final_size > split:
+        raise ValueError(
+            f"final_size must be <= {split:,}, the test split of {config.dataset} (got {config.final_size:,}); leave "
+            "it out to evaluate the whole split"
+        )
 
 
 def batch_bytes(config, teachers: int = 1) -> int:

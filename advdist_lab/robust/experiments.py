@@ -28,8 +28,8 @@ from advdist_lab.hparams import check_positive_int
 from advdist_lab.robust.derd.config import DerdConfig
 from advdist_lab.robust.derd.run import run_derd
 from advdist_lab.robust.dfard import TABLE3_ROWS, DfardConfig, run_dfard
+from advdist_lab.robust.distill_config import DistillConfig
 from advdist_lab.robust.paper_tables import DFARD_COLUMNS
-from advdist_lab.robust.runner import DistillConfig
 from advdist_lab.runs.folder import holds_run
 
 __all__ = [

@@ -1,44 +1,49 @@
 """Run folders for data-free robust distillation (DFARD, DERD): checkpoint every epoch, resume, ``result.json``.
 
-:class:`DistillConfig` holds the hyperparameters every data-free robust distillation shares (the teacher, the
-student, the optimisers of DFARD's "Implementation details", the PGD of the distillation stage, the evaluation);
-:class:`advdist_lab.robust.dfard.DfardConfig` and :class:`advdist_lab.robust.derd.config.DerdConfig` add their own.
-:func:`run_distillation` drives any *distiller* (an object with ``student``, ``train_epoch(epoch) -> dict``,
-``state_dict()``, ``load_state_dict(state)`` and ``artifacts() -> dict``) through a run folder ``out/``, a
-:class:`~advdist_lab.runs.folder.RunFolder` (the lifecycle every run shares: ``--out`` checked before any work,
-the folder locked against a second process, the config checked on resume, atomic writes, a full disk in one line):
+:class:`~advdist_lab.robust.distill_config.DistillConfig` holds the hyperparameters every data-free robust
+distillation shares (the teacher, the student, the optimisers of DFARD's "Implementation details", the PGD of the
+distillation stage, the evaluation); :class:`advdist_lab.robust.dfard.DfardConfig` and
+:class:`advdist_lab.robust.derd.config.DerdConfig` add their own. :func:`run_distillation` drives any *distiller*
+(an object with ``student``, ``train_epoch(epoch) -> dict``, ``state_dict()``, ``load_state_dict(state)`` and
+``artifacts() -> dict``) through a run folder ``out/``, a :class:`~advdist_lab.runs.folder.RunFolder` (the
+lifecycle every run shares: ``--out`` checked before any work, the folder locked against a second process, the
+config checked on resume, atomic writes, a full disk in one line):
 
 * ``checkpoint.pt`` after every epoch (atomic): the distiller's state, the history, the best student so far;
-* after every epoch the student is evaluated on the real test images (never seen in training: the method is
-  data-free) under ``eval_attacks`` on the first ``eval_size`` of them; the history entry holds those accuracies
-  beside the epoch's losses and adaptive quantities (tau, lambda);
+* after every epoch the student is evaluated on the **validation split**, ``val_size`` real images held out from
+  the training split (:mod:`advdist_lab.robust.validation`; never read in training: the method is data-free), the
+  first ``eval_size`` of them under ``eval_attacks``; the history entry holds those accuracies as ``val_clean``,
+  ``val_pgd_t``... beside the epoch's losses and adaptive quantities (tau, lambda);
 * DFARD "selects and reports the best checkpoint of all methods among all epochs ... based on ... PGD_T": the
-  student of the epoch with the highest ``select`` accuracy is kept, and at the end it is evaluated under
-  ``final_attacks`` on ``final_size`` test images. ``result.json`` holds those accuracies at the top level
-  (``clean``, ``fgsm``, ``pgd_s``, ``pgd_t``, ``cw_inf``, ``autoattack``, ``average``, and ``test_accuracy`` =
-  ``clean`` as ``advdist-lab train`` writes it), ``best_epoch``, the last epoch's accuracies under ``last``, the
-  protocol, the teacher's description, parameter counts, ``timing`` (kept out of ``history`` so that histories
-  compare exactly) and ``status``. The best student is written to ``student.pt`` (named under ``model``, so that
-  ``advdist-lab robust-eval --model OUT`` finds it)
+  student of the epoch with the highest **validation** ``select`` accuracy is kept, and at the end it, and only
+  it, is evaluated on the **test split**, under ``final_attacks`` on ``final_size`` test images: the one time a
+  run reads a test image. ``result.json`` holds those test accuracies at the top level (``clean``, ``fgsm``,
+  ``pgd_s``, ``pgd_t``, ``cw_inf``, ``autoattack``, ``average``, and ``test_accuracy`` = ``clean`` as
+  ``advdist-lab train`` writes it), ``best_epoch``, ``selection`` (the split that picked the epoch,
+  ``validation``, its size, the accuracy and its best value; ``test_evaluations``: 1), the last epoch's
+  validation accuracies under ``last``, the protocol, the teacher's description, parameter counts, ``timing``
+  (kept out of ``history`` so that histories compare exactly) and ``status``. The best student is written to
+  ``student.pt`` (named under ``model``, so that ``advdist-lab robust-eval --model OUT`` finds it)
   (:func:`advdist_lab.robust.models.robust_model_payload`) and the distiller's artifacts (e.g. ``generator.pt``).
 
 Resume: every epoch draws from its own :class:`torch.Generator` seeded from ``(seed, epoch)``, so a run killed
-after any epoch and resumed ends with the same history and accuracies as an uninterrupted one. A finished run is
-never overwritten (:meth:`~advdist_lab.runs.folder.RunFolder.finished`). The teachers are compared by their files' SHA-1
-(``teachers_sha1`` in the checkpoint and ``result.json``), not by the path that names them: a run resumes from
-another working folder or with the teacher copied elsewhere, and refuses a teacher file that changed.
+after any epoch and resumed ends with the same history, the same chosen epoch and the same accuracies as an
+uninterrupted one (the best student so far is in the checkpoint). A finished run is never overwritten
+(:meth:`~advdist_lab.runs.folder.RunFolder.finished`). A folder written before the validation split existed holds
+a config without ``val_size`` and is refused as "a run with a different config"
+(:mod:`advdist_lab.robust.distill_config`). The teachers are compared by their files' SHA-1 (``teachers_sha1`` in
+the checkpoint and ``result.json``), not by the path that names them: a run resumes from another working folder
+or with the teacher copied elsewhere, and refuses a teacher file that changed.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -46,43 +51,15 @@ import torch
 
 from advdist_lab.environment import resolve_device
 from advdist_lab.files import file_sha1
-from advdist_lab.hparams import (
-    check_choice,
-    check_nonnegative,
-    check_nonnegative_int,
-    check_positive,
-    check_positive_int,
-)
 from advdist_lab.methods.loop import NonFiniteLossError
-from advdist_lab.robust.attacks.protocol import ATTACKS, AttackProtocol, check_attack_names, robust_accuracy
-from advdist_lab.robust.data import ROBUST_DATASETS, RobustData, load_robust_data
-from advdist_lab.robust.models import DEFAULT_STUDENTS, check_architecture, robust_model_payload
+from advdist_lab.robust.attacks.protocol import ATTACKS, AttackProtocol
+from advdist_lab.robust.data import RobustData, load_robust_data
+from advdist_lab.robust.models import robust_model_payload
 from advdist_lab.robust.teacher.model_files import model_path
+from advdist_lab.robust.validation import VALIDATION_PREFIX, evaluate_student, validation_keys, validation_split
 from advdist_lab.runs.folder import RunExistsError, RunFolder, maybe_kill, progress_bar
 
-__all__ = ["DistillConfig", "epoch_generator", "run_distillation", "teacher_fingerprints"]
-
-_DATASET_DEFAULTS = {
-    "digits": {
-        "epochs": 20,
-        "iterations": 10,
-        "batch_size": 128,
-        "z_dim": 64,
-        "generator_width": 32,
-        "lr_student": 0.05,
-        "final_attacks": ATTACKS,
-    },
-    "cifar10": {
-        "epochs": 200,
-        "iterations": 50,
-        "batch_size": 256,
-        "z_dim": 100,
-        "generator_width": 64,
-        "lr_student": 0.05,
-        "final_attacks": ATTACKS,
-    },
-}
-_DATASET_DEFAULTS["cifar10-random"] = _DATASET_DEFAULTS["cifar10"]
+__all__ = ["epoch_generator", "run_distillation", "teacher_fingerprints"]
 
 
 def epoch_generator(seed: int, stage: int, epoch: int, device: torch.device) -> torch.Generator:
@@ -91,126 +68,8 @@ def epoch_generator(seed: int, stage: int, epoch: int, device: torch.device) -> 
     return torch.Generator(device=device).manual_seed(int(state))
 
 
-def _attack_tuple(name: str, value: object, allow_empty: bool = False) -> tuple[str, ...]:
-    """Attack names as a tuple (a comma-separated string or any iterable), checked by
-    :func:`~advdist_lab.robust.attacks.protocol.check_attack_names`."""
-    if isinstance(value, str):
-        value = tuple(v for v in value.split(",") if v)
-    try:
-        names = tuple(value)  # type: ignore[arg-type]
-    except TypeError:
-        raise ValueError(f"{name} must be a sequence of attack names from {', '.join(ATTACKS)}") from None
-    return check_attack_names(name, names, allow_empty=allow_empty)
-
-
-@dataclass(frozen=True)
-class DistillConfig:
-    """Hyperparameters shared by data-free robust distillation methods (DFARD "Implementation details").
-
-    ``None`` fields take the dataset's default in :meth:`resolved` (CIFAR-10: the paper's; digits: ours, sized so
-    that a run takes minutes on a CPU). Optimisers: the student SGD (momentum 0.9, weight decay 1e-4) with cosine
-    annealing from ``lr_student`` (0.05) over all steps, the generator Adam (``lr_generator`` 1e-3, betas 0.5 and
-    0.999); batch size 256 for synthesis and distillation; PGD-10, random start 0.001, step 2/255 at eps 8/255.
-    ``iterations``: how many times an epoch repeats Algorithm 1's block of ``tg`` generator and ``ts`` student
-    steps (the paper's Algorithm 1 is ``iterations = 1`` with ``T = 200`` epochs, which is 1,200 student steps in
-    all; it does not say how many steps an epoch holds, and DFAD-style code runs 50 blocks per epoch: our CIFAR
-    default). ``train_eps`` / ``train_step_size`` ``None``: the evaluation protocol's budget and ``eps / 4``.
-    """
-
-    dataset: str = "digits"
-    teacher: str | None = None
-    student_arch: str | None = None
-    epochs: int | None = None
-    iterations: int | None = None
-    tg: int = 1
-    ts: int = 5
-    batch_size: int | None = None
-    lr_student: float | None = None
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    lr_generator: float = 1e-3
-    z_dim: int | None = None
-    generator_width: int | None = None
-    train_eps: float | None = None
-    train_steps: int = 10
-    train_step_size: float | None = None
-    start_std: float = 0.001
-    eval_size: int | None = None
-    eval_attacks: tuple[str, ...] = ("pgd_s", "pgd_t")
-    final_size: int | None = None
-    final_attacks: tuple[str, ...] | None = None
-    select: str = "pgd_t"
-    seed: int = 0
-    device: str = "auto"
-
-    def __post_init__(self) -> None:
-        check_choice("dataset", self.dataset, ROBUST_DATASETS)
-        if self.teacher is not None and not isinstance(self.teacher, str):
-            raise ValueError(f"teacher must be a path (got {self.teacher!r})")
-        if self.student_arch is not None:
-            check_architecture(self.student_arch)
-        for name in ("epochs", "iterations", "batch_size", "z_dim", "generator_width", "eval_size", "final_size"):
-            value = getattr(self, name)
-            if value is not None:
-                check_positive_int(name, value)
-        for name in ("tg", "ts", "train_steps"):
-            check_positive_int(name, getattr(self, name))
-        for name in ("lr_student", "train_eps", "train_step_size"):
-            value = getattr(self, name)
-            if value is not None:
-                check_positive(name, value)
-        check_positive("lr_generator", self.lr_generator)
-        check_positive("start_std", self.start_std)
-        check_nonnegative("weight_decay", self.weight_decay)
-        if not 0.0 <= check_nonnegative("momentum", self.momentum) < 1.0:
-            raise ValueError(f"momentum must lie in [0, 1) (got {self.momentum})")
-        if self.train_eps is not None and self.train_eps > 1:
-            raise ValueError(f"train_eps must be <= 1, in pixel units of [0, 1] images (got {self.train_eps})")
-        object.__setattr__(self, "eval_attacks", _attack_tuple("eval_attacks", self.eval_attacks, allow_empty=True))
-        if self.final_attacks is not None:
-            object.__setattr__(self, "final_attacks", _attack_tuple("final_attacks", self.final_attacks))
-        if self.select != "clean" and self.select not in self.eval_attacks:
-            raise ValueError(
-                f"select must be 'clean' or one of eval_attacks ({', '.join(self.eval_attacks) or 'none'}), the "
-                f"accuracy that picks the best epoch (got {self.select!r})"
-            )
-        check_nonnegative_int("seed", self.seed)
-        if not isinstance(self.device, str):
-            raise ValueError(f"device must be a string such as auto, cpu or cuda (got {self.device!r})")
-
-    def resolved(self):
-        """A copy with every ``None`` replaced by the dataset's default; the teacher must be set."""
-        if self.teacher is None:
-            raise ValueError("teacher must be given: a robust teacher's run folder or model file (robust-teacher)")
-        defaults = _DATASET_DEFAULTS[self.dataset]
-        changes = {k: v for k, v in defaults.items() if getattr(self, k) is None}
-        if self.student_arch is None:
-            changes["student_arch"] = DEFAULT_STUDENTS[self.dataset]
-        protocol = AttackProtocol.for_dataset(self.dataset)
-        eps = self.train_eps if self.train_eps is not None else protocol.eps
-        if self.train_eps is None:
-            changes["train_eps"] = eps
-        if self.train_step_size is None:
-            changes["train_step_size"] = eps / 4
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        data = dataclasses.asdict(self)
-        for key in ("eval_attacks", "final_attacks"):
-            if data[key] is not None:
-                data[key] = list(data[key])
-        return data
-
-    @classmethod
-    def from_dict(cls, values: dict):
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
-
-
 _TEACHER_FIELDS = ("teacher", "natural_teacher")
+_ACCURACIES = ("clean", *ATTACKS, "average")
 
 CHECKPOINT_KEYS = frozenset({"config", "distiller", "history", "best", "timing", "wall_seconds"})
 """What a distillation run's ``checkpoint.pt`` holds (besides ``teachers_sha1``)."""
@@ -238,23 +97,6 @@ def _check_teachers(out_dir: Path, stored: dict | None, current: dict) -> None:
             f"{out_dir} holds a run distilled from another {changed} file (its SHA-1 differs); choose another "
             "output folder (--out)"
         )
-
-
-def _evaluate(student, data: RobustData, config, attacks, size, seed: int, progress: bool) -> dict[str, float]:
-    n = len(data.y_test) if size is None else min(size, len(data.y_test))
-    if attacks:
-        protocol = AttackProtocol.for_dataset(config.dataset, attacks)
-        result = robust_accuracy(
-            student, data.x_test[:n], data.y_test[:n], protocol, seed=seed, batch_size=512, progress=progress
-        )
-    else:
-        with torch.no_grad():
-            was = student.training
-            student.eval()
-            clean = float((student(data.x_test[:n]).argmax(1) == data.y_test[:n]).float().mean())
-            student.train(was)
-        result = {"clean": clean}
-    return {k: float(v) for k, v in result.items()}
 
 
 def run_distillation(
@@ -305,6 +147,7 @@ def _run(config, device, folder, state, teachers, build, progress, callback, sto
 
 def _distil(config, device, folder, state, teachers, build, progress, callback, stop, label, describe) -> dict:
     data = load_robust_data(config.dataset, device=device, test_size=None)
+    x_val, y_val = validation_split(data, config.val_size, config.seed)
     distiller = build(config, data, device)
     history: list[dict] = []
     best: dict = {"epoch": 0, "score": -math.inf, "student": None}
@@ -328,16 +171,19 @@ def _distil(config, device, folder, state, teachers, build, progress, callback, 
             if bad:
                 raise NonFiniteLossError(bad[0].split("_")[0], epoch + 1)
             trained = time.perf_counter()
-            accuracies = _evaluate(
-                distiller.student, data, config, config.eval_attacks, config.eval_size, config.seed + epoch, False
-            )
+            measured = evaluate_student(
+                distiller.student, x_val, y_val, config.dataset, config.eval_attacks, config.eval_size,
+                config.seed + epoch, False,
+            )  # fmt: skip
+            accuracies = dict(zip(validation_keys(measured), measured.values(), strict=True))
             entry = {"epoch": epoch + 1, **losses, **accuracies}
             history.append(entry)
             timing["epoch_seconds"].append(trained - epoch_started)
             timing["evaluation_seconds"].append(time.perf_counter() - trained)
-            if accuracies[config.select] > best["score"]:
+            score = accuracies[VALIDATION_PREFIX + config.select]
+            if score > best["score"]:
                 student_state = {k: v.detach().clone().cpu() for k, v in distiller.student.state_dict().items()}
-                best = {"epoch": epoch + 1, "score": accuracies[config.select], "student": student_state}
+                best = {"epoch": epoch + 1, "score": score, "student": student_state}
             if folder is not None:
                 checkpoint = {
                     "config": config.to_dict(),
@@ -351,12 +197,13 @@ def _distil(config, device, folder, state, teachers, build, progress, callback, 
                 folder.save_checkpoint(checkpoint, epoch + 1)
                 maybe_kill(epoch + 1)
             bar.update(1)
-            bar.set_postfix({config.select: f"{accuracies[config.select]:.3f}"})
+            bar.set_postfix({VALIDATION_PREFIX + config.select: f"{score:.3f}"})
             if callback is not None:
                 callback(entry)
     finally:
         bar.close()
-    result = _result(config, distiller, data, history, best, timing, device, progress)
+    tested = status == "finished"  # a stopped run reads no test image: its epoch may not be the one finally chosen
+    result = _result(config, distiller, data, history, best, timing, device, progress and tested, tested)
     result["wall_seconds"] = previous + time.perf_counter() - started
     result["status"] = status
     result["teachers_sha1"] = teachers
@@ -368,29 +215,42 @@ def _distil(config, device, folder, state, teachers, build, progress, callback, 
     return result
 
 
-def _result(config, distiller, data, history, best, timing, device, progress) -> dict:
+def _result(config, distiller, data, history, best, timing, device, progress, tested: bool) -> dict:
+    """The result of the run; with ``tested``, the chosen epoch's student evaluated on the test split (once)."""
     from advdist_lab.models.presets import count_parameters
 
-    last_state = {k: v.detach().clone() for k, v in distiller.student.state_dict().items()}
-    if best["student"] is not None:
-        distiller.student.load_state_dict(best["student"])
-    evaluated = time.perf_counter()
-    final = _evaluate(
-        distiller.student, data, config, config.final_attacks, config.final_size, config.seed + 10_007, progress
-    )
-    timing = {**timing, "final_evaluation_seconds": time.perf_counter() - evaluated}
-    distiller.student.load_state_dict(last_state)
+    final: dict[str, float] = {}
+    if tested:
+        last_state = {k: v.detach().clone() for k, v in distiller.student.state_dict().items()}
+        if best["student"] is not None:
+            distiller.student.load_state_dict(best["student"])
+        evaluated = time.perf_counter()
+        final = evaluate_student(  # the one evaluation on the test split
+            distiller.student, data.x_test, data.y_test, config.dataset, config.final_attacks, config.final_size,
+            config.seed + 10_007, progress,
+        )  # fmt: skip
+        timing = {**timing, "final_evaluation_seconds": time.perf_counter() - evaluated}
+        distiller.student.load_state_dict(last_state)
     n_final = len(data.y_test) if config.final_size is None else min(config.final_size, len(data.y_test))
     result = {
         "config": config.to_dict(),
         "history": history,
         **final,
-        "test_accuracy": final["clean"],
+        "test_accuracy": final.get("clean"),
         "best_epoch": best["epoch"],
+        "selection": {
+            "split": "validation",
+            "held_out_from": "training split",
+            "val_size": config.val_size,
+            "evaluated_each_epoch": config.eval_size or config.val_size,
+            "accuracy": VALIDATION_PREFIX + config.select,
+            "best": best["score"] if history else None,
+            "test_evaluations": int(tested),
+        },
         "model": "student.pt",
-        "last": {k: v for k, v in (history[-1] if history else {}).items() if k in ("clean", *ATTACKS, "average")},
+        "last": {k: v for k, v in (history[-1] if history else {}).items() if k in validation_keys(_ACCURACIES)},
         "protocol": AttackProtocol.for_dataset(config.dataset, config.final_attacks).to_dict(),
-        "evaluated_on": n_final,
+        "evaluated_on": n_final if tested else 0,
         "student_parameters": count_parameters(distiller.student.model),
         "device": str(device),
         "timing": timing,
@@ -409,7 +269,10 @@ def _write_models(folder: RunFolder, config, distiller, data: RobustData, best_s
         arch=config.student_arch,
         num_classes=data.num_classes,
         image_shape=data.image_shape,
-        summary={"method": getattr(config, "method", "distill"), "source": "best epoch by " + config.select},
+        summary={
+            "method": getattr(config, "method", "distill"),
+            "source": f"best epoch by validation {config.select}",
+        },
     )
     folder.save("student.pt", student)  # a full disk says what the run kept
     for name, obj in distiller.artifacts().items():

@@ -17,6 +17,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from ..robust.attacks import ATTACK_LABELS
+from ..robust.validation import VALIDATION_PREFIX
 from .common import TEMPLATE
 
 __all__ = ["adaptive_terms_figure", "generated_images_figure", "robust_bars_figure", "robust_curves_figure"]
@@ -105,22 +106,28 @@ def robust_curves_figure(
     attacks: Sequence[str] = ("clean", "pgd_s", "pgd_t"),
     title: str = "student accuracy per epoch",
     references: Mapping[str, float] | None = None,
+    prefix: str = "",
 ) -> go.Figure:
     """One panel per attack (accuracy in %, per epoch), one line per run; ``references`` (label -> accuracy as a
-    fraction) draws horizontal lines, e.g. an undefended model's PGD_S accuracy."""
-    present = [a for a in attacks if any(all(a in e for e in h) for h in histories.values())]
+    fraction) draws horizontal lines, e.g. an undefended model's PGD_S accuracy. ``prefix``: the history keys are
+    ``prefix + attack``; ``"val_"`` (:data:`advdist_lab.robust.validation.VALIDATION_PREFIX`) plots a DFARD or
+    DERD run's validation accuracies, the panels titled "(validation)"."""
+    keys = {a: prefix + a for a in attacks}
+    present = [a for a in attacks if any(all(keys[a] in e for e in h) for h in histories.values())]
     if not present:
-        raise ValueError(f"no history holds any of {', '.join(attacks)}")
-    fig = make_subplots(rows=1, cols=len(present), subplot_titles=[ATTACK_LABELS.get(a, a) for a in present])
+        raise ValueError(f"no history holds any of {', '.join(keys.values())}")
+    suffix = " (validation)" if prefix == VALIDATION_PREFIX else ""
+    titles = [ATTACK_LABELS.get(a, a) + suffix for a in present]
+    fig = make_subplots(rows=1, cols=len(present), subplot_titles=titles)
     for i, (name, history) in enumerate(histories.items()):
         color = _PALETTE[i % len(_PALETTE)]
         for col, attack in enumerate(present, start=1):
-            if not all(attack in e for e in history):
+            if not all(keys[attack] in e for e in history):
                 continue
             fig.add_trace(
                 go.Scatter(
                     x=[e["epoch"] for e in history],
-                    y=[100 * e[attack] for e in history],
+                    y=[100 * e[keys[attack]] for e in history],
                     name=name,
                     legendgroup=name,
                     showlegend=col == 1,

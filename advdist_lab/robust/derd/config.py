@@ -52,8 +52,8 @@ from advdist_lab.hparams import (
     check_nonnegative_int,
     check_positive,
 )
+from advdist_lab.robust.distill_config import DistillConfig
 from advdist_lab.robust.distill_limits import check_run_limits
-from advdist_lab.robust.runner import DistillConfig
 
 __all__ = ["DERD_VARIANTS", "INVERSION_STEPS", "DerdConfig", "stage_of"]
 
