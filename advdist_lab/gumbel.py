@@ -1,9 +1,9 @@
-"""The concrete (Gumbel-Softmax) distribution, temperature schedules and gradient estimators for discrete labels.
+"""Gradient estimators for the generators' discrete labels, temperature schedules and exact expectations.
 
 The generators of NGAN, ADIB and ADIM (TPAMI paper ``000_...``, Eq. 3, 4, 6) are categorical distributions
 ``p_theta(y | x)`` over labels, and their adversarial term is an expectation ``E_{y ~ p_theta}[f(x, y)]`` of a
 reward that a discriminator computes, for example ``f = log(1 - D(x, y))`` or ``f = log D_s(x, y)``. The samples
-``y`` are discrete, so the gradient w.r.t. ``theta`` needs an estimator. This module gives three
+``y`` are discrete, so the gradient w.r.t. ``theta`` needs an estimator. This module gives four
 (:data:`ESTIMATORS`), behind one function, :func:`adversarial_surrogate`:
 
 * ``"score"``: the score-function (REINFORCE, Williams 1992) estimator of TPAMI Eq. 8 / 11 (first line) with
@@ -16,72 +16,84 @@ reward that a discriminator computes, for example ``f = log(1 - D(x, y))`` or ``
   Hence the annealed temperature (:data:`PAPER_SCHEDULE`, :data:`KDGAN_SCHEDULE`).
 * ``"straight_through"``: the straight-through Gumbel-Softmax: the one-hot label of the relaxed sample forward,
   the gradient of the relaxed sample backward.
+* ``"concrete_score"``: TPAMI Eq. 11 (last line) taken literally, the score function of the *concrete* density
+  ``q_tau`` at a relaxed sample: ``E_{y ~ q_tau}[f(y) grad log q_tau(y)]`` (see :func:`adversarial_surrogate`).
 
 Two notes that the papers leave implicit (see ``papers/README.md``):
 
 * **Eq. 11 writes the Gumbel-Softmax gradient in score-function form**,
   ``E_{y ~ q_s}[grad log q_s(y | x) log D_s(x, y)]``, with ``q_s`` the concrete density. The common reading of
   the Gumbel-Softmax trick is the pathwise (reparameterised) gradient through the relaxed sample, which is what
-  ``"pathwise"`` computes. Eq. 11 taken literally needs the density of the concrete distribution, which
-  :func:`concrete_log_density` provides (Maddison et al. 2017, Eq. in Sec. 3.2), so the literal form can be
-  built and compared too.
+  ``"pathwise"`` computes. Eq. 11 taken literally needs the density of the concrete distribution
+  (:func:`concrete_log_density`, Maddison et al. 2017, Sec. 3.2); ``"concrete_score"`` is that reading. Both are
+  unbiased for the gradient of the *relaxed* objective ``E_{y ~ q_tau}[f(y)]``, not of ``E_{y ~ p_theta}[f(y)]``.
 * **A discriminator that sees one-hot real labels and relaxed (soft) fake ones can tell them apart by softness
   alone**, and the generators then learn nothing useful; the original KDGAN code fed the discriminator discrete
   samples. ``"straight_through"`` avoids this: the discriminator sees one-hot labels for real and fake alike,
   while the gradient still flows through the relaxed sample.
 
-Conventions: label distributions are tensors whose **last dimension is the label space**; ``logits`` are
-unnormalised log-probabilities (only ``log_softmax(logits) = log p_theta`` matters). Every sampler takes an
-optional ``torch.Generator`` for reproducibility; it must live on the device of the tensors. Bad arguments raise
-``ValueError`` naming the constraint. The checks in the hot path inspect shapes, dtypes and Python numbers only,
-never tensor values, so they cause no host-device synchronisation on a GPU.
+The concrete distribution itself (Gumbel noise, the samplers, the log density) is in :mod:`advdist_lab.concrete`;
+its names are re-exported here. Conventions: label distributions are tensors whose **last dimension is the label
+space**; ``logits`` are unnormalised log-probabilities (only ``log_softmax(logits) = log p_theta`` matters). Every
+sampler takes an optional ``torch.Generator`` for reproducibility; it must live on the device of the tensors. Bad
+arguments raise ``ValueError`` naming the constraint. The checks in the hot path inspect shapes, dtypes and Python
+numbers only, never tensor values, so they cause no host-device synchronisation on a GPU.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from .hparams import TemperatureSchedule, check_choice, check_positive, check_positive_int
+from .concrete import (
+    EULER_GAMMA,
+    categorical_sample,
+    check_logits,
+    concrete_log_density,
+    concrete_log_density_from_log,
+    concrete_sample,
+    log_concrete_sample,
+    one_hot,
+    sample_gumbel,
+    straight_through_sample,
+)
+from .hparams import TemperatureSchedule, check_choice, check_positive
 
 __all__ = [
     "BASELINES",
     "ESTIMATORS",
+    "EULER_GAMMA",
     "KDGAN_SCHEDULE",
     "PAPER_SCHEDULE",
+    "SCORE_ESTIMATORS",
     "Surrogate",
     "TemperatureSchedule",
     "adversarial_surrogate",
     "categorical_sample",
     "concrete_log_density",
+    "concrete_log_density_from_log",
     "concrete_sample",
     "exact_gradient",
     "expected_reward",
+    "log_concrete_sample",
     "one_hot",
     "sample_gumbel",
     "straight_through_sample",
     "temperature_schedule",
 ]
 
-ESTIMATORS = ("score", "pathwise", "straight_through")
-"""Gradient estimators of :func:`adversarial_surrogate`: REINFORCE (Eq. 8/11), Gumbel-Softmax, straight-through."""
+ESTIMATORS = ("score", "pathwise", "straight_through", "concrete_score")
+"""Gradient estimators of :func:`adversarial_surrogate`: REINFORCE (Eq. 8/11), Gumbel-Softmax, straight-through,
+and Eq. 11 literally (the score function of the concrete density)."""
+
+SCORE_ESTIMATORS = ("score", "concrete_score")
+"""The score-function estimators (of the categorical and of the concrete density): the ones that take a baseline."""
 
 BASELINES = ("none", "mean")
-"""Baselines of the score-function estimator: none, or the leave-one-out batch mean."""
-
-EULER_GAMMA = 0.5772156649015329
-"""The Euler-Mascheroni constant, the mean of the standard Gumbel distribution (its variance is pi^2 / 6)."""
-
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
-
-
-def _is_integer(dtype: torch.dtype) -> bool:
-    return not (dtype.is_floating_point or dtype.is_complex)
-
+"""Baselines of the score-function estimators: none, or the leave-one-out batch mean."""
 
 # --------------------------------------------------------------------------------------------------------
 # Temperature schedules
@@ -116,137 +128,6 @@ PAPER_SCHEDULE = TemperatureSchedule(start=10.0, end=0.1, kind="exponential")
 
 
 # --------------------------------------------------------------------------------------------------------
-# Input checks (shapes, dtypes and Python numbers only: no host-device synchronisation)
-# --------------------------------------------------------------------------------------------------------
-
-
-def _check_logits(logits: object, name: str = "logits") -> Tensor:
-    if not isinstance(logits, Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor (got {type(logits).__name__})")
-    if not logits.is_floating_point():
-        raise ValueError(f"{name} must be a floating-point tensor (got dtype {logits.dtype})")
-    if logits.dim() < 1 or logits.shape[-1] < 2:
-        raise ValueError(f"{name} must have a last (label) dimension of size >= 2 (got shape {tuple(logits.shape)})")
-    return logits
-
-
-def _check_tau(tau: object) -> float:
-    return check_positive("tau", tau)
-
-
-# --------------------------------------------------------------------------------------------------------
-# Samplers
-# --------------------------------------------------------------------------------------------------------
-
-
-def sample_gumbel(
-    shape: int | tuple[int, ...] | torch.Size,
-    *,
-    generator: torch.Generator | None = None,
-    device: torch.device | str | None = None,
-    dtype: torch.dtype = torch.float32,
-) -> Tensor:
-    """Standard Gumbel(0, 1) noise ``g = -log(-log u)`` with ``u ~ Uniform(0, 1)`` (TPAMI footnote 1, KDGAN fn. 2).
-
-    ``u`` is clamped to ``[tiny, 1 - eps]`` of its dtype so that ``g`` is always finite (in float32 ``g`` lies in
-    about ``[-4.5, 16.6]``). Half-precision noise is drawn in float32 and then cast. ``device`` defaults to the
-    generator's device (or the default device without a generator).
-    """
-    if isinstance(shape, int):
-        shape = (shape,)
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise ValueError(f"dtype must be a floating-point torch.dtype (got {dtype!r})")
-    if device is None and generator is not None:
-        device = generator.device
-    work = torch.float32 if dtype in _LOW_PRECISION else dtype
-    finfo = torch.finfo(work)
-    u = torch.rand(shape, generator=generator, device=device, dtype=work)
-    u = u.clamp_(min=finfo.tiny, max=1.0 - finfo.eps)
-    g = -torch.log(-torch.log(u))
-    return g.to(dtype)
-
-
-def concrete_sample(logits: Tensor, tau: float, *, generator: torch.Generator | None = None) -> Tensor:
-    """A sample of the concrete distribution, TPAMI Eq. 10 / KDGAN Eq. 9: ``softmax((log p + g) / tau)``.
-
-    ``log p = log_softmax(logits)`` over the last dimension and ``g ~ Gumbel(0, 1)`` i.i.d. per entry. The result
-    lies on the simplex (each row sums to 1), is differentiable in ``logits`` (the reparameterisation trick), and
-    its ``argmax`` is distributed exactly as ``softmax(logits)`` for every ``tau`` (the Gumbel-max trick). As
-    ``tau -> 0`` samples become one-hot; as ``tau -> inf`` they tend to the uniform point.
-    """
-    logits = _check_logits(logits)
-    tau = _check_tau(tau)
-    g = sample_gumbel(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
-    return torch.softmax((torch.log_softmax(logits, dim=-1) + g) / tau, dim=-1)
-
-
-def one_hot(labels: Tensor, num_classes: int, dtype: torch.dtype = torch.float32) -> Tensor:
-    """One-hot rows of shape ``(*labels.shape, num_classes)`` for integer ``labels`` in ``[0, num_classes)``.
-
-    Built with ``scatter`` (no value check, so no host-device synchronisation; an out-of-range label raises on
-    CPU and triggers a device-side assertion on CUDA).
-    """
-    if not isinstance(labels, Tensor) or labels.dtype == torch.bool or not _is_integer(labels.dtype):
-        raise ValueError(f"labels must be an integer tensor (got {getattr(labels, 'dtype', type(labels).__name__)})")
-    num_classes = check_positive_int("num_classes", num_classes)
-    out = torch.zeros(*labels.shape, num_classes, dtype=dtype, device=labels.device)
-    return out.scatter_(-1, labels.long().unsqueeze(-1), 1.0)
-
-
-def straight_through_sample(logits: Tensor, tau: float, *, generator: torch.Generator | None = None) -> Tensor:
-    """Straight-through Gumbel-Softmax: the one-hot ``argmax`` of a concrete sample (Eq. 10) forward, the gradient
-    of the relaxed sample backward.
-
-    Computed as ``y_hard + (y_soft - y_soft.detach())``: the same gradient as the usual
-    ``y_hard - y_soft.detach() + y_soft``, and a forward value that is exactly one-hot by construction (the
-    bracket is exactly zero), so the discriminator sees the same kind of labels for fake and real data.
-    """
-    y_soft = concrete_sample(logits, tau, generator=generator)
-    y_hard = one_hot(y_soft.detach().argmax(dim=-1), y_soft.shape[-1], dtype=y_soft.dtype)
-    return y_hard + (y_soft - y_soft.detach())
-
-
-def categorical_sample(logits: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-    """Integer (int64) labels ``y ~ softmax(logits)`` by the Gumbel-max trick, ``argmax(log p + g)``; no gradient.
-
-    The shape is ``logits.shape[:-1]``.
-    """
-    logits = _check_logits(logits)
-    with torch.no_grad():
-        g = sample_gumbel(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
-        return (torch.log_softmax(logits, dim=-1) + g).argmax(dim=-1)
-
-
-def concrete_log_density(y: Tensor, logits: Tensor, tau: float) -> Tensor:
-    """The log density of the concrete distribution of Eq. 10 at a point ``y`` of the open simplex.
-
-    Maddison, Mnih and Teh (2017), Sec. 3.2, with ``alpha = p = softmax(logits)``, ``lambda = tau``, ``n = K``::
-
-        p(y) = (n - 1)! tau^(n - 1) prod_k (alpha_k y_k^(-tau - 1)) / (sum_i alpha_i y_i^(-tau))^n
-
-    a density w.r.t. the Lebesgue measure on ``(y_1, ..., y_{n-1})`` (``y_n = 1 - sum``). Computed in log space;
-    differentiable in ``logits`` and ``y``. Shapes broadcast over leading dimensions; the result has the
-    broadcast shape without the label dimension. ``y`` must be strictly inside the simplex (entries > 0): a
-    relaxed sample at a small ``tau`` can underflow to exact zeros, where the log density is not finite.
-
-    This is the ``q_s(y | x)`` of Eq. 11 taken literally: ``grad log q_s(y | x)`` at a detached sample ``y``
-    gives the score-function form of the Gumbel-Softmax gradient.
-    """
-    logits = _check_logits(logits)
-    y = _check_logits(y, "y")
-    tau = _check_tau(tau)
-    if y.shape[-1] != logits.shape[-1]:
-        raise ValueError(f"y and logits must have the same number of labels (got {y.shape[-1]} and {logits.shape[-1]})")
-    n = y.shape[-1]
-    log_alpha = torch.log_softmax(logits, dim=-1)
-    log_y = torch.log(y)
-    log_norm = math.lgamma(n) + (n - 1) * math.log(tau)
-    numerator = (log_alpha - (tau + 1.0) * log_y).sum(dim=-1)
-    denominator = n * torch.logsumexp(log_alpha - tau * log_y, dim=-1)
-    return log_norm + numerator - denominator
-
-
-# --------------------------------------------------------------------------------------------------------
 # Exact expectations (for tests and gradient-variance studies)
 # --------------------------------------------------------------------------------------------------------
 
@@ -257,7 +138,7 @@ def expected_reward(logits: Tensor, rewards_per_label: Tensor) -> Tensor:
     Shapes ``(B, K)`` (or any matching shapes with the label dimension last); returns ``(B,)``.
     Differentiable in ``logits`` (and in the rewards).
     """
-    logits = _check_logits(logits)
+    logits = check_logits(logits)
     if not isinstance(rewards_per_label, Tensor) or rewards_per_label.shape != logits.shape:
         raise ValueError(
             "rewards_per_label must be a tensor of the shape of logits "
@@ -272,7 +153,7 @@ def exact_gradient(logits: Tensor, rewards_per_label: Tensor) -> Tensor:
     Row ``b`` is ``grad_{logits_b} E_{y ~ p_b}[f_b(y)] = p_b * (f_b - <p_b, f_b>)``. The rewards are held fixed
     (detached). The result is detached.
     """
-    logits = _check_logits(logits)
+    logits = check_logits(logits)
     with torch.enable_grad():
         leaf = logits.detach().requires_grad_(True)
         total = expected_reward(leaf, rewards_per_label.detach() if isinstance(rewards_per_label, Tensor) else None)
@@ -292,11 +173,11 @@ class Surrogate:
     * ``loss``: a scalar whose gradient w.r.t. ``logits`` is the chosen estimator of
       ``grad E_{y ~ softmax(logits)}[f(y)]``, averaged over the batch (so row ``b`` of ``d loss / d logits`` is
       ``1/B`` times the estimate for row ``b``). Minimise it to decrease ``E[f]`` (e.g. ``f = log(1 - D)``),
-      negate it to increase ``E[f]`` (e.g. ``f = log D``). For ``"score"`` its value is not the mean reward
-      (use ``value``).
+      negate it to increase ``E[f]`` (e.g. ``f = log D``). For ``"score"`` and ``"concrete_score"`` its value is
+      not the mean reward (use ``value``).
     * ``value``: a detached scalar, the batch mean of the rewards observed (for logging).
     * ``sample``: the detached labels used, of the shape of the logits (``(B, K)``, ``(K,)`` or ``(G, B, K)``):
-      one-hot for ``"score"`` and ``"straight_through"``, relaxed for ``"pathwise"``.
+      one-hot for ``"score"`` and ``"straight_through"``, relaxed for ``"pathwise"`` and ``"concrete_score"``.
     """
 
     loss: Tensor
@@ -336,10 +217,23 @@ def adversarial_surrogate(
       ``loss = mean(reward_fn(y))`` with gradients through ``y``. Biased for ``tau > 0``; the bias vanishes as
       ``tau -> 0`` for rewards smooth in ``y``.
     * ``"straight_through"``: ``y = straight_through_sample(logits, tau)`` (one-hot forward), same loss.
+    * ``"concrete_score"``: TPAMI Eq. 11, last line, literally: ``y ~ q_tau`` a relaxed sample (drawn in log space,
+      :func:`log_concrete_sample`; the reward, hence the discriminator, sees the relaxed ``y`` as for
+      ``"pathwise"``) and ``loss = mean_b log q_tau(y_b | logits_b) (r_b - b_b)`` with ``y`` and ``r`` detached,
+      ``log q_tau`` the concrete log density (:func:`concrete_log_density_from_log`) and the same baselines as
+      ``"score"``. It is **unbiased for** ``grad_theta E_{y ~ q_tau(theta)}[f(y)]``, the gradient of the relaxed
+      objective (the same quantity the pathwise estimator is unbiased for when ``f`` is differentiable), and
+      therefore **biased for** ``grad_theta E_{y ~ p_theta}[f(one_hot(y))]``, the categorical objective that
+      ``"score"`` estimates without bias; that bias is the pathwise one and vanishes as ``tau -> 0`` for a reward
+      continuous at the vertices. Unlike ``"pathwise"`` it needs no gradient of ``f``. Unlike ``"score"`` its
+      score ``d log q_tau(y) / d logits = 1 - K softmax(-g)`` at the sample (``g`` its Gumbel noise) is ``1 - K``
+      times a flat-Dirichlet vector whatever ``tau`` and ``logits``: ``tr Cov = K (K - 1) / (K + 1)`` against at
+      most ``1 - 1/K`` for the categorical score, so its variance stays bounded as ``tau -> 0`` (where the
+      pathwise one grows like ``1 / tau``) but is several times the categorical score's at every ``tau``.
 
     For ``"pathwise"`` and ``"straight_through"`` the loss also carries gradients into whatever parameters
     ``reward_fn`` uses (a discriminator's); zero them or step only the generator's optimiser. ``tau`` is unused by
-    ``"score"`` but still checked.
+    ``"score"`` but still checked; ``baseline`` is used by :data:`SCORE_ESTIMATORS` only.
 
     The loss is the mean over all rows (all ``G * B`` rows for 3-D logits), so the gradient w.r.t. row ``b`` of
     the logits is ``1 / (number of rows)`` times the estimate for that row.
@@ -350,8 +244,8 @@ def adversarial_surrogate(
     """
     check_choice("estimator", estimator, ESTIMATORS)
     check_choice("baseline", baseline, BASELINES)
-    tau = _check_tau(tau)
-    logits = _check_logits(logits)
+    tau = check_positive("tau", tau)
+    logits = check_logits(logits)
     if logits.dim() > 3:
         raise ValueError(f"logits must have shape (G, B, K), (B, K) or (K,) (got shape {tuple(logits.shape)})")
     squeeze = logits.dim() == 1
@@ -367,8 +261,11 @@ def adversarial_surrogate(
         y = one_hot(labels, k, dtype=batch.dtype)
     elif estimator == "pathwise":
         y = concrete_sample(batch, tau, generator=generator)
-    else:
+    elif estimator == "straight_through":
         y = straight_through_sample(batch, tau, generator=generator)
+    else:  # concrete_score: log space keeps log q_tau(y) finite where y's small coordinates underflow
+        log_y = log_concrete_sample(batch.detach(), tau, generator=generator)
+        y = log_y.exp()
 
     reward = reward_fn(y)
     rows = "(G * B,)" if grouped else "(B,)"
@@ -381,14 +278,17 @@ def adversarial_surrogate(
             f"reward_fn must return one reward per row, shape {rows} = ({b},) (got shape {tuple(reward.shape)})"
         )
 
-    if estimator == "score":
+    if estimator in SCORE_ESTIMATORS:
         r = reward.detach()
         if baseline == "mean" and grouped and group_size > 1:
             r = r.reshape(groups, group_size)  # leave-one-out mean within each group
             r = (r - (r.sum(-1, keepdim=True) - r) / (group_size - 1)).reshape(b)
         elif baseline == "mean" and not grouped and b > 1:
             r = r - (r.sum() - r) / (b - 1)  # leave-one-out mean: independent of y_b, so unbiased
-        log_p = torch.log_softmax(batch, dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+        if estimator == "score":
+            log_p = torch.log_softmax(batch, dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+        else:
+            log_p = concrete_log_density_from_log(log_y, batch, tau)
         loss = (log_p * r).mean()
     else:
         loss = reward.mean()

@@ -165,8 +165,10 @@ def test_sweep_rows():
 
 
 def test_estimator_label():
-    assert [estimator_label(e) for e in ESTIMATORS] == ["score", "pathwise", "straight-through"]
+    assert [estimator_label(e) for e in ESTIMATORS] == ["score", "pathwise", "straight-through", "concrete-score"]
     assert estimator_label("score", "mean") == "score + baseline"
+    assert estimator_label("concrete_score", "mean") == "concrete-score + baseline"
+    assert estimator_label("pathwise", "mean") == "pathwise"  # a baseline belongs to the score functions only
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,9 @@ TRAIN_HELP = {
     "method": f"one of {', '.join(METHODS)}",
     "dataset": "digits (offline default), mnist or fashion-mnist (real data: advdist-lab data fetch, no network "
     "needed), cifar10 (torchvision, needs a network once) or synthetic",
-    "view": "the student's input: full (model compression) or lowres (privileged features)",
+    "view": "the student's input: full (the image: model compression) or, the teacher and the discriminator still "
+    "seeing the image (the privileged setting), lowres (2x2 average pooling), lowres4 (4x4) or crop (the top half); "
+    "synthetic data: full or lowres",
     "n_train": "number of labelled training examples (a stratified subset)",
     "subset_seed": "seed of the stratified subset (fixed across the seeds of a table, as the paper)",
     "epochs": "epochs of the main loop",
@@ -47,8 +49,8 @@ TRAIN_HELP = {
     "mu": "weight of the teacher's distillation loss L_KD(p_s || p_t)",
     "upsilon": "weight of KL(p_r || p) inside L_KD (Eq. 2)",
     "tau_schedule": "Gumbel-Softmax temperature schedule: constant, exponential, linear or step",
-    "estimator": "gradient estimator of the adversarial term: score, pathwise or straight_through",
-    "baseline": "score-function baseline: none or mean (leave-one-out batch mean)",
+    "estimator": "gradient estimator of the adversarial term: score, pathwise, straight_through or concrete_score",
+    "baseline": "baseline of score and concrete_score: none or mean (leave-one-out batch mean)",
     "probe_gradients": "record the variance and cosine of the adversarial and distillation gradients per epoch "
     "(grad_var_adversarial, grad_var_distillation, grad_cosine and teacher_... in the history; one extra backward "
     "pass per step)",
@@ -75,7 +77,12 @@ def add_table1_parser(commands: argparse._SubParsersAction, name: str) -> None:
     table.add_argument("--seeds", type=int, default=5, help="seeds per method and n (default: 5)")
     table.add_argument("--methods", default=None, help="comma-separated methods (default: the seven of Table 1)")
     table.add_argument("--sizes", default=None, help="comma-separated training-set sizes (default: the dataset's)")
-    table.add_argument("--out", default=None, help="folder of the runs and tables (default: runs/table1-<dataset>)")
+    table.add_argument(
+        "--out",
+        default=None,
+        help="folder of the runs and tables (default: runs/table1-<dataset>, runs/table1-<dataset>-<view> for a view "
+        "other than full)",
+    )
     add_workers(table)
     add_train_options(table, skip=("method", "n_train", "seed"))
 
@@ -143,7 +150,8 @@ def run_table1(args: argparse.Namespace) -> int:
     methods = parse_list(args.methods, "--methods", "method") or TABLE1_METHODS
     sizes = parse_list(args.sizes, "--sizes", "size", int)
     set_threads(args, dataset)
-    out = out_folder(args.out, f"runs/table1-{dataset}")
+    view = overrides.get("view", "full")
+    out = out_folder(args.out, f"runs/table1-{dataset}" + ("" if view == "full" else f"-{view}"))
     outcome = run_table1(
         dataset,
         args.seeds,

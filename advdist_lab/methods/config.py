@@ -45,6 +45,7 @@ import torch
 from ..data import DATASETS, INPUT_SIZES, NUM_CLASSES, VIEWS, max_train_size
 from ..data.tags_features import tag_file_sizes
 from ..environment import DEVICE_PATTERN, check_fits_in_memory, resolve_device
+from ..gumbel import BASELINES, ESTIMATORS
 from ..hparams import (
     SCHEDULE_KINDS,
     TemperatureSchedule,
@@ -67,8 +68,6 @@ trained alone on its view (``student``: Eq. 1, no teacher, the reference of the 
 KD_BASELINES = ("mimic", "distn", "noisy", "codis")
 ADVERSARIAL = ("ngan", "adib", "adim", "adim-ngs")
 WITH_TEACHER = ("mimic", "distn", "noisy", "codis", "adib", "adim", "adim-ngs")
-ESTIMATORS = ("score", "pathwise", "straight_through")
-BASELINES = ("none", "mean")
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
