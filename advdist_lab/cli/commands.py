@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import __version__
-from . import data, dfard, robust, table1_report, tags, train
+from . import data, dfard, privileged, robust, table1_report, tags, train
 from .common import Parser
 
 
@@ -29,6 +29,7 @@ COMMANDS: dict[str, Command] = {
     "train": Command(train.add_train_parser, train.run_train),
     "table1": Command(train.add_table1_parser, train.run_table1),
     "table1-report": Command(table1_report.add_table1_report_parser, table1_report.run_table1_report),
+    "privileged": Command(privileged.add_privileged_parser, privileged.run_privileged),
     "sweep": Command(train.add_sweep_parser, train.run_sweep),
     "tags": Command(tags.add_tags_parser, tags.run_tags),
     "table4": Command(tags.add_table4_parser, tags.run_table4),

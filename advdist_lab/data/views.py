@@ -40,7 +40,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["IMAGE_VIEWS", "POOLING", "SYNTHETIC_VIEWS", "VIEWS", "check_view", "image_student_view", "view_shape"]
+__all__ = [
+    "IMAGE_VIEWS",
+    "POOLING",
+    "SYNTHETIC_VIEWS",
+    "VIEWS",
+    "VIEW_TEXTS",
+    "check_view",
+    "image_student_view",
+    "view_shape",
+]
 
 VIEWS = ("full", "lowres", "lowres4", "crop")
 """Every view name (see the module docstring). The synthetic task knows :data:`SYNTHETIC_VIEWS` only, the tag
@@ -51,6 +60,14 @@ IMAGE_VIEWS = VIEWS
 
 SYNTHETIC_VIEWS = ("full", "lowres")
 """The views of the synthetic task (``lowres``: the first ``d // 2`` features, :mod:`advdist_lab.data.synthetic`)."""
+
+VIEW_TEXTS = {
+    "full": "the image itself",
+    "lowres": "2x2 average pooling",
+    "lowres4": "4x4 average pooling",
+    "crop": "the top half of the image",
+}
+"""What each view shows the student, in words (titles of tables and figures)."""
 
 POOLING = {"lowres": 2, "lowres4": 4}
 """The average-pooling factor of the pooled views."""

@@ -8,7 +8,9 @@ sample standard deviation, :func:`advdist_lab.experiments.tables.mean_std`).
 :func:`run_table1` trains each (method, n, seed) into ``out/<method>/n<n>/seed<seed>/`` (a run folder of
 :mod:`advdist_lab.runs`), reusing finished runs and resuming interrupted ones, so an interrupted table resumes
 where it stopped. Pretrained teachers are shared between the methods of one (n, seed) through ``out/teachers/``.
-It writes ``table1.csv`` and ``table1.md`` and returns the aggregated table. :func:`train_runs` trains runs into
+It writes ``table1.csv`` and ``table1.md`` and returns the aggregated table. A table of another view than
+``full`` (``view=`` override, ``table1 --view``: the privileged setting of :mod:`advdist_lab.data.views`) says so in
+the title of ``table1.md`` and in the ``view`` column of ``table1.csv``. :func:`train_runs` trains runs into
 the same folders without writing the table (notebook 04's ADIM-NGS runs for Fig. 4).
 
 With ``jobs > 1`` the runs are spread over that many worker processes (:func:`advdist_lab.runs.executors.run_configs`);
@@ -24,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from advdist_lab.data import TABLE1_SIZES, max_train_size
+from advdist_lab.data.views import VIEW_TEXTS, check_view
 from advdist_lab.experiments.tables import format_cell, markdown_table, mean_std
 from advdist_lab.files import atomic_write_bytes
 from advdist_lab.hparams import check_positive_int
@@ -43,6 +46,7 @@ __all__ = [
     "to_csv",
     "to_markdown",
     "train_runs",
+    "view_words",
 ]
 
 TABLE1_METHODS = ("codis", "distn", "noisy", "mimic", "ngan", "adib", "adim")
@@ -83,6 +87,7 @@ def plan(dataset: str, methods: Sequence[str], sizes: Sequence[int], seeds: int,
     original code's budget is ``k_d=20, k_t=10, k_s=10`` for the whole table.
     """
     check_positive_int("seeds", seeds)
+    check_view(dataset, overrides.get("view", "full"))
     for method in methods:
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)} (got {method!r})")
@@ -150,14 +155,23 @@ def run_table1(
     the number of worker processes (default: :func:`advdist_lab.runs.executors.default_jobs`).
     """
     max_train_size(dataset)  # an unknown dataset fails here, with the list of known ones
+    view = check_view(dataset, overrides.get("view", "full"))
     sizes = tuple(TABLE1_SIZES[dataset]) if sizes is None else tuple(sizes)
     with RunFolder(out, nested=True) as folder:  # a second table into the same folder is refused, not interleaved
         results = train_runs(dataset, methods, sizes, seeds, out, progress=progress, jobs=jobs, **overrides)
         table = aggregate(results)
-        title = f"Student test accuracy (%) on {dataset}, mean ± std over {seeds} seed(s)"
-        atomic_write_bytes(folder.path / "table1.csv", to_csv(table).encode())
+        title = f"Student test accuracy (%) on {dataset}, mean ± std over {seeds} seed(s){view_words(view)}"
+        atomic_write_bytes(folder.path / "table1.csv", to_csv(table, view=view).encode())
         atomic_write_bytes(folder.path / "table1.md", to_markdown(table, sizes, title).encode())
     return {"table": table, "sizes": sizes, "results": results, "markdown": to_markdown(table, sizes, title)}
+
+
+def view_words(view: str) -> str:
+    """What a table's title says of the student's ``view``: nothing for ``full`` (model compression, the title
+    as it always was), else ``"; the student sees the <view> view (...)"`` (:data:`VIEW_TEXTS`)."""
+    if view == "full":
+        return ""
+    return f"; the student sees the {view} view ({VIEW_TEXTS[view]}), the teacher the full image"
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -216,11 +230,12 @@ def to_markdown(table: dict[str, dict[int, dict]], sizes: Sequence[int] | None =
     return markdown_table(header, rows, title)
 
 
-def to_csv(table: dict[str, dict[int, dict]]) -> str:
-    """One line per method and ``n``: mean, std and the per-seed values, in percent."""
+def to_csv(table: dict[str, dict[int, dict]], view: str | None = None) -> str:
+    """One line per method and ``n``: mean, std and the per-seed values, in percent; with ``view``, a last column
+    ``view`` naming the student's view of every line (:func:`run_table1` always writes it)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["method", "n_train", "mean", "std", "seeds", "values"])
+    writer.writerow(["method", "n_train", "mean", "std", "seeds", "values", *(["view"] if view is not None else [])])
     for method in _ordered_methods(table):
         for n in sorted(table[method]):
             cell = table[method][n]
@@ -232,6 +247,7 @@ def to_csv(table: dict[str, dict[int, dict]]) -> str:
                     f"{cell['std']:.4f}",
                     " ".join(map(str, cell["seeds"])),
                     " ".join(f"{v:.4f}" for v in cell["values"]),
+                    *([view] if view is not None else []),
                 ]
             )
     return buffer.getvalue()
