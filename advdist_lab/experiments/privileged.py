@@ -252,8 +252,6 @@ def run_privileged(
             "view must not be 'full' in the privileged setting: the student must see less than the teacher "
             "(use table1 for model compression)"
         )
-    if "view" in overrides:
-        raise ValueError("give the view as view=..., not among the overrides")
     check_positive_int("seeds", seeds)
     rows = privileged_methods(methods)
     sizes = tuple(TABLE1_SIZES[dataset]) if sizes is None else tuple(sizes)
