@@ -75,6 +75,7 @@ from advdist_lab.data import TABLE1_SIZES, load_data
 from advdist_lab.experiments import compression_analysis as analysis
 from advdist_lab.experiments import table1
 from advdist_lab.experiments.curves import curves_by_method
+from advdist_lab.experiments.ranking_sentences import ranking_sentences
 from advdist_lab.methods import TrainConfig
 from advdist_lab.models import build_players, count_parameters
 
@@ -224,6 +225,16 @@ viz.accuracy_vs_n(
 # %%
 for line in analysis.ranking_commentary(table, SIZES, DATASET):
     print(line)
+
+# %% [markdown]
+# The same numbers as sentences, each computed from the cells it names (`advdist_lab.experiments.ranking_sentences`):
+# where ADIM and ADIB beat every KD baseline and NGAN and where they trail, whether every teacher-based method beats
+# NGAN at every $n$, and which of ADIM, ADIB and the strongest KD baseline are within one standard deviation of
+# each other (the gap at most the larger std over seeds). The README quotes these sentences for its digits table.
+
+# %%
+for sentence in ranking_sentences(table, SIZES):
+    print(sentence)
 
 # %% [markdown]
 # The paper's ranking (ADIM > ADIB > the KD baselines, NGAN last with few examples) is a claim about MNIST

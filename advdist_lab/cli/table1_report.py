@@ -40,7 +40,8 @@ def add_table1_report_parser(commands: argparse._SubParsersAction, name: str) ->
         "--table-wall-seconds",
         type=float,
         default=None,
-        help="the wall-clock time of the whole table in seconds, as measured by whoever ran it (default: not recorded)",
+        help="the wall-clock time of the table in seconds as measured by whoever ran it (so far, for an unfinished "
+        "table; default: not recorded)",
     )
     add_train_options(report, skip=SKIPPED)
 

@@ -88,7 +88,7 @@ def summary_lines(measured: MeasuredTable) -> list[str]:
         f"{done} of {planned} runs finished ({state}).",
         f"Run time: {format_duration(measured.cpu_seconds)}, the sum of the wall_seconds of the {done} finished "
         "run(s) (the CPU time of the table when its runs go one at a time).",
-        "Wall-clock time of the whole table: "
+        ("Wall-clock time of the whole table: " if measured.complete else "Wall-clock time so far (unfinished): ")
         + (format_duration(wall) if wall is not None else "not recorded in this export")
         + ".",
         f"Machine: {m.get('cpu', 'unknown CPU')}, {m.get('cpu_cores', '?')} cores, {m.get('platform', '?')}, "
