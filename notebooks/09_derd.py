@@ -122,7 +122,11 @@ if experts:
 # ## 2 · DERD, its two variants, and DFARD for reference
 #
 # Every run has the same student, optimisers, PGD and evaluation as notebook 08's DFARD (`DistillConfig`), and the
-# same number of epochs; DERD spends the first third of them in stage I.
+# same number of epochs; DERD spends the first third of them in stage I. The same selection protocol too: each
+# run's best epoch is chosen on PGD_T over a validation split of `val_size` images held out from the training split
+# (the size is in each line below; legitimate because no run reads a real image in training), and the
+# chosen student alone is evaluated on the test split, once, at the end. The lines under the table say, per run,
+# which epoch was chosen and how its validation and test accuracies compare.
 
 # %%
 variants = {
@@ -157,12 +161,15 @@ results = experiments.run_variants(variants, OUT, seeds=range(SEEDS), progress=n
 first = {label: runs[0] for label, runs in results.items()}
 display(Markdown(format_table1(first, attacks=tuple(first["DFARD"]["protocol"]["attacks"]))))
 print(analysis.derd_stage_lines(first)[0])
+for label, result in first.items():
+    print(analysis.selection_line(label, result))
 
 # %% [markdown]
 # ### The two stages in the curves
 #
 # In stage I the student learns from the natural teacher on clean generated images only: its clean accuracy
-# rises while its robust accuracy stays low. Stage II adds the robust teacher on adversarial examples.
+# rises while its robust accuracy stays low. Stage II adds the robust teacher on adversarial examples. The curves
+# and the lines below them are validation accuracies (the history's `val_clean`, `val_pgd_t`).
 
 # %%
 fig = viz_robust.robust_curves_figure(

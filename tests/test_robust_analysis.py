@@ -116,10 +116,10 @@ def test_derd_stage_lines() -> None:
     results["DFARD"]["history"] = [{"val_clean": 0.5, "val_pgd_t": 0.2}]
     assert analysis.derd_stage_lines(results) == [
         "DERD: stage I for epochs 1-1, stage II for 2-3; DERD (ours) 10 s; w/o T_nat 10 s; DFARD 10 s",
-        "DERD (ours), validation accuracy: end of stage I clean 60.0%, PGD_T 5.0%; end of stage II clean 70.0%, "
-        "PGD_T 30.0%",
-        "w/o T_nat, validation accuracy: end of stage I clean 50.0%, PGD_T 5.0%; end of stage II clean 55.0%, "
-        "PGD_T 30.0%",
+        "DERD (ours): end of stage I clean 60.0%, PGD_T 5.0%; end of stage II clean 70.0%, PGD_T 30.0% "
+        "(validation split)",
+        "w/o T_nat: end of stage I clean 50.0%, PGD_T 5.0%; end of stage II clean 55.0%, PGD_T 30.0% "
+        "(validation split)",
     ]
     with pytest.raises(ValueError, match="'DERD \\(ours\\)'"):
         analysis.derd_stage_lines({"DFARD": results["DFARD"]})
@@ -154,3 +154,20 @@ def test_supplement_average_tables_and_claims() -> None:
     assert "ours +1.00 points" in lines[1]
     assert "ours -1.00 points" in lines[2] and lines[2].endswith("does NOT reproduce at our scale.")
     assert all(re.search(r": ours [-+]\d+\.\d\d points, supplement [-+]\d+\.\d\d: ", line) for line in lines)
+
+
+def test_selection_line_says_where_the_epoch_was_chosen_and_how_often_the_test_split_was_read() -> None:
+    selection = {"split": "validation", "val_size": 500, "evaluated_each_epoch": 500, "accuracy": "val_pgd_t"}
+    result = {"best_epoch": 3, "history": [{}] * 5, "pgd_t": 0.40, "evaluated_on": 500}
+    result["selection"] = {**selection, "best": 0.45, "test_evaluations": 1}
+    assert analysis.selection_line("DFARD", result) == (
+        "DFARD: epoch 3 of 5 chosen on validation PGD_T 45.0% (500 images held out from the training split, 500 "
+        "evaluated after every epoch); the test split read once, by the chosen student on 500 images: PGD_T "
+        "40.0% (validation minus test +5.0 points)."
+    )
+    stopped = {**result, "pgd_t": None, "selection": {**result["selection"], "test_evaluations": 0}}
+    assert analysis.selection_line("DFARD", stopped).endswith(
+        "the test split read 0 times, PGD_T not among its attacks."
+    )
+    with pytest.raises(ValueError, match="no validation selection"):
+        analysis.selection_line("old", {"best_epoch": 1, "history": []})

@@ -9,6 +9,8 @@ DFARD (notebook 08):
 
 * :func:`reference_rows`, :func:`undefended_comparison`: the robust teacher and an undefended student trained on
   the real data, against which the data-free student is measured.
+* :func:`selection_line`: how a run's student was chosen (the epoch, on the validation split) and tested (once),
+  for notebooks 08 and 09.
 * :func:`adaptive_terms_line`: ITA's temperature (Eq. 4) and AGB's lambda (Eq. 6-7) from the first to the last
   epoch.
 * :func:`dfard_table`, :func:`dfard_table_markdown`, :func:`table1_bars`: DFARD's Tables 1, 3 and 4, ours beside
@@ -29,6 +31,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from advdist_lab.hparams import check_positive_int
+from advdist_lab.robust.attacks.protocol import ATTACK_LABELS
 from advdist_lab.robust.dfard import TABLE3_ROWS
 from advdist_lab.robust.experiments import TABLE1_ROWS, TABLE4_ROWS, average_over_attacks, comparison_markdown
 from advdist_lab.robust.paper_tables import (
@@ -42,6 +45,7 @@ from advdist_lab.robust.paper_tables import (
     DFARD_TABLE4,
     DFARD_TABLE4_GAINS,
 )
+from advdist_lab.robust.validation import VALIDATION_PREFIX
 
 __all__ = [
     "DERD_CLAIMS",
@@ -90,6 +94,34 @@ def undefended_comparison(dfard: Mapping, undefended: Mapping) -> str:
         f"({'the robust student wins' if gain > 0 else 'NOT better at this scale'}); clean accuracy "
         f"{100 * dfard['clean']:.1f}% against {100 * undefended['clean']:.1f}%. Best epoch {dfard['best_epoch']} of "
         f"{len(dfard['history'])} (chosen on the validation split); {dfard['wall_seconds']:.0f} s."
+    )
+
+
+def selection_line(label: str, result: Mapping) -> str:
+    """One line on how ``result``'s student (a DFARD or DERD ``result.json``) was chosen and tested: the epoch
+    picked on the validation split, its validation accuracy, the split's size, how often the test split was read
+    and the chosen student's test accuracy under the same attack, with the validation-minus-test gap."""
+    selection = result.get("selection")
+    if not isinstance(selection, Mapping) or selection.get("split") != "validation":
+        raise ValueError(f"the result of {label} has no validation selection (a run written before val_size?)")
+    attack = selection["accuracy"].removeprefix(VALIDATION_PREFIX)
+    name = ATTACK_LABELS.get(attack, attack)
+    line = (
+        f"{label}: epoch {result['best_epoch']} of {len(result['history'])} chosen on validation {name} "
+        f"{100 * selection['best']:.1f}% ({selection['val_size']} images held out from the training split, "
+        f"{selection['evaluated_each_epoch']} evaluated after every epoch); the test split read "
+        + ("once" if selection["test_evaluations"] == 1 else f"{selection['test_evaluations']} times")
+    )
+    if result.get(attack) is None:
+        return line + (
+            ": no test accuracy (the run stopped)."
+            if not selection["test_evaluations"]
+            else f", {name} not among its final attacks."
+        )
+    gap = 100 * (selection["best"] - result[attack])
+    return line + (
+        f", by the chosen student on {result['evaluated_on']} images: {name} {100 * result[attack]:.1f}% "
+        f"(validation minus test {gap:+.1f} points)."
     )
 
 
@@ -227,9 +259,9 @@ def derd_stage_lines(results: Mapping[str, Mapping], labels: Sequence[str] = ("D
         if by_stage[1] and by_stage[2]:
             one, two = by_stage[1][-1], by_stage[2][-1]
             lines.append(
-                f"{label}, validation accuracy: end of stage I clean {100 * one['val_clean']:.1f}%, PGD_T "
-                f"{100 * one['val_pgd_t']:.1f}%; end of stage II clean {100 * two['val_clean']:.1f}%, PGD_T "
-                f"{100 * two['val_pgd_t']:.1f}%"
+                f"{label}: end of stage I clean {100 * one['val_clean']:.1f}%, PGD_T {100 * one['val_pgd_t']:.1f}%; "
+                f"end of stage II clean {100 * two['val_clean']:.1f}%, PGD_T {100 * two['val_pgd_t']:.1f}% "
+                "(validation split)"
             )
     return lines
 
