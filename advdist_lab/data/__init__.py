@@ -6,7 +6,7 @@ TPAMI ``000_...``, Sec. 5.1, Table 1, are in :data:`TABLE1_SIZES`) and a fixed t
 * ``digits``: scikit-learn's 1,797 real 8x8 digits, bundled, the offline default (:mod:`.digits`);
 * ``mnist``, ``fashion-mnist``, ``cifar10``: through torchvision, preprocessed as in TPAMI Sec. 5.1
   (:mod:`.torchvision_sets`; Fashion-MNIST, not in the papers, as MNIST). MNIST and Fashion-MNIST are fetched
-  without the internet by ``advdist-lab data fetch`` (:func:`fetch`, :mod:`.fetch`) and checked against the sizes,
+  without the internet by ``advdist-lab data fetch`` (:func:`.fetch.fetch`) and checked against the sizes,
   SHA-256 checksums and class counts recorded in :mod:`.idx_files` every time a split is loaded;
 * ``synthetic``: a Gaussian mixture whose true posterior ``p_r(y|x)`` is known (:mod:`.synthetic`);
 * ``tags-popular``, ``tags-random``: image tag recommendation with privileged text (TPAMI Sec. 5.2, KDGAN Sec. 4.2),
@@ -47,7 +47,7 @@ from advdist_lab.data.base import (
     stratified_subset,
 )
 from advdist_lab.data.digits import load_digits_task
-from advdist_lab.data.fetch import FetchError, fetch, verify
+from advdist_lab.data.fetch import FetchError
 from advdist_lab.data.idx_files import FETCHABLE, DataFileError
 from advdist_lab.data.synthetic import load_synthetic_task
 from advdist_lab.data.tags import load_tags_task
@@ -71,11 +71,9 @@ __all__ = [
     "Split",
     "TaskData",
     "data_root",
-    "fetch",
     "load_data",
     "max_train_size",
     "stratified_subset",
-    "verify",
 ]
 
 

@@ -187,6 +187,9 @@ def check_content(record: DatasetRecord, file: IdxFile, content: bytes) -> str |
         array = idx_array(content)
     except ValueError as error:
         return str(error).removeprefix("file ")
+    if array.ndim != (1 if file.labels else 3):
+        held, expected_kind = ("images", "labels") if file.labels else ("labels", "images")
+        return f"holds {held} where {expected_kind} are expected"
     if file.labels:
         expected = record.train_counts if file.train else record.test_counts
         counts = tuple(int(c) for c in np.bincount(array, minlength=len(expected)))
