@@ -312,8 +312,8 @@ for line in analysis.fig4_commentary(analysis.settling_summary(student_curves)):
 # of TPAMI Table 2: an MLP student, a LeNet teacher and discriminator), with $n$ = 100, 1,000, 10,000 and 50,000
 # labelled training images. Its small-$n$ columns are where the ranking is decided, and they can be run without a
 # GPU: all seven methods at $n$ = 100 and 1,000 over 5 seeds are 70 runs of 50 epochs (after 30 epochs of teacher
-# and 10 of student pretraining), a run taking about 4-10 minutes on one CPU core. That is hours, too long to
-# retrain every time the notebook runs, so the row was trained once on a 2-core CPU with
+# and 10 of student pretraining), each taking minutes on one CPU core (the report below sums the measured times).
+# That is hours, too long to retrain every time the notebook runs, so the row was trained once on a 2-core CPU with
 #
 # ```bash
 # advdist-lab table1 --dataset mnist --sizes 100,1000 --seeds 5 --out runs/table1-mnist --jobs 1 --threads 1 --device cpu
