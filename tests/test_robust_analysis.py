@@ -166,8 +166,6 @@ def test_selection_line_says_where_the_epoch_was_chosen_and_how_often_the_test_s
         "40.0% (validation minus test +5.0 points)."
     )
     stopped = {**result, "pgd_t": None, "selection": {**result["selection"], "test_evaluations": 0}}
-    assert analysis.selection_line("DFARD", stopped).endswith(
-        "the test split read 0 times, PGD_T not among its attacks."
-    )
+    assert analysis.selection_line("DFARD", stopped).endswith("read 0 times: no test accuracy (the run stopped).")
     with pytest.raises(ValueError, match="no validation selection"):
         analysis.selection_line("old", {"best_epoch": 1, "history": []})
