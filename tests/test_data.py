@@ -158,8 +158,9 @@ def test_validation_happens_before_any_download(monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setattr(torchvision_sets, "torchvision_raw", boom)
     for kwargs in ({"n_train": 60001}, {"n_train": 100, "view": "x"}, {"n_train": 100, "test_size": 10001}):
-        with pytest.raises(ValueError):
-            load_data("mnist", **kwargs)
+        for name in ("mnist", "fashion-mnist"):
+            with pytest.raises(ValueError):
+                load_data(name, **kwargs)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present")
@@ -392,11 +393,14 @@ def test_cifar10_task_from_generated_arrays(monkeypatch: pytest.MonkeyPatch, vie
     ).all()
 
 
-def test_mnist_task_from_generated_arrays(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
+def test_mnist_task_from_generated_arrays(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Fashion-MNIST is preprocessed as MNIST: no preprocessing, the image in [0, 1]."""
     monkeypatch.setattr(torchvision_sets, "torchvision_raw", _fake_raw)
-    task = load_data("mnist", 100, view="lowres", test_size=50)
+    task = load_data(name, 100, view="lowres", test_size=50)
+    assert task.name == name and task.num_classes == 10
     assert task.augment is None and task.input_shape == (1, 28, 28) and task.student_shape == (1, 14, 14)
-    raw_test, test_labels = _fake_raw("mnist", "", False, True)
+    raw_test, test_labels = _fake_raw(name, "", False, True)
     torch.testing.assert_close(task.test.x[:, 0] * 255, torch.from_numpy(raw_test[:50]).float())
     assert torch.equal(task.test.y, torch.from_numpy(test_labels[:50]))
     assert _class_counts(task.train.y).min() >= 1
@@ -425,7 +429,7 @@ def test_mnist_offline_names_the_digits_fallback(tmp_path) -> None:
         pytest.skip("MNIST could be downloaded: the network is up, the offline error cannot be tested for real")
 
 
-@pytest.mark.parametrize("name", ["mnist", "cifar10"])
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist", "cifar10"])
 def test_failed_download_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path, name: str) -> None:
     """What offline looks like to urllib (CIFAR-10 is 170 MB: it is never really downloaded by the tests)."""
 
@@ -438,7 +442,7 @@ def test_failed_download_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_p
     _assert_clear_offline_error(info, tmp_path)
 
 
-@pytest.mark.parametrize("name", ["mnist", "cifar10"])
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist", "cifar10"])
 def test_no_download_with_empty_root_fails_fast(monkeypatch: pytest.MonkeyPatch, tmp_path, name: str) -> None:
     def no_network(*args: object, **kwargs: object) -> None:
         raise AssertionError("download=False must not touch the network")
