@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import statistics
 from pathlib import Path
 
@@ -98,6 +99,8 @@ def test_export_and_load_round_trip_and_partial_cells(runs: Path, tmp_path: Path
     assert f"{len(loaded.runs)} of 20 runs finished (partial" in text
     assert mr.format_duration(loaded.cpu_seconds) in text and "Wall-clock time so far (unfinished): 1 h 00 min" in text
     assert "test CPU, 2 cores" in text
+    command = mx.export_command(loaded, dest)
+    assert command in text and "--dataset mnist --sizes 100,1000 --seeds 5 --methods ngan,adim" in command
 
 
 def test_measured_sentences_say_the_row_is_partial_and_rank_it(runs: Path, tmp_path: Path) -> None:
@@ -223,6 +226,9 @@ def test_round_trip_of_real_digits_runs(tmp_path: Path) -> None:
     # digits is compared with the paper's MNIST at the nearest n
     assert all(r["paper_n"] == 100 for r in mr.comparison_rows(measured))
     assert "(paper: 100)" in mr.report_markdown(measured)
+    command = mx.export_command(measured, tmp_path / "dest")
+    assert "--epochs 1 --teacher-pretrain-epochs 1 --student-pretrain-epochs 1 --device cpu" in command
+    assert main(shlex.split(command)[1:]) == 0
 
 
 def test_format_duration() -> None:
@@ -340,3 +346,6 @@ def test_cli_exports_and_prints(runs: Path, tmp_path: Path, capsys) -> None:
     assert "only apply with --runs" in capsys.readouterr().err
     assert main([*args, "--methods", "ngan,adim", "--epochs", "3"]) == 2
     assert "another config than the plan" in capsys.readouterr().err
+    # the command the export writes into its README runs as it is
+    command = mx.export_command(me.load_measured(dest), dest)
+    assert main(shlex.split(command)[1:]) == 0 and "exported 9 finished run(s) of 20" in capsys.readouterr().out
