@@ -16,7 +16,7 @@ import torch
 from advdist_lab.data.base import stratified_subset
 from advdist_lab.data.digits import digits_raw
 from advdist_lab.robust import runner
-from advdist_lab.robust.data import TRAIN_SPLIT_SIZES, load_robust_data
+from advdist_lab.robust.data import ROBUST_DATASETS, TRAIN_SPLIT_SIZES, load_robust_data
 from advdist_lab.robust.distill_config import DistillConfig
 from advdist_lab.robust.models import build_robust_model, load_robust_model, save_robust_model
 from advdist_lab.robust.runner import run_distillation
@@ -109,6 +109,7 @@ def test_the_validation_split_is_held_out_from_the_training_split_and_drawn_from
 
 
 def test_val_size_is_checked_against_the_training_split() -> None:
+    assert set(VAL_SIZES) == set(ROBUST_DATASETS)  # a new robust dataset needs its default validation size
     assert VAL_SIZES["digits"] <= TRAIN_SPLIT_SIZES["digits"] and check_val_size("digits", 1_297) == 1_297
     with pytest.raises(ValueError, match=r"val_size must be <= 1,297, the training split of digits .*\(got 1,298\)"):
         check_val_size("digits", 1_298)
