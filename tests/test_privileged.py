@@ -278,3 +278,54 @@ def test_privileged_bad_values_exit_2_before_work(tmp_path: Path, capsys, flags:
     assert cli.main([*argv, *flags]) == 2
     assert match in error_line(capsys)
     assert not out.exists()
+
+
+def test_adversarial_summary_is_computed_from_the_verdicts() -> None:
+    results = synthetic_results((0.85, 0.87))
+    results += [fake("adim", 100, 0, 0.86), fake("adim", 100, 1, 0.88), fake("ngan", 100, 0, 0.7)]
+    results += [fake("ngan", 100, 1, 0.72)]
+    table = privileged.privileged_table(results)
+    sentence = privileged.adversarial_summary(table, (100,))
+    assert sentence.startswith("The adversarial methods (NGAN, ADIM) help in 1 of their 2 judged cells")
+    assert "ADIM at n = 100 (+6.00)" in sentence and "NGAN at" not in sentence
+    table["adim"][100]["verdict"] = "does not help"
+    assert "do not help in any of their 2 judged cells" in privileged.adversarial_summary(table, (100,))
+    assert privileged.adversarial_summary(privileged.privileged_table(synthetic_results((0.8, 0.8))), (100,)) == (
+        "No adversarial method was run."
+    )
+
+
+def test_student_by_view_trains_the_student_alone_per_view(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="for dataset 'synthetic'"):
+        privileged.student_by_view("synthetic", ("lowres", "crop"), (30,), 1, tmp_path / "v")
+    with pytest.raises(ValueError, match="non-empty sequence"):
+        privileged.student_by_view("digits", "crop", (30,), 1, tmp_path / "v")
+    assert not (tmp_path / "v").exists()
+    by_view = privileged.student_by_view(
+        "digits", ("lowres4", "crop"), (30,), 1, tmp_path / "v", progress=False, jobs=1, epochs=1, device="cpu"
+    )
+    for view in ("lowres4", "crop"):
+        result = load_result(tmp_path / "v" / view / "student" / "n30" / "seed0")
+        assert result["config"]["view"] == view
+        assert by_view[view][30]["values"] == [pytest.approx(100 * result["test_accuracy"])]
+
+
+def test_privileged_figures() -> None:
+    from advdist_lab.viz import privileged as privileged_viz
+
+    x = torch.rand(3, 1, 8, 8)
+    pooled = privileged_viz.view_as_image(image_student_view(x, "lowres4"), (1, 8, 8), "lowres4")
+    assert pooled.shape == x.shape and torch.equal(
+        pooled[:, :, :4, :4], image_student_view(x, "lowres4")[:, :, :1, :1].expand(3, 1, 4, 4)
+    )
+    crop = privileged_viz.view_as_image(image_student_view(x, "crop"), (1, 8, 8), "crop")
+    assert torch.equal(crop[:, :, :4], x[:, :, :4]) and crop[:, :, 4:].isnan().all()
+    with pytest.raises(ValueError, match="the crop view of images of shape"):
+        privileged_viz.view_as_image(x, (1, 8, 8), "crop")
+    figure = privileged_viz.views_figure(x, {"crop": image_student_view(x, "crop")}, labels=[1, 2, 3])
+    assert len(figure.data) == 6
+    table = privileged.privileged_table(synthetic_results((0.85, 0.87)))
+    bars = privileged_viz.delta_figure(table, (100,))
+    assert [trace.name for trace in bars.data] == ["MIMIC", "CODIS", "teacher (full image)"]
+    assert list(bars.data[0].y) == [pytest.approx(5.0)] and list(bars.data[2].y) == [pytest.approx(11.0)]
+    assert list(bars.data[0].marker.opacity) == [1.0] and list(bars.data[1].marker.opacity) == [0.35]

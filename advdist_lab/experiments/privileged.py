@@ -32,6 +32,7 @@ from advdist_lab.experiments.table1 import TABLE1_METHODS, aggregate, plan, trai
 from advdist_lab.experiments.tables import format_cell, markdown_table, mean_std
 from advdist_lab.files import atomic_write_bytes
 from advdist_lab.hparams import check_positive_int
+from advdist_lab.methods.config import ADVERSARIAL
 from advdist_lab.runs.folder import RunFolder
 
 __all__ = [
@@ -41,9 +42,11 @@ __all__ = [
     "NO_VERDICT",
     "REFERENCE",
     "TEACHER",
+    "adversarial_summary",
     "privileged_methods",
     "privileged_table",
     "run_privileged",
+    "student_by_view",
     "teacher_accuracies",
     "title",
     "to_csv",
@@ -278,3 +281,61 @@ def run_privileged(
         atomic_write_bytes(folder.path / "privileged.md", markdown.encode())
     sentences = verdict_sentences(table, sizes, view)
     return {"table": table, "sizes": sizes, "results": results, "markdown": markdown, "sentences": sentences}
+
+
+def adversarial_summary(table: dict, sizes: Sequence[int]) -> str:
+    """One sentence, computed from the verdicts of ``table``: whether the adversarial methods (NGAN, ADIB, ADIM)
+    help in this setting at every ``n``, at some, or at none, naming the cells that do."""
+    cells = [(m, n) for m in _rows(table) if m in ADVERSARIAL for n in sizes if n in table[m]]
+    if not cells:
+        return "No adversarial method was run."
+    helping = [
+        f"{m.upper()} at n = {n:,} ({table[m][n]['delta']:+.2f})" for m, n in cells if table[m][n]["verdict"] == HELPS
+    ]
+    judged = [c for c in cells if table[c[0]][c[1]]["verdict"] != NO_VERDICT]
+    names = ", ".join(sorted({m.upper() for m, _ in cells}, key=lambda m: _rows(table).index(m.lower())))
+    if not judged:
+        return f"The adversarial methods ({names}) have one seed per cell: no verdict."
+    if not helping:
+        return f"The adversarial methods ({names}) do not help in any of their {len(judged)} judged cells."
+    share = "every one" if len(helping) == len(judged) else str(len(helping))
+    return (
+        f"The adversarial methods ({names}) help in {share} of their {len(judged)} judged cells: {', '.join(helping)}."
+    )
+
+
+def student_by_view(
+    dataset: str,
+    views: Sequence[str],
+    sizes: Sequence[int],
+    seeds: int,
+    out: str | os.PathLike,
+    *,
+    progress: bool = True,
+    jobs: int | None = None,
+    **overrides,
+) -> dict[str, dict[int, dict]]:
+    """The student alone (:data:`REFERENCE`) on each of ``views``: ``{view: {n: cell}}`` (percent, as
+    :func:`aggregate`), its runs in ``out/<view>/student/n<n>/seed<s>/`` (read back on a rerun). How far each view
+    leaves the student below its teacher is what the choice of a view rests on (:mod:`advdist_lab.data.views`)."""
+    if isinstance(views, str) or not views:
+        raise ValueError(f"views must be a non-empty sequence of view names (got {views!r})")
+    for view in views:
+        check_view(dataset, view)
+        plan(dataset, (REFERENCE,), sizes, seeds, view=view, **overrides)
+    by_view = {}
+    for view in views:
+        results = train_runs(
+            dataset,
+            (REFERENCE,),
+            sizes,
+            seeds,
+            os.path.join(out, view),
+            progress=progress,
+            jobs=jobs,
+            description=f"student alone, {view}",
+            view=view,
+            **overrides,
+        )
+        by_view[view] = aggregate(results)[REFERENCE]
+    return by_view
