@@ -313,7 +313,16 @@ def test_paper_sentences_compare_signs_with_the_papers_table() -> None:
     lines = rs.paper_sentences(table, "mnist")
     paper = TPAMI_TABLE1["mnist"]
     gap = paper["adim"][100][0] - paper["codis"][100][0]
-    assert f"ADIM - CODIS at n = 100: the paper {gap:+.2f}, ours -1.00 points: the sign does not reproduce." in lines
+    # ours: ADIM - CODIS = -1.00 at n = 100 with stds 1.0 and 1.0: within one std
+    assert (
+        f"ADIM - CODIS at n = 100: the paper {gap:+.2f}, ours -1.00 points: the sign does not reproduce "
+        "(ours within one std: not separated by our seeds)." in lines
+    )
+    # ADIM - NGAN = +9.00 at n = 100, larger std 1.0: separated, no remark
+    assert any(line.startswith("ADIM - NGAN at n = 100: the paper") for line in lines)
+    assert [line for line in lines if line.startswith("ADIM - NGAN at n = 100")][0].endswith(
+        "ours +9.00 points: the sign reproduces."
+    )
     assert any(line.startswith("ADIM - CODIS at n = 1,000") and line.endswith("reproduces.") for line in lines)
     assert rs.paper_sentences(table_of(codis=[(1, 1), (1, 1)], adim=[(2, 1), (2, 1)]), "digits")[0].startswith(
         "ADIM - CODIS at n = 100: the paper"

@@ -12,8 +12,8 @@ sentence says so.
 * :func:`beats_all_sentence`: one method against a list (ADIM against the KD baselines and NGAN);
   :func:`all_beat_sentence`: a list against one method (every teacher-based method against NGAN).
 * :func:`ranking_sentences`: the set notebook 04 prints and the README quotes.
-* :func:`paper_sentences`: for the same pairs, the paper's gap (TPAMI Table 1) beside ours and whether its sign
-  reproduces.
+* :func:`paper_sentences`: for the same pairs, the paper's gap (TPAMI Table 1) beside ours, whether its sign
+  reproduces, and whether our gap is within one std (then our seeds do not separate the pair).
 """
 
 from __future__ import annotations
@@ -247,8 +247,10 @@ def paper_sentences(table: Table, dataset: str, sizes: Sequence[int] | None = No
             theirs, ours = _gap(paper, a, b, column), _gap(table, a, b, n)
             verdict = "reproduces" if (theirs > 0) == (ours > 0) else "does not reproduce"
             at = f"n = {n:,}" + (f" (the paper's n = {column:,})" if column != n else "")
+            within = within_one_std(table, a, b, n)
+            spread = {True: " (ours within one std: not separated by our seeds)", None: " (one seed: no std)"}
             lines.append(
                 f"{a.upper()} - {b.upper()} at {at}: the paper {theirs:+.2f}, ours {ours:+.2f} points: the sign "
-                f"{verdict}."
+                f"{verdict}{spread.get(within, '')}."
             )
     return lines
