@@ -308,8 +308,8 @@ for line in analysis.fig4_commentary(analysis.settling_summary(student_curves)):
 # %% [markdown]
 # ## 4. TPAMI Table 1 on MNIST, measured on a CPU
 #
-# Sections 2-3 trained on 8x8 digits. The paper's Table 1 is on **MNIST** (28x28 digits, the paper's architectures
-# of TPAMI Table 2: an MLP student, a LeNet teacher and discriminator), with $n$ = 100, 1,000, 10,000 and 50,000
+# Sections 2-3 trained on 8x8 digits. The paper's Table 1 is on **MNIST** (28x28 digits; our presets for TPAMI
+# Table 2's sizes: an MLP student, a LeNet teacher and a LeNet discriminator), with $n$ = 100, 1,000, 10,000 and 50,000
 # labelled training images. Its small-$n$ columns are where the ranking is decided, and they can be run without a
 # GPU: all seven methods at $n$ = 100 and 1,000 over 5 seeds are 70 runs of 50 epochs (after 30 epochs of teacher
 # and 10 of student pretraining), each taking minutes on one CPU core (the report below sums the measured times).
@@ -361,9 +361,8 @@ else:
 
 # %% [markdown]
 # The row shipped with the course, beside the paper's (the paper's numbers are quoted from TPAMI Table 1, 10 runs
-# each, trained on a GPU with the original code's budget of 20 discriminator, 10 teacher and 10 student passes per
-# epoch; ours use one pass of each per epoch, `TrainConfig`'s defaults, on a CPU). The last lines say how long it
-# took and where.
+# each; the original code's budget is 20 discriminator, 10 teacher and 10 student passes per epoch, ours one pass
+# of each, `TrainConfig`'s defaults, on a CPU). The last lines say how long it took and where.
 
 # %%
 shipped = measured.load_measured(MEASURED)
