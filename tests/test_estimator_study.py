@@ -6,22 +6,29 @@ errors (or are ratios far from the threshold), so they would hold for other seed
 
 from __future__ import annotations
 
+import json
 import math
 from itertools import pairwise
+from pathlib import Path
 
 import pytest
 import torch
 
+from advdist_lab import cli
+from advdist_lab.experiments import concrete_score as literal
 from advdist_lab.gumbel import BASELINES, ESTIMATORS
 from advdist_lab.theory.estimators import (
+    DEFAULT_ESTIMATORS,
     DEFAULT_TAUS,
     REWARDS,
     BiasVariance,
+    EstimatorCase,
     bias_variance,
     discriminator_case,
     estimates,
     estimator_label,
     estimator_sweep,
+    underflow_fraction,
 )
 
 CASE = discriminator_case()  # K = 5, f = log D(x, y) with D = sigmoid(<y, h>)
@@ -195,3 +202,121 @@ def test_estimator_label():
 def test_bad_arguments_raise_value_error_naming_the_constraint(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# ------------------------------------------------------------------------------------------------------
+# The concrete score (TPAMI Eq. 11 taken literally) in the study, in training and in the commentary
+# ------------------------------------------------------------------------------------------------------
+
+
+def test_the_sweep_measures_the_concrete_score_on_request_with_both_baselines():
+    taus, ms = (0.1, 1.0), (1, 4)
+    rows = estimator_sweep(CASE, taus, ms, estimators=ESTIMATORS, replicates=100, seed=3)
+    assert len(rows) == len(taus) * len(ms) * 6  # score and concrete score twice (two baselines)
+    assert {r.label for r in rows} >= {"concrete-score", "concrete-score + baseline"}
+    # the concrete score uses tau: a measurement per temperature, not a repeated row
+    cell = [r for r in rows if r.label == "concrete-score" and r.samples == 4]
+    assert len({r.variance for r in cell}) == len(taus)
+    # the default sweep and the seeds of the other estimators are unchanged by it (new streams come last)
+    default = estimator_sweep(CASE, taus, ms, replicates=100, seed=3)
+    assert [r for r in rows if not r.estimator.startswith("concrete")] == default
+    assert DEFAULT_ESTIMATORS == tuple(e for e in ESTIMATORS if e != "concrete_score")
+
+
+def test_the_concrete_score_has_the_pathwise_mean_in_the_study_case():
+    # both are unbiased for the gradient of the relaxed objective E_{y ~ q_tau}[log D(y)]: with the same seed the
+    # two draw the same Gumbel noise, so their per-replicate difference has a small variance and its mean must be
+    # within 4 standard errors of zero per coordinate (probability of failure below 3e-4 for K = 5 if they agree)
+    for tau in (0.3, 3.0):
+        cs = estimates(CASE, "concrete_score", tau=tau, replicates=100_000, seed=5)
+        path = estimates(CASE, "pathwise", tau=tau, replicates=100_000, seed=5)
+        diff = cs - path
+        se = diff.std(0) / math.sqrt(diff.shape[0])
+        assert ((diff.mean(0)).abs() < 4 * se).all(), (diff.mean(0), se)
+        # ... which is not the categorical gradient: the pathwise bias is many standard errors away at these tau
+        assert (path.mean(0) - CASE.exact).norm() > 10 * (path.std(0) / math.sqrt(path.shape[0])).norm()
+
+
+def test_underflow_fraction_grows_as_tau_falls_and_is_a_float32_problem():
+    fractions = [underflow_fraction(CASE, t, replicates=4000) for t in (1.0, 0.1, 0.05, 0.01)]
+    assert fractions[0] == 0.0  # measured: 0, 0.003, 0.30, 0.998
+    assert all(a <= b for a, b in pairwise(fractions)) and fractions[-1] > 0.5
+    assert underflow_fraction(CASE, 0.05, dtype=torch.float64, replicates=4000) < fractions[2] / 10
+    # the estimator itself stays finite where the samples underflow: it draws log y in log space
+    float32 = EstimatorCase(CASE.logits.float(), CASE.discriminator_logits.float(), "log_d")
+    g = estimates(float32, "concrete_score", tau=0.01, replicates=2000)
+    assert torch.isfinite(g).all()
+
+
+def test_concrete_score_commentary_is_computed_from_the_numbers():
+    rows = estimator_sweep(CASE, (0.1, 1.0, 10.0), (1, 16), estimators=ESTIMATORS, replicates=400, seed=1)
+    small = literal.small_tau_sweep(CASE, replicates=2000, taus=(1.0, 0.01, 0.001))
+    text = literal.concrete_score_commentary(rows, small, {0.1: 0.0, 0.01: 0.9})
+    # the lowest-variance estimator named at tau = 10 is the one with the least variance there
+    at_ten = [r for r in rows if r.tau == 10.0 and r.samples == 1 and r.baseline == "none"]
+    assert f"**{min(at_ten, key=lambda r: r.variance).label}** " in text
+    small_cs = sorted((r for r in small if r.estimator == "concrete_score"), key=lambda r: r.tau)
+    growth = small_cs[0].variance / small_cs[-1].variance
+    assert f"{growth:.3g}" in text
+    assert ("does not blow up" in text) == (growth <= 2)
+    assert "90.0% at $\\tau$ = 0.01" in text and "**Verdict:**" in text
+    with pytest.raises(ValueError, match="must not be empty"):
+        literal.concrete_score_commentary([], small, {0.1: 0.0})
+
+
+def fake_result(estimator: str, seed: int, accuracy: float, variance: float) -> dict:
+    history = [{"epoch": e, "student_test_accuracy": accuracy, "grad_var_adversarial": variance} for e in (1, 2)]
+    return {"config": {"estimator": estimator, "seed": seed}, "test_accuracy": accuracy, "history": history}
+
+
+def test_estimator_training_table_and_markdown():
+    results = [
+        fake_result("pathwise", 0, 0.80, 1e-3),
+        fake_result("pathwise", 1, 0.70, 3e-3),
+        fake_result("concrete_score", 0, 0.60, 8e-3),
+        fake_result("concrete_score", 1, 0.64, 1.2e-2),
+    ]
+    rows = {r["estimator"]: r for r in literal.estimator_training_table(results)}
+    assert rows["pathwise"]["accuracy"] == pytest.approx(0.75) and rows["pathwise"]["seeds"] == 2
+    assert rows["concrete_score"]["variance"] == pytest.approx(1e-2)
+    assert rows["concrete_score"]["label"] == "concrete-score"
+    text = literal.estimator_training_markdown(list(rows.values()), "digits", 100, 2)
+    assert "| concrete-score | 0.620 ± 0.028 |" in text
+    assert "pathwise (0.750) > concrete-score (0.620)" in text
+    assert "is 5 times that of the quietest other estimator (pathwise)" in text
+    curves = literal.estimator_curves(results)
+    assert curves["pathwise"] == [[0.80, 0.80], [0.70, 0.70]]
+
+
+def test_estimator_configs_validate_and_fill_in_the_estimator():
+    configs = literal.estimator_configs(("score", "concrete_score"), 2, dataset="digits", n_train=30, epochs=1)
+    assert [(c.method, c.estimator, c.seed) for c in configs] == [
+        ("adim", "score", 0),
+        ("adim", "score", 1),
+        ("adim", "concrete_score", 0),
+        ("adim", "concrete_score", 1),
+    ]
+    assert all(c.probe_gradients for c in configs)
+    assert literal.estimator_folder("out", configs[3]) == Path("out/estimators/concrete_score/n30/seed1")
+    with pytest.raises(ValueError, match="estimator must be one of"):
+        literal.estimator_configs(("gumbel",), 1)
+    with pytest.raises(ValueError, match="seeds must be an integer >= 1"):
+        literal.estimator_configs(("score",), 0)
+    with pytest.raises(ValueError, match="estimator is set by the comparison"):
+        literal.estimator_configs(("score",), 1, estimator="pathwise")
+    with pytest.raises(ValueError, match="estimators must be a non-empty sequence"):
+        literal.estimator_configs("score", 1)
+
+
+def test_train_runs_one_epoch_on_digits_with_the_concrete_score(tmp_path: Path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "--method", "adim", "--estimator", "concrete_score", "--epochs", "1", "--device", "cpu"]
+    small = ["--n-train", "30", "--teacher-pretrain-epochs", "1", "--student-pretrain-epochs", "1", "--no-progress"]
+    assert cli.main([*argv, *small, "--out", str(out)]) == 0
+    result = json.loads((out / "result.json").read_text())
+    assert result["config"]["estimator"] == "concrete_score" and result["config"]["dataset"] == "digits"
+    assert len(result["history"]) == 1 and math.isfinite(result["test_accuracy"])
+    # an unknown estimator is refused before any work, naming the choices
+    assert cli.main([*argv[:4], "concrete-score", *argv[5:], *small, "--out", str(tmp_path / "bad")]) == 2
+    assert "concrete_score" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

@@ -25,6 +25,8 @@ ESTIMATOR_COLORS = {
     "score + baseline": "#2ca02c",
     "pathwise": "#1f77b4",
     "straight-through": "#d62728",
+    "concrete-score": "#9467bd",
+    "concrete-score + baseline": "#ff7f0e",
 }
 _ESTIMATOR_PANELS = (
     ("bias", "bias ||E[g] - grad||"),
