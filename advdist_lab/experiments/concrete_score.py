@@ -163,8 +163,8 @@ def concrete_score_commentary(rows: Sequence, small: Sequence, underflow: Mappin
     usable = not grows and min(c.variance for c in sc) < sp[0].variance
     verdict = (
         "usable at small $\\tau$ (its variance stays bounded, and below the pathwise one at the smallest "
-        "temperatures) but never better than the categorical score function, whose expectation is the one "
-        "the game needs"
+        "temperatures) but, one sample against one sample, noisier at every temperature than the categorical "
+        "score function, whose expectation is the one the game needs"
         if usable and ratio_to_score > 1
         else "usable at small $\\tau$"
         if usable
