@@ -283,6 +283,8 @@ def test_estimator_training_table_and_markdown():
     text = literal.estimator_training_markdown(list(rows.values()), "digits", 100, 2)
     assert "| concrete-score | 0.620 ± 0.028 |" in text
     assert "pathwise (0.750) > concrete-score (0.620)" in text
+    tied = [{**rows["pathwise"], "estimator": "score", "label": "score"}, *rows.values()]
+    assert "score (0.750) = pathwise (0.750) > concrete-score" in literal.estimator_training_markdown(tied, "d", 1, 1)
     assert "is 5 times that of the quietest other estimator (pathwise); its student ended at 0.600, 0.640" in text
     assert rows["pathwise"]["accuracies"] == [0.80, 0.70]
     curves = literal.estimator_curves(results)

@@ -276,7 +276,10 @@ def estimator_training_markdown(rows: Sequence[Mapping], dataset: str, n_train: 
         ),
     ]
     ranked = sorted(rows, key=lambda r: r["accuracy"], reverse=True)
-    order = " > ".join(f"{r['label']} ({r['accuracy']:.3f})" for r in ranked)
+    order = f"{ranked[0]['label']} ({ranked[0]['accuracy']:.3f})"
+    for prev, r in zip(ranked, ranked[1:]):  # "=" where the printed accuracies tie
+        sign = "=" if f"{prev['accuracy']:.3f}" == f"{r['accuracy']:.3f}" else ">"
+        order += f" {sign} {r['label']} ({r['accuracy']:.3f})"
     spread = max(r["accuracy_std"] for r in rows)
     gap = ranked[0]["accuracy"] - ranked[-1]["accuracy"]
     if math.isnan(spread):
