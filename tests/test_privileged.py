@@ -210,7 +210,7 @@ def test_privileged_table_rows_differences_and_verdicts() -> None:
         ("mimic", "crop", "helps"),
     ]
     (sentence,) = privileged.verdict_sentences(table, (100,), "crop")
-    assert "MIMIC (+5.00) help" in sentence and "CODIS (+0.50) do not help" in sentence and "(+11.00)" in sentence
+    assert "MIMIC (+5.00) helps" in sentence and "CODIS (+0.50) does not help" in sentence and "(+11.00)" in sentence
 
 
 def test_privileged_table_edge_cases() -> None:

@@ -220,11 +220,15 @@ def verdict_sentences(table: dict, sizes: Sequence[int], view: str) -> list[str]
                 f", the teacher on the full image {teacher['mean']:.2f}% ({teacher['mean'] - base['mean']:+.2f})"
             )
         cells = {m: table[m][n] for m in _rows(table) if m not in (TEACHER, REFERENCE) and n in table[m]}
-        for name in (HELPS, NO_HELP, NO_VERDICT):
+        words = {
+            HELPS: ("helps", "help"),
+            NO_HELP: ("does not help", "do not help"),
+            NO_VERDICT: ("has one seed only (no verdict)", "have one seed only (no verdict)"),
+        }
+        for name, (one, many) in words.items():
             chosen = [f"{m.upper()} ({c['delta']:+.2f})" for m, c in cells.items() if c["verdict"] == name]
             if chosen:
-                word = {HELPS: "help", NO_HELP: "do not help", NO_VERDICT: "have one seed only (no verdict)"}[name]
-                parts.append(f"{', '.join(chosen)} {word}")
+                parts.append(f"{', '.join(chosen)} {one if len(chosen) == 1 else many}")
         sentences.append("; ".join(parts) + ".")
     return sentences
 
