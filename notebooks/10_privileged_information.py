@@ -25,7 +25,7 @@ EPOCHS = 30  # epochs of the main loop of every run (as notebook 04)
 METHODS = None  # the rows compared with the student alone; None: the seven methods of TPAMI Table 1
 OUT = None  # run folder; None picks runs/10_privileged_information/DATASET-VIEW-eEPOCHS at the repository root
 JOBS = None  # worker processes for the runs; None: one per core for digits on a CPU
-MNIST_RUN = False  # True: the same table on MNIST (n 100: about an hour on 2 CPU cores; a GPU: minutes)
+MNIST_RUN = False  # True: the same table on MNIST (n 100: hours on 2 CPU cores, several minutes per run)
 MNIST_SEEDS = 3  # seeds per method of that MNIST table
 MNIST_SIZES = (100,)  # its training-set sizes
 MNIST_OUT = None  # its run folder; None picks runs/10_privileged_information/mnist-VIEW-eEPOCHS
@@ -153,9 +153,9 @@ privileged_viz.delta_figure(
 # ## 4. MNIST
 #
 # The same table on MNIST (`MNIST_RUN = True`; the paper's architectures: an MLP 784-800-800 student on its view,
-# LeNet teacher and discriminators; TPAMI Sec. 5.1). On two CPU cores an MNIST run at $n = 100$ takes minutes
-# (its 10,000 test images are scored every epoch), so the table takes about an hour; the command is
-# `advdist-lab privileged --dataset mnist --view crop --sizes 100 --seeds 3 --epochs 30`.
+# LeNet teacher and discriminators; TPAMI Sec. 5.1). On two shared CPU cores an MNIST run at $n = 100$ takes
+# several minutes (its 10,000 test images are scored every epoch), so the table of eight methods takes hours; the
+# command is `advdist-lab privileged --dataset mnist --view crop --sizes 100 --seeds 3 --epochs 30`.
 
 # %%
 if MNIST_RUN:
