@@ -106,6 +106,8 @@ def test_the_table_holds_every_command_in_the_help_order() -> None:
     assert list(COMMANDS) == [
         "train",
         "table1",
+        "table1-report",
+        "privileged",
         "sweep",
         "tags",
         "table4",
@@ -113,6 +115,7 @@ def test_the_table_holds_every_command_in_the_help_order() -> None:
         "robust-eval",
         "dfard",
         "dfard-table",
+        "data",
     ]
 
 
