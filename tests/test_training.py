@@ -177,6 +177,7 @@ EXPECTED_LOSSES = {
         "student_supervised",
     },
     "ngan": {"discriminator_loss", "student_loss", "student_adversarial"},
+    "student": {"student_loss", "student_supervised"},  # the student alone: no teacher, no discriminator
 }
 for _name in ("adib", "adim", "adim-ngs"):
     EXPECTED_LOSSES[_name] = {
@@ -202,8 +203,8 @@ def test_every_method_trains_two_epochs(method) -> None:
         assert ("discriminator_loss" in entry) == (method in ADVERSARIAL)
         assert ("teacher_loss" in entry) == (method in TEACHER_TRAINED)
         assert ("student_adversarial" in entry) == (method in ADVERSARIAL)
-        assert ("student_distillation" in entry) == (method != "ngan")
-        assert ("teacher_test_accuracy" in entry) == (method != "ngan")
+        assert ("student_distillation" in entry) == (method not in ("ngan", "student"))
+        assert ("teacher_test_accuracy" in entry) == (method not in ("ngan", "student"))
         for key, value in entry.items():
             assert math.isfinite(value), key
         assert 0 <= entry["student_test_accuracy"] <= 1
