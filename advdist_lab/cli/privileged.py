@@ -20,7 +20,7 @@ from .common import add_workers, out_folder, parse_list, set_threads
 from .options import option_values
 from .train import add_train_options
 
-SKIPPED = ("method", "n_train", "seed")
+SKIPPED = ("method", "n_train", "seed", "data_file")  # data_file: tag data, which have the full view only
 
 
 def add_privileged_parser(commands: argparse._SubParsersAction, name: str) -> None:
