@@ -279,6 +279,22 @@ def test_within_sentence_uses_the_larger_std_and_one_seed() -> None:
     table["adim"][100]["std"] = table["codis"][100]["std"] = math.nan  # one seed
     assert rs.within_one_std(table, "adim", "codis", 100) is None
     assert "at n = 100 one seed gives no std to compare with" in rs.within_sentence(table, "adim", "codis")
+    assert rs.within_sentence(table, "adim", "codis", [100]) == (
+        "ADIM and CODIS: at n = 100 one seed gives no std to compare with"
+    )
+
+
+def test_sentences_about_a_single_size_name_it() -> None:
+    # a partial row: one size, one seed
+    table = table_of(codis=[(77.6, math.nan)], ngan=[(9.8, math.nan)], adim=[(77.1, math.nan)])
+    table = {m: {100: by_n[100]} for m, by_n in table.items()}
+    assert rs.beats_sentence(table, "adim", "ngan") == "ADIM beats NGAN at n = 100 (+67.30 points)"
+    assert rs.beats_sentence(table, "adim", "codis") == "ADIM does not beat CODIS at n = 100 (-0.50 points)"
+    assert rs.ranking_sentences(table) == [
+        "ADIM does not beat all of CODIS and NGAN; at n = 100 it trails CODIS by 0.50 points.",
+        "Every one of CODIS and ADIM beats NGAN at n = 100.",
+        "ADIM and CODIS: at n = 100 one seed gives no std to compare with.",
+    ]
 
 
 def test_ranking_sentences_correct_the_readme_claims() -> None:

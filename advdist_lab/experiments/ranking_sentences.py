@@ -75,6 +75,11 @@ def _sizes(table: Table, methods: Sequence[str], sizes: Sequence[int] | None) ->
     return list(sizes)
 
 
+def _every(sizes: Sequence[int]) -> str:
+    """``"at every n (n = 100 and 1,000)"``; ``"at n = 100"`` for a single size."""
+    return f"at {sizes_phrase(sizes)}" if len(sizes) == 1 else f"at every n ({sizes_phrase(sizes)})"
+
+
 def _gap(table: Table, a: str, b: str, n: int) -> float:
     return table[a][n]["mean"] - table[b][n]["mean"]
 
@@ -90,6 +95,9 @@ def beats_sentence(table: Table, a: str, b: str, sizes: Sequence[int] | None = N
     won = [n for n in sizes if _gap(table, a, b, n) > 0]
     lost = [n for n in sizes if n not in won]
     gaps = lambda ns: _points([_gap(table, a, b, n) for n in ns])  # noqa: E731
+    if len(sizes) == 1:
+        verb = "beats" if won else "does not beat"
+        return f"{a.upper()} {verb} {b.upper()} at {sizes_phrase(sizes)} ({gaps(sizes)})"
     if not lost:
         return f"{a.upper()} beats {b.upper()} at every n ({sizes_phrase(sizes)}: {gaps(sizes)})"
     if not won:
@@ -123,8 +131,8 @@ def within_sentence(table: Table, a: str, b: str, sizes: Sequence[int] | None = 
         for n in far
     )
     if near and not far and not unknown:
-        text = f"{pair} are within one std of each other at every n ({sizes_phrase(sizes)})"
-    elif far and not near and not unknown:
+        text = f"{pair} are within one std of each other {_every(sizes)}"
+    elif far and not near and not unknown and len(sizes) > 1:
         text = f"{pair} are not within one std of each other at any n ({apart})"
     elif near and far:
         text = (
@@ -135,7 +143,7 @@ def within_sentence(table: Table, a: str, b: str, sizes: Sequence[int] | None = 
     elif far:
         text = f"{pair} are not within one std of each other at {sizes_phrase(far)} ({apart})"
     else:
-        text = f"{pair} have no std to compare with"
+        return f"{pair}: at {sizes_phrase(unknown)} one seed gives no std to compare with"
     if unknown:
         text += f"; at {sizes_phrase(unknown)} one seed gives no std to compare with"
     return text
@@ -145,13 +153,13 @@ def _group_sentence(
     table: Table, pairs: Sequence[tuple[str, str]], sizes: Sequence[int], head: str, never: str, exceptions
 ) -> str:
     """``"<head> at every n (...)"``, or ``"<head> at <sizes where every a beats its b>; <exceptions(n, failing)>
-    ..."`` (``never`` when no size is clean), where ``failing`` are the ``(a, b)`` of ``pairs`` with ``a`` not
-    above ``b`` at ``n``."""
+    ..."`` (``never``, then "at any n", when no size is clean), where ``failing`` are the ``(a, b)`` of ``pairs``
+    with ``a`` not above ``b`` at ``n``."""
     failing = {n: [(a, b) for a, b in pairs if _gap(table, a, b, n) <= 0] for n in sizes}
     clean = [n for n in sizes if not failing[n]]
     if len(clean) == len(sizes):
-        return f"{head} at every n ({sizes_phrase(sizes)})"
-    lead = f"{head} at {sizes_phrase(clean)}" if clean else never
+        return f"{head} {_every(sizes)}"
+    lead = f"{head} at {sizes_phrase(clean)}" if clean else never + (" at any n" if len(sizes) > 1 else "")
     return f"{lead}; " + "; ".join(exceptions(n, failing[n]) for n in sizes if failing[n])
 
 
@@ -167,7 +175,7 @@ def beats_all_sentence(table: Table, winner: str, others: Sequence[str], sizes: 
         [(winner, m) for m in others],
         sizes,
         f"{winner.upper()} beats {methods_phrase(others)}",
-        f"{winner.upper()} does not beat all of {methods_phrase(others)} at any n",
+        f"{winner.upper()} does not beat all of {methods_phrase(others)}",
         lambda n, failing: (
             f"at n = {n:,} it trails "
             + _join([f"{b.upper()} by {-_gap(table, winner, b, n):.2f}" for _, b in failing])
@@ -188,7 +196,7 @@ def all_beat_sentence(table: Table, group: Sequence[str], target: str, sizes: Se
         [(m, target) for m in group],
         sizes,
         f"Every one of {methods_phrase(group)} beats {target.upper()}",
-        f"Not every one of {methods_phrase(group)} beats {target.upper()} at any n",
+        f"Not every one of {methods_phrase(group)} beats {target.upper()}",
         lambda n, failing: (
             f"at n = {n:,} {target.upper()} ({table[target][n]['mean']:.2f}) is ahead of or level "
             "with " + _join([f"{a.upper()} ({table[a][n]['mean']:.2f})" for a, _ in failing])
