@@ -13,6 +13,15 @@ Where each artefact of TPAMI ("Adversarial Distillation for Learning with Privil
   :mod:`~advdist_lab.experiments.curves`: training curves per method, their mean, settling epoch and wobble.
 * :mod:`~advdist_lab.experiments.compression_analysis` and :mod:`~advdist_lab.experiments.gradient_analysis`:
   the computed verdicts of notebooks 04 and 05 (rankings, settling epochs, which claim of the paper holds).
+* :mod:`~advdist_lab.experiments.measured`, :mod:`~advdist_lab.experiments.measured_export` and
+  :mod:`~advdist_lab.experiments.measured_report`: a measured Table 1 shipped in ``results/`` (the folder and its
+  reader, the export from a ``table1`` run folder, the report beside the paper's; ``advdist-lab table1-report``);
+  :mod:`~advdist_lab.experiments.ranking_sentences`: ranking sentences computed from a table.
+* :mod:`~advdist_lab.experiments.privileged`: the privileged setting (the student sees a degraded view), every
+  method against the student trained alone on its view (``advdist-lab privileged``, notebook 10).
+* :mod:`~advdist_lab.experiments.tag_figures`: Figs. 8 and 10 on the tag data;
+  :mod:`~advdist_lab.experiments.presets`: the presets of ``advdist-lab sweep --preset``.
+* :mod:`~advdist_lab.experiments.concrete_score`: the literal Eq. 11 estimator beside the others (notebook 05).
 
 The robust-distillation papers' tables (DFARD, DERD) are :mod:`advdist_lab.robust`'s.
 """

@@ -14,7 +14,9 @@ and the rooms below (theory, metrics, robust), never :mod:`advdist_lab.widgets` 
 * :mod:`.ablation`: the hyperparameter sweeps, TPAMI Figs. 3 and 6 (and 11);
 * :mod:`.tags`: tag recommendation (TPAMI Sec. 5.2);
 * :mod:`.robust`: robust distillation (DFARD, DERD; notebooks 08 and 09), imported on its own
-  (``from advdist_lab.viz import robust``) so that this package does not load :mod:`advdist_lab.robust`.
+  (``from advdist_lab.viz import robust``) so that this package does not load :mod:`advdist_lab.robust`;
+* :mod:`.table1_measured`: a measured Table 1 beside the paper's (bars with error bars), and :mod:`.privileged`:
+  the student's views and the privileged table (notebook 10), each imported on its own.
 
 This package re-exports every public name of the former module ``advdist_lab.viz``, so ``from advdist_lab import
 viz; viz.X`` keeps working.
