@@ -97,12 +97,16 @@ def test_parse_grid_types_values_by_the_field():
         (["--grid", "nu=-1"], "sweep point nu=-1/seed=0: nu must be >= 0"),
         (["--grid", "nu=1", "--seeds", "0"], "seeds must be an integer >= 1"),
         (["--grid", "nu=1", "--sizes", "100"], "--sizes applies to --preset"),
-        ([], "give --preset fig3|fig6 or at least one --grid"),
+        ([], "give --preset fig3|fig6|fig8 or at least one --grid"),
         (["--preset", "fig3", "--grid", "nu=1"], "--grid cannot be combined with --preset"),
         (["--preset", "fig3", "--method", "adib"], "--method must be adim"),
         (["--preset", "fig6", "--n-train", "100"], "--sizes, not --n-train"),
         (["--preset", "fig3", "--sizes", "100,x"], "comma-separated list of int"),
         (["--preset", "fig3", "--sizes", "100,100"], "n_trains must be distinct"),
+        (["--preset", "fig8", "--dataset", "digits"], "--preset fig8 needs a dataset among tags-popular, tags-random"),
+        (["--preset", "fig8", "--sizes", "100,200"], "--preset fig8 sweeps one training-set size"),
+        (["--preset", "fig8", "--method", "ngan"], "--preset fig8 sweeps ADIM: --method must be adim"),
+        (["--preset", "fig8", "--sizes", "100", "--nu", "-1"], "nu must be >= 0"),
     ],
 )
 def test_bad_sweeps_exit_2_with_one_line_before_training(tmp_path: Path, capsys, args, message):

@@ -18,6 +18,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from ..experiments.presets import SWEEP_PRESETS
 from ..methods.config import METHODS, TrainConfig
 from .common import add_run_options, add_workers, out_folder, parse_list, set_threads
 from .options import add_config_options, option_values
@@ -90,17 +91,16 @@ def add_table1_parser(commands: argparse._SubParsersAction, name: str) -> None:
 def add_sweep_parser(commands: argparse._SubParsersAction, name: str) -> None:
     sweep = commands.add_parser(
         name,
-        help="hyperparameter sweeps: TPAMI Figs. 3 and 6 (--preset), or a grid of any options (--grid)",
+        help="hyperparameter sweeps: TPAMI Figs. 3, 6 and 8 (--preset), or a grid of any options (--grid)",
         description="Train every point of a grid for several seeds, each in OUT/<overrides>/seed=<k>/ (finished "
         "points are read back, interrupted ones resumed), print mean ± std per point and write OUT/sweep.json.",
     )
     sweep.add_argument(
         "--preset",
-        choices=("fig3", "fig6"),
+        choices=tuple(SWEEP_PRESETS),
         default=None,
-        help="fig3: ADIM's student against omega_r, omega_s, omega_t, nu and mu (TPAMI Fig. 3); fig6: the teacher "
-        "against mu with mu = 0 as reference (Fig. 6). Both use OUT=runs/sweep-ablation-<dataset> by default, so "
-        "fig6 reuses fig3's mu runs",
+        help="; ".join(f"{name}: {preset.help}" for name, preset in SWEEP_PRESETS.items())
+        + ". All use OUT=runs/sweep-ablation-<dataset> by default, so fig6 reuses fig3's mu runs",
     )
     sweep.add_argument(
         "--grid",
@@ -110,9 +110,11 @@ def add_sweep_parser(commands: argparse._SubParsersAction, name: str) -> None:
         help="an axis of the grid: a TrainConfig field and its values (repeat for more axes: their cartesian "
         "product is swept)",
     )
-    sweep.add_argument("--seeds", type=int, default=None, help="seeds per point (default: 3)")
+    sweep.add_argument("--seeds", type=int, default=None, help="seeds per point (default: 3; a preset's own: fig8 2)")
     sweep.add_argument(
-        "--sizes", default=None, help="comma-separated training-set sizes of a preset (default: 100,500)"
+        "--sizes",
+        default=None,
+        help="comma-separated training-set sizes of a preset (default: 100,500; fig8: the whole tag pool)",
     )
     sweep.add_argument(
         "--out",
@@ -200,45 +202,52 @@ def parse_grid(specs: list[str]) -> dict[str, list]:
     return axes
 
 
-def _run_preset(args: argparse.Namespace, values: dict, seeds: int) -> tuple[Path, list, list, dict, TrainConfig]:
-    """``sweep --preset fig3|fig6``: the output folder, points, summary, figure and base config."""
-    from ..experiments import ablation
+def _run_preset(
+    args: argparse.Namespace, values: dict, seeds: int | None
+) -> tuple[Path, list, list, dict, TrainConfig]:
+    """``sweep --preset NAME`` (:data:`~advdist_lab.experiments.presets.SWEEP_PRESETS`): the output folder, points,
+    summary, figure and base config."""
+    from ..experiments import ablation, presets, tag_figures
 
     if args.grid:
         raise ValueError("--grid cannot be combined with --preset (the preset sets the grid)")
-    if values.pop("method", "adim") != "adim":
-        raise ValueError("--preset fig3 and fig6 sweep ADIM: --method must be adim (or left out)")
+    if values.get("method", "adim") != "adim":
+        raise ValueError(f"--preset {args.preset} sweeps ADIM: --method must be adim (or left out)")
+    values.pop("method", None)
     if "n_train" in values:
         raise ValueError("--preset takes its training-set sizes from --sizes, not --n-train")
-    sizes = parse_list(args.sizes, "--sizes", "size", int) or ablation.FIG3_SIZES
-    dataset = values.get("dataset", "digits")
-    out = Path(out_folder(args.out, f"runs/sweep-ablation-{dataset}"))
-    run = ablation.run_fig3 if args.preset == "fig3" else ablation.run_fig6
+    sizes = parse_list(args.sizes, "--sizes", "size", int) or None
+    dataset = presets.preset_dataset(args.preset, values)
+    out = Path(out_folder(args.out, presets.default_out(args.preset, values)))
     set_threads(args, dataset)
-    outcome = run(out, sizes, seeds, jobs=args.jobs, progress=not args.no_progress, **values)
+    outcome = presets.run_preset(
+        args.preset, out, sizes, seeds, jobs=args.jobs, progress=not args.no_progress, **values
+    )
     figure = {k: outcome[k] for k in ("rows", "baseline") if k in outcome}
-    return out, outcome["points"], outcome["summary"], figure, ablation.base_config(**values)
+    shared = tag_figures.fig8_overrides(**values) if args.preset == "fig8" else {**values, "dataset": dataset}
+    return out, outcome["points"], outcome["summary"], figure, ablation.base_config(**shared)
 
 
 def run_sweep(args: argparse.Namespace) -> int:
+    from ..experiments import presets
     from ..files import atomic_write_json
     from ..runs.folder import RunFolder
     from ..runs.sweeps import grid, points, run_sweep, summarize, to_markdown
 
     values = option_values(args, TrainConfig, skip=("seed",))
-    seeds = 3 if args.seeds is None else args.seeds
+    seeds = args.seeds
     document: dict = {"preset": args.preset}
     if args.preset is None:
         if args.sizes is not None:
             raise ValueError("--sizes applies to --preset; sweep sizes with --grid n_train=100,500")
         if not args.grid:
-            raise ValueError("give --preset fig3|fig6 or at least one --grid NAME=V1,V2,...")
+            raise ValueError(f"give --preset {'|'.join(SWEEP_PRESETS)} or at least one --grid NAME=V1,V2,...")
         base = TrainConfig.from_dict(values)
-        sweep_points = points(base, grid(parse_grid(args.grid)), seeds)
+        sweep_points = points(base, grid(parse_grid(args.grid)), 3 if seeds is None else seeds)
         set_threads(args, base.dataset)
         out = Path(out_folder(args.out, f"runs/sweep-{base.method}-{base.dataset}"))
     else:
-        out = Path(out_folder(args.out, f"runs/sweep-ablation-{values.get('dataset', 'digits')}"))
+        out = Path(out_folder(args.out, presets.default_out(args.preset, values)))
     # the folder stays locked until sweep.json is written: a second sweep into it is refused, not interleaved
     with RunFolder(out, nested=True):
         if args.preset is not None:
