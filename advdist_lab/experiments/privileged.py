@@ -301,7 +301,8 @@ def adversarial_summary(table: dict, sizes: Sequence[int]) -> str:
     if not judged:
         return f"The adversarial methods ({names}) have one seed per cell: no verdict."
     if not helping:
-        return f"The adversarial methods ({names}) do not help in any of their {len(judged)} judged cells."
+        cells_word = "cell" if len(judged) == 1 else "cells"
+        return f"The adversarial methods ({names}) do not help in any of their {len(judged)} judged {cells_word}."
     share = "every one" if len(helping) == len(judged) else str(len(helping))
     return (
         f"The adversarial methods ({names}) help in {share} of their {len(judged)} judged cells: {', '.join(helping)}."
