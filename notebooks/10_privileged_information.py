@@ -136,9 +136,7 @@ display(Markdown(markdown_table(header, rows, f"Student alone, test accuracy (%)
 # student's (one standard deviation of separation: a plain rule, not a significance test).
 
 # %%
-outcome = privileged.run_privileged(
-    DATASET, VIEW, SEEDS, OUT, methods=METHODS, sizes=SIZES, jobs=nb.jobs, **OVERRIDES
-)
+outcome = privileged.run_privileged(DATASET, VIEW, SEEDS, OUT, methods=METHODS, sizes=SIZES, jobs=nb.jobs, **OVERRIDES)
 display(Markdown(outcome["markdown"]))
 for sentence in outcome["sentences"]:
     print(sentence)
