@@ -99,6 +99,24 @@ def test_bad_views_are_refused(call, match: str) -> None:
     assert check_view("digits", "crop") == "crop" and check_view("synthetic", "lowres") == "lowres"
 
 
+@pytest.mark.parametrize(
+    ("dataset", "view"), [("synthetic", "crop"), ("synthetic", "lowres4"), ("tags-popular", "crop")]
+)
+def test_a_view_the_dataset_lacks_is_refused_before_any_work(dataset: str, view: str, tmp_path: Path, capsys) -> None:
+    """The synthetic task has no crop: ``train --dataset synthetic --view crop`` used to train on ``lowres``."""
+    with pytest.raises(ValueError, match=f"view must be .*{dataset}"):
+        TrainConfig(method="mimic", dataset=dataset, view=view, n_train=100)
+    with pytest.raises(ValueError, match=f"view must be .*{dataset}"):
+        load_data(dataset, 100, view=view)
+    out = tmp_path / "run"
+    assert (
+        cli.main(["train", "--method", "mimic", "--dataset", dataset, "--view", view, "--out", str(out), *FAST[:-3]])
+        == 2
+    )
+    assert "view must be" in error_line(capsys)
+    assert not out.exists()
+
+
 # --- the student alone -----------------------------------------------------------------------------------------
 
 

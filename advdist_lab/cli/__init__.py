@@ -11,11 +11,16 @@
     advdist-lab robust-eval --model runs/rt --out runs/eval                      # DFARD Table 1 row of a model
     advdist-lab dfard --method dfard --teacher runs/rt --out runs/dfard           # DFARD Algorithm 1, DERD
     advdist-lab dfard-table --table 3 --teacher runs/rt --out runs/table3        # DFARD Tables 1, 3, 4
+    advdist-lab data fetch all                                                   # MNIST, Fashion-MNIST offline
+    advdist-lab privileged --dataset digits --view crop --seeds 5                # the privileged table
+    advdist-lab table1-report results/t --runs runs/t1 --dataset mnist           # export a measured Table 1
 
 Modules: :mod:`~advdist_lab.cli.options` (the one dataclass -> argparse option generator),
 :mod:`~advdist_lab.cli.common` (threads, workers, lists, ``--out``, one-line errors), one module per command family
 (:mod:`~advdist_lab.cli.train`: train, table1, sweep; :mod:`~advdist_lab.cli.tags`: tags, table4;
-:mod:`~advdist_lab.cli.robust`: robust-teacher, robust-eval; :mod:`~advdist_lab.cli.dfard`: dfard, dfard-table)
+:mod:`~advdist_lab.cli.robust`: robust-teacher, robust-eval; :mod:`~advdist_lab.cli.dfard`: dfard, dfard-table;
+:mod:`~advdist_lab.cli.data`: data; :mod:`~advdist_lab.cli.privileged`: privileged;
+:mod:`~advdist_lab.cli.table1_report`: table1-report)
 and :mod:`~advdist_lab.cli.commands` (the ``{command: handler}`` table, :func:`build_parser`, :func:`main`).
 Bad values fail before any work with one line naming the constraint (exit status 2); a run that fails while
 training (a non-finite loss, data that cannot be downloaded) exits with status 1.

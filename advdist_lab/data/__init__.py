@@ -19,6 +19,11 @@ Views (:data:`VIEWS`) say what the student sees, ``x_student``, while the teache
 * ``full``: ``x_student`` is ``x`` (the same tensor). Model compression: the privilege is the teacher's capacity.
 * ``lowres``: learning with privileged information, the privilege is extra input. Images: the student sees the
   2x2 average pooling of ``x`` (8 -> 4, 28 -> 14, 32 -> 16 pixels). Synthetic: the first ``d // 2`` features.
+* ``lowres4`` (images only): the 4x4 average pooling of ``x`` (8 -> 2, 28 -> 7, 32 -> 8 pixels).
+* ``crop`` (images only): the top half of ``x``, the default of the privileged table (:mod:`.views` says why).
+
+:func:`.views.check_view` refuses a view that the dataset lacks (``synthetic`` has ``full`` and ``lowres``, the tag
+datasets ``full`` only).
 
 Every argument is checked before anything is loaded or downloaded; a bad one raises ``ValueError`` naming the
 constraint. torchvision and scikit-learn are imported only when a dataset needs them.
@@ -52,7 +57,7 @@ from advdist_lab.data.idx_files import FETCHABLE, DataFileError
 from advdist_lab.data.synthetic import load_synthetic_task
 from advdist_lab.data.tags import load_tags_task
 from advdist_lab.data.torchvision_sets import load_torchvision_task
-from advdist_lab.data.views import VIEWS
+from advdist_lab.data.views import VIEWS, check_view
 from advdist_lab.hparams import check_choice, check_nonnegative_int, check_positive_int
 
 __all__ = [
@@ -125,6 +130,7 @@ def load_data(
             f"view must be 'full' for {name}: the student sees the image features, the teacher image and text "
             f"(got {view!r})"
         )
+    check_view(name, view)  # the synthetic task has 'full' and 'lowres' only
     pool, classes = TRAIN_POOL_SIZES[name], NUM_CLASSES[name]
     if n_train > pool and data_file is None:
         raise ValueError(f"n_train must be <= {pool}, the size of the {name} training pool (got {n_train})")

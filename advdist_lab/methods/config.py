@@ -43,6 +43,7 @@ from pathlib import Path
 import torch
 
 from ..data import DATASETS, INPUT_SIZES, NUM_CLASSES, VIEWS, max_train_size
+from ..data.views import check_view
 from ..data.tags_features import tag_file_sizes
 from ..environment import DEVICE_PATTERN, check_fits_in_memory, resolve_device
 from ..gumbel import BASELINES, ESTIMATORS
@@ -204,6 +205,7 @@ class TrainConfig:
         check_choice("method", self.method, METHODS)
         check_choice("dataset", self.dataset, DATASETS)
         check_choice("view", self.view, VIEWS)
+        check_view(self.dataset, self.view)
         check_positive_int("n_train", self.n_train)
         self._check_data_file()
         if self.data_file is None:  # a user's file has its own size: load_data checks n_train against it
