@@ -398,3 +398,41 @@ def test_method_flags_match_the_players() -> None:
         assert spec.discriminator_kind in (None, "binary", "multiclass")
     assert get_method("adim").discriminator_kind == get_method("adim-ngs").discriminator_kind == "multiclass"
     assert get_method("adib").discriminator_kind == get_method("ngan").discriminator_kind == "binary"
+
+
+# ------------------------------------------------------------------------------------------------------
+# Evaluation cadence (eval_every): the same training, fewer test evaluations
+# ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["distn", "adim"])
+def test_eval_every_changes_no_bit_of_training_and_keeps_the_final_accuracy(method: str) -> None:
+    every = train(tiny(method=method, epochs=5), progress=False)
+    sparse = train(tiny(method=method, epochs=5, eval_every=2), progress=False)
+    assert [e["epoch"] for e in sparse["history"] if "student_test_accuracy" in e] == [2, 4, 5]  # and the last
+    for dense, thin in zip(every["history"], sparse["history"]):
+        assert {k: v for k, v in dense.items() if k in thin} == thin  # losses and tau bit-identical
+        if "student_test_accuracy" in thin:
+            assert thin["student_test_accuracy"] == dense["student_test_accuracy"]
+        else:
+            assert not any(k.endswith("test_accuracy") for k in thin)
+    assert sparse["test_accuracy"] == every["test_accuracy"]
+    assert sparse["teacher_test_accuracy"] == every["teacher_test_accuracy"]
+
+
+def test_eval_every_stopped_and_resumed_run_ends_as_an_uninterrupted_one(tmp_path: Path) -> None:
+    import threading
+
+    out, stop = tmp_path / "run", threading.Event()
+    stopped = train(tiny(epochs=5, eval_every=2), out, progress=False, stop=stop, callback=lambda e: stop.set())
+    assert stopped["status"] == "stopped" and len(stopped["history"]) == 1
+    assert "student_test_accuracy" not in stopped["history"][0]  # epoch 1 is not evaluated ...
+    assert 0 <= stopped["test_accuracy"] <= 1  # ... but the stopped result still says where the student stands
+    resumed = train(tiny(epochs=5, eval_every=2), out, resume=True, progress=False)
+    assert resumed["history"] == train(tiny(epochs=5, eval_every=2), progress=False)["history"]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])
+def test_eval_every_is_validated(bad) -> None:
+    with pytest.raises(ValueError, match="eval_every"):
+        tiny(eval_every=bad)

@@ -55,6 +55,8 @@ TRAIN_HELP = {
     "probe_gradients": "record the variance and cosine of the adversarial and distillation gradients per epoch "
     "(grad_var_adversarial, grad_var_distillation, grad_cosine and teacher_... in the history; one extra backward "
     "pass per step)",
+    "eval_every": "evaluate on the test split after every N-th epoch and after the last (the final accuracy is the "
+    "same; the history's other epochs hold the losses only)",
     "data_file": "an .npz of your own tag features (arrays image, text, tags; see advdist_lab/data/tags.py), for the "
     "tags-popular / tags-random datasets instead of the generated data",
 }

@@ -176,7 +176,7 @@ def _train_epochs(config, device, folder, state, progress, callback, stop, teach
                 break
             epoch_started = time.perf_counter()
             losses = trainer.train_epoch(epoch)
-            metrics = trainer.evaluate()
+            metrics = trainer.evaluate() if evaluated_epoch(epoch + 1, config) else {}
             entry = {"epoch": epoch + 1, "tau": trainer.tau(epoch), **metrics, **losses}
             history.append(entry)
             timing["epoch_seconds"].append(time.perf_counter() - epoch_started)
@@ -184,7 +184,8 @@ def _train_epochs(config, device, folder, state, progress, callback, stop, teach
                 save(epoch + 1)
                 maybe_kill(epoch + 1)
             bar.update(1)
-            bar.set_postfix(student=f"{metrics['student_test_accuracy']:.3f}")
+            if metrics:
+                bar.set_postfix(student=f"{metrics['student_test_accuracy']:.3f}")
             if callback is not None:
                 callback(entry)
     finally:
@@ -194,6 +195,12 @@ def _train_epochs(config, device, folder, state, progress, callback, stop, teach
     if folder is not None and status == "finished":
         folder.write_result(result)
     return result
+
+
+def evaluated_epoch(epoch: int, config: TrainConfig) -> bool:
+    """Whether the history entry of ``epoch`` (1-based) holds test metrics: every ``config.eval_every``-th epoch
+    and the last one."""
+    return epoch % config.eval_every == 0 or epoch == config.epochs
 
 
 def _elapsed(started: float) -> float:
@@ -248,7 +255,9 @@ def _read_cached_teacher(path: Path, device: torch.device) -> dict | None:
 
 
 def _result(config, history, trainer, device, wall_seconds, timing, pretraining) -> dict:
-    last = history[-1] if history else trainer.evaluate()
+    # A stopped run's last epoch may be one that eval_every skipped: its model is evaluated for the result only
+    # (the history stays as an uninterrupted run writes it, so that a resumed run ends with the same history).
+    last = history[-1] if history and "student_test_accuracy" in history[-1] else trainer.evaluate()
     result = {
         "config": config.to_dict(),
         "history": history,
