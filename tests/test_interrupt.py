@@ -80,7 +80,11 @@ def test_an_interrupt_from_a_callback_keeps_the_finished_runs(tmp_path: Path, jo
 # ------------------------------------------------------------------------------------------------------
 
 SCRIPT = """
+import signal
 import sys
+# as in a terminal or a kernel: a runner started in the background (nohup, '&' without job control) passes SIGINT
+# on ignored, and Python then installs no KeyboardInterrupt handler of its own
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, sys.argv[3])
 import torch
 torch.set_num_threads(1)
