@@ -79,6 +79,7 @@ __all__ = [
     "exact_gradient",
     "expected_reward",
     "log_concrete_sample",
+    "member_draw",
     "one_hot",
     "sample_gumbel",
     "straight_through_sample",
@@ -238,6 +239,12 @@ def adversarial_surrogate(
     The loss is the mean over all rows (all ``G * B`` rows for 3-D logits), so the gradient w.r.t. row ``b`` of
     the logits is ``1 / (number of rows)`` times the estimate for that row.
 
+    **Members** (``generator`` a sequence of ``M`` generators, ``logits`` of shape ``(M, B, K)``): ``M``
+    independent runs trained as one batched model (:mod:`advdist_lab.runs.ensemble`). Member ``m``'s labels are drawn
+    from the ``m``-th generator exactly as that run alone draws them from its own (:func:`member_draw`);
+    ``reward_fn`` then takes ``(M, B, K)`` labels and returns ``(M, B)`` rewards, the ``"mean"`` baseline is taken
+    within each member, and ``loss``, ``value`` are per member, shape ``(M,)`` (each the mean over its ``B`` rows).
+
     Raises ``ValueError`` for an unknown estimator or baseline, ``tau`` not finite and > 0, logits that are not a
     floating tensor of shape ``(G, B, K)``, ``(B, K)`` or ``(K,)`` with ``K >= 2``, or a reward that is not a
     floating tensor of one value per row. Tensor values are not inspected (that would synchronise a GPU).
@@ -248,34 +255,43 @@ def adversarial_surrogate(
     logits = check_logits(logits)
     if logits.dim() > 3:
         raise ValueError(f"logits must have shape (G, B, K), (B, K) or (K,) (got shape {tuple(logits.shape)})")
+    members = isinstance(generator, (tuple, list))
+    if members and (logits.dim() != 3 or len(generator) != logits.shape[0]):
+        raise ValueError(
+            f"one generator per member needs logits (M, B, K) with M = {len(generator)} members "
+            f"(got shape {tuple(logits.shape)})"
+        )
     squeeze = logits.dim() == 1
-    grouped = logits.dim() == 3
+    grouped = logits.dim() == 3 and not members
     batch = logits.unsqueeze(0) if squeeze else logits.reshape(-1, logits.shape[-1]) if grouped else logits
-    b, k = batch.shape
+    b, k = batch.shape[-2:]
     if b < 1:
         raise ValueError(f"logits must have at least one row (got shape {tuple(logits.shape)})")
     groups, group_size = (logits.shape[0], logits.shape[1]) if grouped else (1, b)
 
     if estimator == "score":
-        labels = categorical_sample(batch, generator=generator)
+        labels = member_draw(categorical_sample, batch, generator)
         y = one_hot(labels, k, dtype=batch.dtype)
     elif estimator == "pathwise":
-        y = concrete_sample(batch, tau, generator=generator)
+        y = member_draw(concrete_sample, batch, generator, tau)
     elif estimator == "straight_through":
-        y = straight_through_sample(batch, tau, generator=generator)
+        y = member_draw(straight_through_sample, batch, generator, tau)
     else:  # concrete_score: log space keeps log q_tau(y) finite where y's small coordinates underflow
-        log_y = log_concrete_sample(batch.detach(), tau, generator=generator)
+        log_y = member_draw(log_concrete_sample, batch.detach(), generator, tau)
         y = log_y.exp()
 
     reward = reward_fn(y)
-    rows = "(G * B,)" if grouped else "(B,)"
+    rows = "(M, B)" if members else "(G * B,)" if grouped else "(B,)"
+    expected = tuple(batch.shape[:-1])
     if not isinstance(reward, Tensor) or not reward.is_floating_point():
-        raise ValueError(f"reward_fn must return a floating-point tensor of shape {rows} = ({b},) (got {reward!r:.80})")
+        raise ValueError(
+            f"reward_fn must return a floating-point tensor of shape {rows} = {expected} (got {reward!r:.80})"
+        )
     if squeeze and reward.dim() == 0:
         reward = reward.reshape(1)
-    if tuple(reward.shape) != (b,):
+    if tuple(reward.shape) != expected:
         raise ValueError(
-            f"reward_fn must return one reward per row, shape {rows} = ({b},) (got shape {tuple(reward.shape)})"
+            f"reward_fn must return one reward per row, shape {rows} = {expected} (got shape {tuple(reward.shape)})"
         )
 
     if estimator in SCORE_ESTIMATORS:
@@ -283,16 +299,35 @@ def adversarial_surrogate(
         if baseline == "mean" and grouped and group_size > 1:
             r = r.reshape(groups, group_size)  # leave-one-out mean within each group
             r = (r - (r.sum(-1, keepdim=True) - r) / (group_size - 1)).reshape(b)
+        elif baseline == "mean" and members and b > 1:
+            r = r - (r.sum(-1, keepdim=True) - r) / (b - 1)  # leave-one-out mean within each member
         elif baseline == "mean" and not grouped and b > 1:
             r = r - (r.sum() - r) / (b - 1)  # leave-one-out mean: independent of y_b, so unbiased
         if estimator == "score":
             log_p = torch.log_softmax(batch, dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
         else:
             log_p = concrete_log_density_from_log(log_y, batch, tau)
-        loss = (log_p * r).mean()
+        loss = (log_p * r).mean(-1) if members else (log_p * r).mean()
     else:
-        loss = reward.mean()
+        loss = reward.mean(-1) if members else reward.mean()
 
     sample = y.detach()
     sample = sample.squeeze(0) if squeeze else sample.reshape(logits.shape) if grouped else sample
-    return Surrogate(loss=loss, value=reward.detach().mean(), sample=sample)
+    return Surrogate(loss=loss, value=reward.detach().mean(-1) if members else reward.detach().mean(), sample=sample)
+
+
+def member_draw(sampler: Callable[..., Tensor], logits: Tensor, generator, *args) -> Tensor:
+    """``sampler(logits, *args, generator=generator)``, or, when ``generator`` is a sequence of ``M`` generators
+    (one per member of ``(M, ...)`` logits), member ``m``'s draw from the ``m``-th generator, stacked: each member's
+    draw has the shape and comes from the generator state that the run of that member alone would use.
+
+    ``sampler`` is a sampler of :mod:`advdist_lab.concrete` (``categorical_sample``, ``concrete_sample``...).
+    """
+    if not isinstance(generator, (tuple, list)):
+        return sampler(logits, *args, generator=generator)
+    if logits.dim() < 2 or logits.shape[0] != len(generator):
+        raise ValueError(
+            f"one generator per member needs logits with a leading member dimension of {len(generator)} "
+            f"(got shape {tuple(logits.shape)})"
+        )
+    return torch.stack([sampler(part, *args, generator=g) for part, g in zip(logits, generator)])

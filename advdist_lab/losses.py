@@ -1,7 +1,10 @@
 """Distillation and adversarial losses on minibatches of logits (TPAMI ``000_...``, Eq. 1-6; KDGAN ``003_...``).
 
 Every function takes logits of shape ``(B, K)`` (the label space last) and returns a scalar averaged over the
-batch, so the training loop can add them with the paper's weights.
+batch, so the training loop can add them with the paper's weights. The logits may also carry a leading member
+dimension, ``(M, B, K)``: ``M`` independent runs trained as one batched model (:mod:`advdist_lab.runs.ensemble`);
+the losses are then averaged over each member's batch and returned per member, shape ``(M,)`` (the per-example
+terms of the discriminator losses are then ``(M, B)``). For ``(B, K)`` inputs nothing changes.
 
 Distillation losses (no discriminator involved, TPAMI Sec. 3):
 
@@ -45,9 +48,11 @@ __all__ = [
 
 
 def _check_logits(name: str, logits: torch.Tensor) -> None:
-    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[-1] < 2:
+    if not isinstance(logits, torch.Tensor) or logits.dim() not in (2, 3) or logits.shape[-1] < 2:
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise ValueError(f"{name} must be a (batch, labels) tensor with at least 2 labels (got {shape})")
+        raise ValueError(
+            f"{name} must be a (batch, labels) or (members, batch, labels) tensor with at least 2 labels (got {shape})"
+        )
     if not logits.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor (got {logits.dtype})")
 
@@ -65,7 +70,7 @@ def _target_log_probs(target: torch.Tensor, num_classes: int) -> torch.Tensor | 
     """``log p_r`` for a (B, K) distribution; None for int labels (handled by cross-entropy)."""
     if target.dtype in (torch.int64, torch.int32):
         return None
-    if target.dim() != 2 or target.shape[-1] != num_classes:
+    if target.dim() not in (2, 3) or target.shape[-1] != num_classes:
         raise ValueError(
             f"p_r must be int labels (B,) or a (B, {num_classes}) distribution (got {tuple(target.shape)})"
         )
@@ -82,16 +87,18 @@ def kl_loss(target_logits: torch.Tensor, logits: torch.Tensor, temperature: floa
     temperature = check_positive("temperature", temperature)
     log_p = F.log_softmax(target_logits / temperature, dim=-1)
     log_q = F.log_softmax(logits / temperature, dim=-1)
-    return (log_p.exp() * (log_p - log_q)).sum(-1).mean()
+    return (log_p.exp() * (log_p - log_q)).sum(-1).mean(-1)
 
 
 def cross_entropy(logits: torch.Tensor, p_r: torch.Tensor) -> torch.Tensor:
     """``KL(p_r || p) + H(p_r)``: Eq. 1's objective, for int labels or a (B, K) distribution ``p_r``."""
     _check_logits("logits", logits)
     soft = _target_log_probs(p_r, logits.shape[-1])
-    if soft is None:
+    if soft is None and logits.dim() == 2:
         return F.cross_entropy(logits, p_r.long())
-    return -(soft * F.log_softmax(logits, dim=-1)).sum(-1).mean()
+    if soft is None:  # (M, B, K) logits, (M, B) labels: cross_entropy wants the labels' dimension second
+        return F.cross_entropy(logits.transpose(1, 2), p_r.long(), reduction="none").mean(-1)
+    return -(soft * F.log_softmax(logits, dim=-1)).sum(-1).mean(-1)
 
 
 def kd_loss(target_logits: torch.Tensor, logits: torch.Tensor, p_r: torch.Tensor, upsilon: float) -> torch.Tensor:
@@ -107,14 +114,14 @@ def kd_loss(target_logits: torch.Tensor, logits: torch.Tensor, p_r: torch.Tensor
         return loss
     ce = cross_entropy(logits, p_r)
     if p_r.is_floating_point():
-        ce = ce + (p_r * torch.log(p_r.clamp_min(1e-30))).sum(-1).mean()
+        ce = ce + (p_r * torch.log(p_r.clamp_min(1e-30))).sum(-1).mean(-1)
     return loss + upsilon * ce
 
 
 def l2_logit_loss(logits: torch.Tensor, target_logits: torch.Tensor) -> torch.Tensor:
     """MIMIC (Ba and Caruana, 2014): ``0.5 * ||z_s - z_t||^2`` summed over labels, mean over the batch."""
     _check_pair(logits, target_logits, ("logits", "target_logits"))
-    return 0.5 * (logits - target_logits.detach()).pow(2).sum(-1).mean()
+    return 0.5 * (logits - target_logits.detach()).pow(2).sum(-1).mean(-1)
 
 
 def hinton_kd_loss(
@@ -143,22 +150,45 @@ def noisy_teacher_logits(
     """NOISY (Sau and Balasubramanian, 2016): ``z_t * (1 + sigma * xi)``, ``xi ~ N(0, 1)`` per logit.
 
     The multiplicative perturbation simulates learning from several teachers; the student then minimises the
-    L2 loss against the perturbed logits. ``sigma = 0`` returns the logits unchanged (detached).
+    L2 loss against the perturbed logits. ``sigma = 0`` returns the logits unchanged (detached). ``generator`` may
+    be a sequence of generators, one per member of ``(M, B, K)`` logits: member ``m``'s noise is then drawn from the
+    ``m``-th, as the run of that member alone draws it.
     """
     _check_logits("target_logits", target_logits)
     sigma = check_nonnegative("sigma", sigma)
     target = target_logits.detach()
     if sigma == 0:
         return target
-    noise = torch.randn(target.shape, generator=generator, device=target.device, dtype=target.dtype)
+    if isinstance(generator, (tuple, list)):
+        if target.dim() != 3 or len(generator) != target.shape[0]:
+            raise ValueError(
+                f"one generator per member needs (members, batch, labels) logits with {len(generator)} members "
+                f"(got {tuple(target.shape)})"
+            )
+        noise = torch.stack(
+            [
+                torch.randn(part.shape, generator=g, device=part.device, dtype=part.dtype)
+                for part, g in zip(target, generator)
+            ]
+        )
+    else:
+        noise = torch.randn(target.shape, generator=generator, device=target.device, dtype=target.dtype)
     return target * (1 + sigma * noise)
 
 
 def _check_terms(**terms: torch.Tensor) -> None:
     for name, value in terms.items():
-        if not isinstance(value, torch.Tensor) or value.dim() != 1:
+        if not isinstance(value, torch.Tensor) or value.dim() not in (1, 2):
             shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            raise ValueError(f"{name} must be a (batch,) tensor of per-example values (got {shape})")
+            raise ValueError(
+                f"{name} must be a (batch,) or (members, batch) tensor of per-example values (got {shape})"
+            )
+    first, *rest = terms
+    if any(terms[name].shape[:-1] != terms[first].shape[:-1] for name in rest):  # (batch,) or one member count
+        shapes = ", ".join(f"{name} {tuple(value.shape)}" for name, value in terms.items())
+        raise ValueError(
+            f"{first} must be a tensor of per-example values with the members of {', '.join(rest)} (got {shapes})"
+        )
 
 
 def ngan_discriminator_loss(real_logit: torch.Tensor, fake_logit: torch.Tensor) -> torch.Tensor:
@@ -167,7 +197,7 @@ def ngan_discriminator_loss(real_logit: torch.Tensor, fake_logit: torch.Tensor) 
     Arguments are the discriminator's logits ``<y, g(x)>`` on real and on student labels, shape (B,).
     """
     _check_terms(real_logit=real_logit, fake_logit=fake_logit)
-    return -(F.logsigmoid(real_logit).mean() + F.logsigmoid(-fake_logit).mean())
+    return -(F.logsigmoid(real_logit).mean(-1) + F.logsigmoid(-fake_logit).mean(-1))
 
 
 def adib_discriminator_loss(
@@ -180,9 +210,9 @@ def adib_discriminator_loss(
     """Eq. 4 for the discriminator: ``-(E_{p_r} log D + omega_s E_{p_s} log(1 - D) + omega_t E_{p_t} log(1 - D))``."""
     _check_terms(real_logit=real_logit, student_logit=student_logit, teacher_logit=teacher_logit)
     return -(
-        F.logsigmoid(real_logit).mean()
-        + omega_s * F.logsigmoid(-student_logit).mean()
-        + omega_t * F.logsigmoid(-teacher_logit).mean()
+        F.logsigmoid(real_logit).mean(-1)
+        + omega_s * F.logsigmoid(-student_logit).mean(-1)
+        + omega_t * F.logsigmoid(-teacher_logit).mean(-1)
     )
 
 
@@ -199,11 +229,13 @@ def adim_discriminator_loss(
     labels and the teacher's labels.
     """
     for name, value in (("real", real_log_probs), ("student", student_log_probs), ("teacher", teacher_log_probs)):
-        if not isinstance(value, torch.Tensor) or value.dim() != 2 or value.shape[-1] != 3:
-            raise ValueError(f"{name}_log_probs must be a (batch, 3) tensor of log D_r, log D_s, log D_t")
+        if not isinstance(value, torch.Tensor) or value.dim() not in (2, 3) or value.shape[-1] != 3:
+            raise ValueError(
+                f"{name}_log_probs must be a (batch, 3) or (members, batch, 3) tensor of log D_r, log D_s, log D_t"
+            )
     omega_r, omega_s, omega_t = omega
     return -(
-        omega_r * real_log_probs[:, 0].mean()
-        + omega_s * student_log_probs[:, 1].mean()
-        + omega_t * teacher_log_probs[:, 2].mean()
+        omega_r * real_log_probs[..., 0].mean(-1)
+        + omega_s * student_log_probs[..., 1].mean(-1)
+        + omega_t * teacher_log_probs[..., 2].mean(-1)
     )

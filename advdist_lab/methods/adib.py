@@ -11,9 +11,8 @@ from __future__ import annotations
 import torch
 
 from ..losses import adib_discriminator_loss
-from ..models.discriminators import label_score
 from .adversarial import ThreePlayerMethod
-from .base import Batch, Players, StepContext, binary_head
+from .base import Batch, Players, StepContext, binary_head, label_scores
 from .ngan import log_one_minus_d
 
 
@@ -32,9 +31,9 @@ class Adib(ThreePlayerMethod):
         head = self.heads(players.discriminator, batch.x)
         from_student, from_teacher = self.fake_labels(players, batch, ctx)
         return adib_discriminator_loss(
-            label_score(head, batch.y),
-            label_score(head, from_student),
-            label_score(head, from_teacher),
+            label_scores(head, batch.y),
+            label_scores(head, from_student),
+            label_scores(head, from_teacher),
             cfg.omega_s,
             cfg.omega_t,
         )

@@ -14,19 +14,19 @@ from __future__ import annotations
 import torch
 
 from ..losses import adim_discriminator_loss
-from ..models.discriminators import label_score, three_way_log_probs
+from ..models.discriminators import three_way_log_probs
 from .adversarial import ThreePlayerMethod
-from .base import Batch, Players, StepContext, multiclass_heads
+from .base import Batch, Players, StepContext, label_scores, multiclass_heads
 
 
 def _log_probs(heads: tuple[torch.Tensor, torch.Tensor], y: torch.Tensor) -> torch.Tensor:
-    return three_way_log_probs(label_score(heads[0], y), label_score(heads[1], y))
+    return three_way_log_probs(label_scores(heads[0], y), label_scores(heads[1], y))
 
 
 def log_d(heads: tuple[torch.Tensor, torch.Tensor], column: int):
     """``y -> log D_i(x, y)`` for ``i`` = 1 (student) or 2 (teacher), the heads of one batch held fixed."""
     heads = (heads[0].detach(), heads[1].detach())
-    return lambda y: _log_probs(heads, y)[:, column]
+    return lambda y: _log_probs(heads, y)[..., column]
 
 
 class Adim(ThreePlayerMethod):

@@ -18,7 +18,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from ..gumbel import categorical_sample
+from ..gumbel import categorical_sample, member_draw
+from ..models.discriminators import label_score
 
 
 @dataclass
@@ -84,12 +85,27 @@ class Terms:
 
 
 def hard_sample(logits: torch.Tensor, ctx: StepContext) -> torch.Tensor:
-    """A discrete label drawn from ``softmax(logits)``, as the discriminator sees the generators' labels.
+    """A discrete label drawn from ``softmax(logits)``, as the discriminator sees the generators' labels (per member,
+    each from its own generator, when ``ctx.generator`` is a sequence: :func:`advdist_lab.gumbel.member_draw`).
 
     The original KDGAN code fed the discriminator discrete samples; a relaxed sample would let it tell fake from
     real by softness alone (``shared/papers/README.md``).
     """
-    return categorical_sample(logits.detach(), generator=ctx.generator)
+    return member_draw(categorical_sample, logits.detach(), ctx.generator)
+
+
+def label_scores(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """:func:`~advdist_lab.models.discriminators.label_score` ``<y, g(x)>`` of Eq. 16, also over a leading member
+    dimension: logits ``(M, B, K)`` and labels ``(M, B)`` or ``(M, B, K)`` give ``(M, B)`` (the batched members of
+    :mod:`advdist_lab.runs.ensemble`); ``(B, K)`` logits go to ``label_score`` unchanged."""
+    if logits.dim() != 3:
+        return label_score(logits, y)
+    members, batch = logits.shape[:2]
+    if tuple(y.shape[:2]) != (members, batch):
+        raise ValueError(
+            f"labels for (M, B, K) logits must start with (M, B) = {(members, batch)} (got {tuple(y.shape)})"
+        )
+    return label_score(logits.flatten(0, 1), y.flatten(0, 1)).view(members, batch)
 
 
 class Method:

@@ -11,15 +11,14 @@ import torch
 import torch.nn.functional as F
 
 from ..losses import ngan_discriminator_loss
-from ..models.discriminators import label_score
 from .adversarial import adversarial_term
-from .base import Batch, Method, Players, StepContext, Terms, binary_head, hard_sample
+from .base import Batch, Method, Players, StepContext, Terms, binary_head, hard_sample, label_scores
 
 
 def log_one_minus_d(head: torch.Tensor):
     """``y -> log(1 - D(x, y)) = logsigmoid(-<y, g(x)>)`` for the fixed logits ``g(x)`` of one batch."""
     head = head.detach()
-    return lambda y: F.logsigmoid(-label_score(head, y))
+    return lambda y: F.logsigmoid(-label_scores(head, y))
 
 
 class Ngan(Method):
@@ -31,7 +30,7 @@ class Ngan(Method):
         head = binary_head(players.discriminator, batch.x)
         with torch.no_grad():
             fake = hard_sample(players.student(batch.xs), ctx)
-        return ngan_discriminator_loss(label_score(head, batch.y), label_score(head, fake))
+        return ngan_discriminator_loss(label_scores(head, batch.y), label_scores(head, fake))
 
     def student_loss(self, players: Players, batch: Batch, ctx: StepContext) -> Terms:
         logits = players.student(batch.xs)
