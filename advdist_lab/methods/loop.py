@@ -34,6 +34,7 @@ from ..metrics import TAG_K, ranking_metrics
 from ..models import BinaryDiscriminator, MulticlassDiscriminator, build_players
 from ..probes import GradientProbe, split_backward
 from . import get_method
+from .adam import make_adam
 from .base import Batch, Players, StepContext, Terms
 from .config import TrainConfig, bf16_autocast
 
@@ -135,7 +136,7 @@ class Trainer:
         for _, module in self.players.items():
             module.to(self.device)
         lrs = {"student": config.lr_student, "teacher": config.lr_teacher, "discriminator": config.lr_discriminator}
-        self.optimizers = {name: torch.optim.Adam(m.parameters(), lr=lrs[name]) for name, m in self.players.items()}
+        self.optimizers = {name: make_adam(m.parameters(), lrs[name], self.device) for name, m in self.players.items()}
         self.autocast = bf16_autocast(config.precision, self.device)
         self.schedule = config.schedule
         self.step_hook: Callable[[str, StepContext, Batch], None] | None = None
