@@ -47,8 +47,8 @@ from pathlib import Path
 import torch
 
 from ..data import DATASETS, INPUT_SIZES, NUM_CLASSES, VIEWS, max_train_size
-from ..data.views import check_view
 from ..data.tags_features import tag_file_sizes
+from ..data.views import check_view
 from ..environment import DEVICE_PATTERN, check_fits_in_memory, resolve_device
 from ..gumbel import BASELINES, ESTIMATORS
 from ..hparams import (
