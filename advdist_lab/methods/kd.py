@@ -8,10 +8,15 @@
   labels and from the other's current distribution, ``CE + w * KL(p_other || p_self)``. No public code exists;
   ours follows the paper's loss with the distillation weight ``codis_weight`` from the first step.
 
-MIMIC, DISTN and NOISY distil from a teacher pretrained by Eq. 1 (supervised) and frozen.
+MIMIC, DISTN and NOISY distil from a teacher pretrained by Eq. 1 (supervised) and frozen
+(:class:`FrozenTeacherKD`): where the teacher's forward pass is deterministic, the training loop computes its logits
+on the training set once and hands each minibatch its rows (:class:`TeacherBatch`) instead of running the teacher on
+every minibatch (:meth:`advdist_lab.methods.loop.Trainer.frozen_teacher_logits`).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
@@ -19,19 +24,33 @@ from ..losses import cross_entropy, hinton_kd_loss, kl_loss, l2_logit_loss, nois
 from .base import Batch, Method, Players, StepContext, Terms
 
 
+@dataclass
+class TeacherBatch(Batch):
+    """A minibatch with ``teacher_logits``, the frozen teacher's logits on its ``x``, computed beforehand."""
+
+    teacher_logits: torch.Tensor | None = None
+
+
 def _teacher_logits(players: Players, batch: Batch) -> torch.Tensor:
+    if isinstance(batch, TeacherBatch) and batch.teacher_logits is not None:
+        return batch.teacher_logits
     with torch.no_grad():
         return players.teacher(batch.x)
 
 
-class Mimic(Method):
+class FrozenTeacherKD(Method):
+    """A KD baseline whose teacher is pretrained and then frozen: the main loop never trains it (``k_t = 0``), so
+    its logits on an image do not change during the run, and the loop may hand them in a :class:`TeacherBatch`."""
+
+
+class Mimic(FrozenTeacherKD):
     name = "mimic"
 
     def student_loss(self, players: Players, batch: Batch, ctx: StepContext) -> Terms:
         return Terms(distillation=l2_logit_loss(players.student(batch.xs), _teacher_logits(players, batch)))
 
 
-class Distn(Method):
+class Distn(FrozenTeacherKD):
     name = "distn"
 
     def student_loss(self, players: Players, batch: Batch, ctx: StepContext) -> Terms:
@@ -43,7 +62,7 @@ class Distn(Method):
         )
 
 
-class Noisy(Method):
+class Noisy(FrozenTeacherKD):
     name = "noisy"
 
     def student_loss(self, players: Players, batch: Batch, ctx: StepContext) -> Terms:

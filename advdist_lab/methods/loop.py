@@ -17,11 +17,15 @@ ranks the tags by the players' scores (:func:`advdist_lab.metrics.ranking_metric
 
 Speed: the training data already live on the device as tensors; losses are accumulated on the device and read
 once per epoch, so the step loop has no host-device synchronisation. On CUDA the forward passes run under bf16
-autocast (``precision="auto"``); softmax, log-sigmoid and the losses are computed in fp32 by autocast's rules.
+autocast (``precision="auto"``); softmax, log-sigmoid and the losses are computed in fp32 by autocast's rules. Each
+player's Adam is one fused kernel per step (:mod:`.adam`). The frozen teacher of MIMIC, DISTN and NOISY is run once
+over the training set, not on every minibatch, where that gives the same logits
+(:meth:`Trainer.frozen_teacher_logits`).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterator
 
@@ -37,6 +41,7 @@ from . import get_method
 from .adam import make_adam
 from .base import Batch, Players, StepContext, Terms
 from .config import TrainConfig, bf16_autocast
+from .kd import FrozenTeacherKD, TeacherBatch
 
 STAGES = {
     "init-student": 1,
@@ -86,6 +91,19 @@ def _seeded(seed: int, device: torch.device) -> torch.Generator:
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
     return generator
+
+
+def deterministic_forward(module: nn.Module) -> bool:
+    """Whether ``module``'s forward pass, in the mode it is in now, gives each input row's output from that row
+    alone and draws no random numbers: no dropout with ``p > 0`` in training mode and no batch normalisation in
+    training mode (batch statistics; running averages that every call updates). Our models use dropout and batch
+    normalisation only as these modules, never through ``torch.nn.functional``."""
+    for m in module.modules():
+        if m.training and isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0:
+            return False
+        if m.training and isinstance(m, nn.modules.batchnorm._NormBase):
+            return False
+    return True
 
 
 def sample_labels(p_r: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -141,6 +159,8 @@ class Trainer:
         self.schedule = config.schedule
         self.step_hook: Callable[[str, StepContext, Batch], None] | None = None
         self.probe = GradientProbe() if config.probe_gradients else None
+        self.hoist_teacher = True  # False: the frozen teacher runs on every minibatch (tests compare the two)
+        self._hoisted: tuple[tuple, torch.Tensor] | None = None
 
     # -- minibatches -------------------------------------------------------------------------------------------
     def _passes(self, count: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
@@ -224,6 +244,32 @@ class Trainer:
     def tau(self, epoch: int) -> float:
         return self.schedule.at(epoch, self.config.epochs)
 
+    @torch.no_grad()
+    def frozen_teacher_logits(self, chunk: int = 4096) -> torch.Tensor | None:
+        """The frozen teacher's logits on every training image, as its forward pass in the step loop gives them, or
+        ``None`` where computing them once would not be exact.
+
+        MIMIC, DISTN and NOISY (:class:`~advdist_lab.methods.kd.FrozenTeacherKD`) read the pretrained teacher on
+        each minibatch and never train it. When its forward pass is deterministic in the mode the loop runs it in
+        (training mode; :func:`deterministic_forward`: the digits, synthetic and tag teachers, not the MNIST
+        teacher with dropout 0.5 nor the CIFAR-10 DenseNet with batch normalisation) and the data are not
+        augmented (CIFAR-10's mirror flips change ``x`` per minibatch), its logits on an image are the same every
+        time, so they are computed once, under the loop's autocast, and reused until the teacher's parameters
+        change (a checkpoint loaded; the key is each tensor's version counter, which every in-place update bumps).
+        On the CPU the rows are bit-identical to per-minibatch passes (``tests/test_overhead.py``).
+        """
+        teacher = self.players.teacher
+        if not (self.hoist_teacher and isinstance(self.method, FrozenTeacherKD)) or self.data.augment is not None:
+            return None
+        if not deterministic_forward(teacher):
+            return None
+        key = tuple((id(t), t._version) for t in itertools.chain(teacher.parameters(), teacher.buffers()))
+        if self._hoisted is None or self._hoisted[0] != key:
+            with self._autocast():
+                logits = torch.cat([teacher(part) for part in self.data.train.x.split(chunk)])
+            self._hoisted = (key, logits)
+        return self._hoisted[1]
+
     def train_epoch(self, epoch: int) -> dict[str, float]:
         """Epoch ``epoch`` (0-based) of the main loop; returns each player's mean losses, keyed ``player_part``.
 
@@ -239,6 +285,7 @@ class Trainer:
             module.train()
         if self.probe is not None:
             self.probe.reset()
+        hoisted = self.frozen_teacher_logits()  # after train(): in the mode the losses run the teacher
 
         def record(player: str, values: dict[str, torch.Tensor]) -> None:
             for part, value in values.items():
@@ -249,6 +296,8 @@ class Trainer:
         for player, count in (("discriminator", cfg.k_d), ("teacher", cfg.k_t), ("student", cfg.k_s)):
             for index in self._passes(count, generator):
                 batch = self._batch(index, generator)
+                if hoisted is not None:
+                    batch = TeacherBatch(batch.x, batch.xs, batch.y, teacher_logits=hoisted[index])
                 if self.step_hook is not None:
                     self.step_hook(player, ctx, batch)
                 with self._autocast():
