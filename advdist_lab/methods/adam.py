@@ -2,11 +2,14 @@
 
 Two costs of ``torch.optim.Adam`` that the small players of the course pay on every run:
 
-* The default CPU implementation is single-tensor: a Python loop of several small kernels per parameter. Per Adam
-  step on the digits players (1 CPU thread, ``bench/overhead.py`` prints it on the machine at hand; the median of
-  repeated rounds on the shared 2-core machine), the fused kernel was 3.4-5.1x faster than single-tensor and
-  foreach 1.0-1.4x, so the loop uses the fused one, which exists on CPU and CUDA and, on CUDA, also leaves the step
-  counters on the device (no host synchronisation per step).
+* The default CPU implementation is single-tensor: a Python loop of several small kernels per parameter. Measured
+  per Adam step of the digits players of ADIM (student 4.8k, teacher 22.6k, discriminator 45.2k parameters; one
+  thread on the shared 2-core machine, medians of rounds taking turns; four runs, three of ``bench/overhead.py``):
+  ``torch.optim.Adam(fused=True)`` was 2.7-5.7x faster than single-tensor, ``foreach=True`` 0.7-1.4x, and
+  :class:`FusedAdam` (the same kernel without ``torch.optim``'s wrappers) 2.4-12.6x (5.6-6.9x in the steadiest run,
+  200 steps a round). A whole epoch at n = 1000 was 1.15-1.18x faster for ADIM and 1.56-1.63x for MIMIC than with
+  single-tensor Adam. The fused kernel exists on CPU and CUDA (on CUDA it also keeps the step counters on the
+  device: no host synchronisation per step; not measured here, no GPU was lent), so the loop uses it.
 * In torch 2.14 every ``torch.optim.Optimizer`` method (``__init__`` through ``add_param_group``, ``zero_grad``,
   ``step``, ``state_dict``, ``load_state_dict``) is wrapped by ``torch._disable_dynamo`` or
   ``_use_grad_for_differentiable``, which import ``torch._dynamo`` on their first call: 1-2 s of every run's
@@ -17,7 +20,8 @@ adding 1 to the step counters) with the same arguments, so its updates are the s
 (``tests/test_overhead.py``), and it reads and writes the same ``state_dict`` layout: checkpoints written by
 ``torch.optim.Adam`` (the loop's optimiser before this module) resume under it, and the other way round. Against
 the former single-tensor Adam a run's numbers change in the last bits of float32 (the fused kernel rounds in
-another order), never in what a run computes.
+another order): on digits at n = 100, after 3 epochs every method's losses moved by at most 2.4e-7 and no accuracy
+moved; after 30 epochs ADIM, DISTN and MIMIC ended at the same student and teacher accuracies.
 """
 
 from __future__ import annotations
