@@ -113,13 +113,13 @@ def steps(methods: list[str], single_adam: list[str], data, args, device: torch.
     names = [*training_speed.BASELINES, *methods]
     rows = {name: training_speed.prepare(name, data, args, device) for name in names}
     for method in methods:
-        if rows[method]["run_epoch"].__self__.frozen_teacher_logits() is not None:
+        if rows[method]["trainer"].frozen_teacher_logits() is not None:
             twin = training_speed.prepare(method, data, args, device)
-            twin["run_epoch"].__self__.hoist_teacher = False
+            twin["trainer"].hoist_teacher = False
             rows[method + PER_BATCH] = twin
     for method in (m for m in single_adam if m in methods):  # the loop's former optimiser: single-tensor Adam
         twin = training_speed.prepare(method, data, args, device)
-        trainer = twin["run_epoch"].__self__
+        trainer = twin["trainer"]
         players = dict(trainer.players.items())
         trainer.optimizers = {
             name: torch.optim.Adam(players[name].parameters(), lr=opt.lr, foreach=False)
@@ -142,9 +142,7 @@ def steps(methods: list[str], single_adam: list[str], data, args, device: torch.
         method = name.removesuffix(PER_BATCH).removesuffix(SINGLE_ADAM)
         line = f"{name:<20} {per_step:>8.3f}"
         if method in training_speed.COST_MODEL:
-            model = dict(training_speed.COST_MODEL[method])
-            if row["run_epoch"].__self__.frozen_teacher_logits() is not None:
-                model["t"] -= 1  # computed once per run, not per step
+            model = training_speed.cost_model(method, row)  # without a teacher pass computed once per run
             passes = " + ".join(f"{count}{kind}" for kind, count in model.items() if count)
             total = 1000 * sum(count * unit[kind] for kind, count in model.items())
             # per step of the method: COST_MODEL counts the passes of one step of each of its k_d + k_t + k_s passes
