@@ -4,10 +4,10 @@ Two costs of ``torch.optim.Adam`` that the small players of the course pay on ev
 
 * The default CPU implementation is single-tensor: a Python loop of several small kernels per parameter. Measured
   per Adam step of the digits players of ADIM (student 4.8k, teacher 22.6k, discriminator 45.2k parameters; one
-  thread on the shared 2-core machine, medians of rounds taking turns; four runs, three of ``bench/overhead.py``):
+  thread on the shared 2-core machine, medians of rounds taking turns; five runs, four of ``bench/overhead.py``):
   ``torch.optim.Adam(fused=True)`` was 2.7-5.7x faster than single-tensor, ``foreach=True`` 0.7-1.4x, and
   :class:`FusedAdam` (the same kernel without ``torch.optim``'s wrappers) 2.4-12.6x (5.6-6.9x in the steadiest run,
-  200 steps a round). A whole epoch at n = 1000 was 1.15-1.18x faster for ADIM and 1.56-1.63x for MIMIC than with
+  200 steps a round). A whole epoch at n = 1000 was 1.15-1.21x faster for ADIM and 1.56-1.65x for MIMIC than with
   single-tensor Adam. The fused kernel exists on CPU and CUDA (on CUDA it also keeps the step counters on the
   device: no host synchronisation per step; not measured here, no GPU was lent), so the loop uses it.
 * In torch 2.14 every ``torch.optim.Optimizer`` method (``__init__`` through ``add_param_group``, ``zero_grad``,
