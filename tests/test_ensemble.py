@@ -94,6 +94,8 @@ def test_member_forward_equals_the_solo_forward(dataset, shape, players) -> None
                 solo = _forward(module, x[m])
                 assert out[m].shape == solo.shape
                 assert torch.allclose(out[m], solo, atol=FORWARD_TOLERANCE, rtol=0), (name, m)
+                shared = _forward(batched, x[:1].expand(len(SEEDS), *x.shape[1:]))[m]  # evaluation's shared input
+                assert torch.allclose(shared, _forward(module, x[0]), atol=FORWARD_TOLERANCE, rtol=0), (name, m)
                 state = member_state(batched, m)
                 assert state.keys() == module.state_dict().keys()
                 assert all(torch.equal(state[k], v) for k, v in module.state_dict().items())
@@ -232,6 +234,28 @@ def test_every_member_follows_its_solo_run(changes) -> None:
         assert _worst_difference(train(config, progress=False), member) <= HISTORY_TOLERANCE
 
 
+GRIDS = [
+    (
+        "adim",
+        [
+            {"omega_r": 0.2, "omega_s": 0.5, "omega_t": 0.3, "nu": 1.0},
+            {"omega_r": 0.6, "omega_s": 0.2, "omega_t": 0.2, "nu": 0.1},
+        ],
+    ),
+    ("adib", [{"omega_s": 0.5, "omega_t": 0.5, "mu": 0.01}, {"omega_s": 0.9, "omega_t": 0.1, "mu": 0.5}]),
+    ("distn", [{"distn_alpha": 0.5}, {"distn_alpha": 0.9}]),
+    ("codis", [{"codis_weight": 1.0}, {"codis_weight": 0.3}]),
+]
+
+
+@pytest.mark.parametrize(("method", "points"), GRIDS, ids=[m for m, _ in GRIDS])
+def test_grid_points_that_differ_in_weights_follow_their_solo_runs(method, points) -> None:
+    configs = [tiny(method=method, seed=seed, **point) for point in points for seed in SEEDS[:2]]
+    members = train_members(configs)
+    for config, member in zip(configs, members):
+        assert _worst_difference(train(config, progress=False), member) <= HISTORY_TOLERANCE
+
+
 def test_members_differ_from_each_other() -> None:
     """The members are three runs, not one run three times (a shared generator would make them equal)."""
     members = train_members([tiny(method="noisy", seed=seed) for seed in SEEDS])
@@ -273,6 +297,8 @@ def test_members_must_share_all_but_their_seeds() -> None:
     data = load_data("digits", 30, device="cpu")
     with pytest.raises(ValueError, match="member 1 differs from member 0 in lr_student"):
         BatchedTrainer([tiny(seed=0), tiny(seed=1, lr_student=0.5)], data, "cpu")
+    with pytest.raises(ValueError, match="member 1 differs from member 0 in upsilon"):
+        BatchedTrainer([tiny(), tiny(upsilon=0.5)], data, "cpu")
     with pytest.raises(ValueError, match="probe_gradients is for single runs"):
         BatchedTrainer([tiny(probe_gradients=True)], data, "cpu")
     with pytest.raises(ValueError, match="at least one TrainConfig"):

@@ -42,6 +42,7 @@ __all__ = [
     "MemberLeNet",
     "MemberLinear",
     "MemberMLP",
+    "MemberMaxPool2d",
     "MemberMulticlassDiscriminator",
     "member_state",
     "stack_members",
@@ -76,10 +77,34 @@ class MemberConv2d(nn.Module):
         self.weight = _stacked([layer.weight for layer in layers])  # (M, out, in, kh, kw)
         self.bias = _stacked([layer.bias for layer in layers])  # (M, out)
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, shared: bool = False) -> torch.Tensor:
+        """``h`` in the grouped layout; with ``shared``, ``h`` is one ``(B, C_in, H, W)`` input that every member
+        reads (evaluation): one plain convolution with the members' filters side by side gives the grouped layout."""
         members = self.weight.shape[0]
         weight = self.weight.reshape(-1, *self.weight.shape[2:])
-        return F.conv2d(h, weight, self.bias.reshape(-1), self.stride, self.padding, self.dilation, members)
+        groups = 1 if shared else members
+        return F.conv2d(h, weight, self.bias.reshape(-1), self.stride, self.padding, self.dilation, groups)
+
+
+class MemberMaxPool2d(nn.MaxPool2d):
+    """Max-pooling (per channel, so per member in the grouped layout); a 2x2, stride-2 pool without gradient is
+    computed as the maximum of the four shifted views, the same values 8x faster than ``max_pool2d`` on one CPU
+    thread (measured on ``(128, 512, 8, 8)``: 4.7 ms against 38 ms); with gradient ``max_pool2d`` itself, whose
+    backward is the solo one."""
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        plain = self.kernel_size in (2, (2, 2)) and self.stride in (2, (2, 2)) and self.padding in (0, (0, 0))
+        if (
+            not plain
+            or self.dilation not in (1, (1, 1))
+            or self.ceil_mode
+            or (torch.is_grad_enabled() and h.requires_grad)
+        ):
+            return super().forward(h)
+        batch, channels, height, width = h.shape
+        h = h[..., : height // 2 * 2, : width // 2 * 2].reshape(batch, channels, height // 2, 2, width // 2, 2)
+        top = torch.maximum(h[:, :, :, 0, :, 0], h[:, :, :, 0, :, 1])
+        return torch.maximum(top, torch.maximum(h[:, :, :, 1, :, 0], h[:, :, :, 1, :, 1]))
 
 
 def _convert(layer: nn.Module, column: Sequence[nn.Module]) -> nn.Module:
@@ -90,7 +115,9 @@ def _convert(layer: nn.Module, column: Sequence[nn.Module]) -> nn.Module:
         return MemberConv2d(column)
     if isinstance(layer, nn.Flatten):
         return nn.Identity()  # the member layouts flatten on their own
-    if isinstance(layer, (nn.ReLU, nn.MaxPool2d, nn.Dropout)):
+    if isinstance(layer, nn.MaxPool2d):
+        return MemberMaxPool2d(**_layer_options(layer))
+    if isinstance(layer, (nn.ReLU, nn.Dropout)):
         return type(layer)(**_layer_options(layer))
     raise ValueError(f"no member version of {type(layer).__name__}")
 
@@ -100,7 +127,13 @@ def _layer_options(layer: nn.Module) -> dict:
         return {"inplace": layer.inplace}
     if isinstance(layer, nn.Dropout):
         return {"p": layer.p}
-    return {"kernel_size": layer.kernel_size, "stride": layer.stride, "padding": layer.padding}
+    return {
+        "kernel_size": layer.kernel_size,
+        "stride": layer.stride,
+        "padding": layer.padding,
+        "dilation": layer.dilation,
+        "ceil_mode": layer.ceil_mode,
+    }
 
 
 def _sequential(sequences: Sequence[nn.Sequential]) -> nn.Sequential:
@@ -140,7 +173,13 @@ class MemberLeNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_members(x, self.members, "LeNet")
         members, batch = x.shape[:2]
-        h = self.features(x.transpose(0, 1).reshape(batch, members * x.shape[2], *x.shape[3:]))
+        first, *rest = self.features
+        if x.stride(0) == 0 and isinstance(first, MemberConv2d):  # x.expand(M, ...): every member reads x[0]
+            h = first(x[0], shared=True)
+        else:
+            h = first(x.transpose(0, 1).reshape(batch, members * x.shape[2], *x.shape[3:]))
+        for layer in rest:
+            h = layer(h)
         return self.classifier(h.reshape(batch, members, -1).transpose(0, 1))
 
 

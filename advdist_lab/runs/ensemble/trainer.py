@@ -1,7 +1,8 @@
 """:class:`BatchedTrainer`: ``M`` runs of one method, dataset and architectures trained as one batched model.
 
 Each member is the run of its own :class:`~advdist_lab.methods.TrainConfig` (the configs differ only in
-:data:`MEMBER_FIELDS`), and follows that run as :class:`~advdist_lab.methods.loop.Trainer` trains it alone:
+:data:`MEMBER_FIELDS`: seeds, and the weights omega, nu, mu, DISTN's alpha and CODIS's weight of a grid), and
+follows that run as :class:`~advdist_lab.methods.loop.Trainer` trains it alone:
 
 * **initialisation**: a solo ``Trainer`` is built for each member (its players seeded by ``derive_seed(seed,
   "init-student")`` etc.) and the players are stacked (:func:`~advdist_lab.runs.ensemble.layers.stack_members`), so
@@ -14,7 +15,11 @@ Each member is the run of its own :class:`~advdist_lab.methods.TrainConfig` (the
   (:mod:`advdist_lab.losses`); the step descends their sum, whose gradient w.r.t. member ``m``'s parameters is
   member ``m``'s own gradient (no operation mixes members);
 * **optimiser**: one Adam over the stacked parameters is ``M`` independent Adams (it is element-wise; the members
-  share the step count, as they step together).
+  share the step count, as they step together); the solo loop's own (:func:`advdist_lab.methods.adam.make_adam`,
+  the fused kernel on CPU and CUDA);
+* **frozen teacher** (MIMIC, DISTN, NOISY): where the solo loop computes the teacher's logits once per run
+  (:meth:`~advdist_lab.methods.loop.Trainer.frozen_teacher_logits`), the batch computes every member's once per
+  epoch (:meth:`BatchedTrainer.frozen_teacher_logits`) and hands each minibatch its rows.
 
 Not bit-identical: a batched matmul or grouped convolution sums in another order than the solo kernels, so
 members agree with their solo runs to float rounding (the tests bound the histories by 1e-4). Dropout masks come
@@ -35,15 +40,46 @@ import torch
 
 from ...data import TaskData
 from ...losses import cross_entropy, kl_loss
+from ...methods.adam import make_adam
 from ...methods.base import Batch, Players, StepContext
 from ...methods.config import TrainConfig, bf16_autocast
-from ...methods.loop import PLAYERS, NonFiniteLossError, Trainer, derive_seed
+from ...methods.kd import FrozenTeacherKD, TeacherBatch
+from ...methods.loop import PLAYERS, NonFiniteLossError, Trainer, derive_seed, deterministic_forward
 from .layers import stack_members
 
-__all__ = ["MEMBER_FIELDS", "BatchedTrainer", "MemberNonFiniteError", "epoch_generators"]
+__all__ = [
+    "MEMBER_FIELDS",
+    "WEIGHT_FIELDS",
+    "BatchedTrainer",
+    "MemberConfig",
+    "MemberNonFiniteError",
+    "epoch_generators",
+]
 
-MEMBER_FIELDS = frozenset({"seed"})
-"""The config fields in which the members of one batch may differ."""
+WEIGHT_FIELDS = ("omega_r", "omega_s", "omega_t", "nu", "mu", "distn_alpha", "codis_weight")
+"""The methods' weights in which members may differ: each only multiplies a loss term, so the losses read them as
+``(M,)`` tensors (:class:`MemberConfig`) and every member's term gets its own weight."""
+
+MEMBER_FIELDS = frozenset({"seed", *WEIGHT_FIELDS})
+"""The config fields in which the members of one batch may differ: their seeds and the weights of a grid."""
+
+
+class MemberConfig:
+    """The config that the losses of a batch read (``StepContext.config``): member 0's, except that a weight of
+    :data:`WEIGHT_FIELDS` on which the members differ is an ``(M,)`` tensor of theirs (a shared one stays the
+    number, as the solo runs read it)."""
+
+    def __init__(self, configs: Sequence[TrainConfig], device: torch.device):
+        self.shared = configs[0]
+        self.per_member: dict[str, torch.Tensor] = {}
+        for name in WEIGHT_FIELDS:
+            values = [getattr(c, name) for c in configs]
+            if len(set(values)) > 1:
+                self.per_member[name] = torch.tensor(values, dtype=torch.float32, device=device)
+
+    def __getattr__(self, name: str):
+        per_member = self.__dict__.get("per_member", {})
+        return per_member[name] if name in per_member else getattr(self.__dict__["shared"], name)
 
 
 class MemberNonFiniteError(NonFiniteLossError):
@@ -99,6 +135,7 @@ class BatchedTrainer:
     def __init__(self, configs: Sequence[TrainConfig], data: TaskData, device: torch.device | str):
         self.configs = check_members(configs, data)
         self.config = self.configs[0]
+        self.member_config = MemberConfig(self.configs, torch.device(device))
         self.seeds = [c.seed for c in self.configs]
         self.members = len(self.configs)
         self.data = data
@@ -112,7 +149,7 @@ class BatchedTrainer:
         self.players = Players(**stacked)
         cfg = self.config
         lrs = {"student": cfg.lr_student, "teacher": cfg.lr_teacher, "discriminator": cfg.lr_discriminator}
-        self.optimizers = {name: torch.optim.Adam(m.parameters(), lr=lrs[name]) for name, m in self.players.items()}
+        self.optimizers = {name: make_adam(m.parameters(), lrs[name], self.device) for name, m in self.players.items()}
         self.autocast = bf16_autocast(cfg.precision, self.device)
         self.schedule = cfg.schedule
         self.failed: dict[int, MemberNonFiniteError] = {}
@@ -165,7 +202,7 @@ class BatchedTrainer:
                 batch = self._batch(index)
                 with self._autocast():
                     if player == "discriminator":
-                        ctx = StepContext(self.tau(0), generators, self.config, self.num_classes)
+                        ctx = StepContext(self.tau(0), generators, self.member_config, self.num_classes)
                         loss = self.method.discriminator_loss(self.players, batch, ctx)
                     else:
                         logits = module(batch.x if player == "teacher" else batch.xs)
@@ -188,14 +225,18 @@ class BatchedTrainer:
         (``None`` for a member stopped by a non-finite loss, now or before)."""
         cfg = self.config
         generators = epoch_generators(self.seeds, "train", epoch, self.device)
-        ctx = StepContext(tau=self.tau(epoch), generator=generators, config=cfg, num_classes=self.num_classes)
+        ctx = StepContext(self.tau(epoch), generators, self.member_config, self.num_classes)
         sums: dict[str, torch.Tensor] = {}
         counts: dict[str, int] = {}
         for _, module in self.players.items():
             module.train()
+        hoisted = self.frozen_teacher_logits()
+        rows = torch.arange(self.members, device=self.device).unsqueeze(1)
         for player, count in (("discriminator", cfg.k_d), ("teacher", cfg.k_t), ("student", cfg.k_s)):
             for index in self._passes(count, generators):
                 batch = self._batch(index)
+                if hoisted is not None:
+                    batch = TeacherBatch(batch.x, batch.xs, batch.y, teacher_logits=hoisted[rows, index])
                 with self._autocast():
                     if player == "discriminator":
                         loss = self.method.discriminator_loss(self.players, batch, ctx)
@@ -217,6 +258,19 @@ class BatchedTrainer:
             if f"{player}_loss" in means:
                 self._check_finite(player, means[f"{player}_loss"], epoch + 1, "training")
         return self._per_member({key: value.tolist() for key, value in means.items()})
+
+    @torch.no_grad()
+    def frozen_teacher_logits(self) -> torch.Tensor | None:
+        """``(M, n, K)``: every member's frozen teacher on the training set, where the solo loop hoists it (the KD
+        baselines with a deterministic teacher forward in training mode); ``None`` elsewhere."""
+        teacher = self.players.teacher
+        if not isinstance(self.method, FrozenTeacherKD) or not deterministic_forward(teacher):
+            return None
+        x = self.data.train.x
+        chunk = max(1, 4096 // self.members)
+        with self._autocast():
+            parts = [teacher(part.expand(self.members, *part.shape)) for part in x.split(chunk)]
+        return torch.cat(parts, dim=1)
 
     # -- evaluation --------------------------------------------------------------------------------------------
     @torch.no_grad()
