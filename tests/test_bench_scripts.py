@@ -25,7 +25,7 @@ def test_the_gpu_script_refuses_a_machine_without_nvidia_smi(tmp_path: Path) -> 
             (bin_dir / tool).symlink_to(found)
     out = tmp_path / "out"
     done = subprocess.run(
-        ["bash", str(SCRIPT), str(out)],
+        [shutil.which("bash"), str(SCRIPT), str(out)],
         capture_output=True,
         text=True,
         env={**os.environ, "PATH": str(bin_dir)},
