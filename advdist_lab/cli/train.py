@@ -23,6 +23,25 @@ from ..methods.config import METHODS, TrainConfig
 from .common import add_run_options, add_workers, out_folder, parse_list, set_threads
 from .options import add_config_options, option_values
 
+MEMBERS_HELP = (
+    "at most K runs that differ only in their seeds (and, in a sweep, weights such as nu, mu, omega) train as one "
+    "batched model, each in its own run folder with its own result.json (default: 32 on digits and synthetic data, "
+    "1 elsewhere; 1: one run at a time, as before; CIFAR-10 and tag runs always train alone)"
+)
+
+
+def add_members(parser: argparse.ArgumentParser) -> None:
+    """``--members K`` of the commands that train many runs (:func:`advdist_lab.runs.executors.run_configs`)."""
+    parser.add_argument("--members", type=int, default=None, metavar="K", help=MEMBERS_HELP)
+
+
+def checked_members(args: argparse.Namespace) -> int | None:
+    """``--members`` as given (``None``: the default), refused in one line unless a positive integer."""
+    if args.members is not None and args.members < 1:
+        raise ValueError(f"--members must be a positive integer (got {args.members})")
+    return args.members
+
+
 TRAIN_HELP = {
     "method": f"one of {', '.join(METHODS)}",
     "dataset": "digits (offline default), mnist or fashion-mnist (real data: advdist-lab data fetch, no network "
@@ -87,6 +106,7 @@ def add_table1_parser(commands: argparse._SubParsersAction, name: str) -> None:
         "other than full)",
     )
     add_workers(table)
+    add_members(table)
     add_train_options(table, skip=("method", "n_train", "seed"))
 
 
@@ -125,6 +145,7 @@ def add_sweep_parser(commands: argparse._SubParsersAction, name: str) -> None:
         "runs/sweep-<method>-<dataset> otherwise)",
     )
     add_workers(sweep)
+    add_members(sweep)
     add_train_options(sweep, skip=("seed",))
 
 
@@ -149,6 +170,7 @@ def run_train(args: argparse.Namespace) -> int:
 def run_table1(args: argparse.Namespace) -> int:
     from ..experiments.table1 import TABLE1_METHODS, run_table1
 
+    members = checked_members(args)
     overrides = option_values(args, TrainConfig, skip=("method", "n_train", "seed"))
     dataset = overrides.pop("dataset", "digits")
     methods = parse_list(args.methods, "--methods", "method") or TABLE1_METHODS
@@ -164,6 +186,7 @@ def run_table1(args: argparse.Namespace) -> int:
         sizes=sizes,
         progress=not args.no_progress,
         jobs=args.jobs,
+        members=members,
         **overrides,
     )
     print(outcome["markdown"])
@@ -233,12 +256,16 @@ def _run_preset(
 def run_sweep(args: argparse.Namespace) -> int:
     from ..experiments import presets
     from ..files import atomic_write_json
+    from ..runs.ensemble.plan import default_members
     from ..runs.folder import RunFolder
     from ..runs.sweeps import grid, points, run_sweep, summarize, to_markdown
 
+    members = checked_members(args)
     values = option_values(args, TrainConfig, skip=("seed",))
     seeds = args.seeds
     document: dict = {"preset": args.preset}
+    if args.preset is not None and members is not None:
+        raise ValueError("--members applies to --grid sweeps; a --preset trains with the default (32 on digits)")
     if args.preset is None:
         if args.sizes is not None:
             raise ValueError("--sizes applies to --preset; sweep sizes with --grid n_train=100,500")
@@ -256,7 +283,12 @@ def run_sweep(args: argparse.Namespace) -> int:
             out, sweep_points, summary, document["figure"], base = _run_preset(args, values, seeds)
         else:
             results = run_sweep(
-                sweep_points, out, jobs=args.jobs, progress=not args.no_progress, description=f"sweep {base.method}"
+                sweep_points,
+                out,
+                jobs=args.jobs,
+                progress=not args.no_progress,
+                description=f"sweep {base.method}",
+                members=default_members(base.dataset) if members is None else members,
             )
             summary = summarize(sweep_points, results)
         document.update(

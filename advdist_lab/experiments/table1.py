@@ -31,6 +31,7 @@ from advdist_lab.experiments.tables import format_cell, markdown_table, mean_std
 from advdist_lab.files import atomic_write_bytes
 from advdist_lab.hparams import check_positive_int
 from advdist_lab.methods.config import METHODS, TrainConfig, applicable
+from advdist_lab.runs.ensemble.plan import default_members
 from advdist_lab.runs.executors import run_configs
 from advdist_lab.runs.folder import RunFolder
 
@@ -122,11 +123,16 @@ def train_runs(
     progress: bool = True,
     jobs: int | None = None,
     description: str | None = None,
+    members: int | None = None,
     **overrides,
 ) -> list[dict]:
     """Train (or read back) every (method, n, seed) of :func:`plan` into its :func:`run_folder` under ``out``,
-    sharing pretrained teachers through ``out/teachers/``; the results in the order of :func:`plan`."""
+    sharing pretrained teachers through ``out/teachers/``; the results in the order of :func:`plan`. ``members``:
+    the seeds of one method and ``n`` train as one batched model, at most that many per batch
+    (:func:`advdist_lab.runs.executors.run_configs`; default:
+    :func:`~advdist_lab.runs.ensemble.plan.default_members`, batched on digits and synthetic data)."""
     configs = plan(dataset, methods, sizes, seeds, **overrides)
+    members = default_members(dataset) if members is None else members
     out = Path(out)
     return run_configs(
         configs,
@@ -135,6 +141,7 @@ def train_runs(
         jobs=jobs,
         progress=progress,
         description=description or f"table 1 on {dataset}",
+        members=members,
     )
 
 
@@ -147,18 +154,22 @@ def run_table1(
     sizes: Sequence[int] | None = None,
     progress: bool = True,
     jobs: int | None = None,
+    members: int | None = None,
     **overrides,
 ) -> dict:
     """Train (or reuse) every run of the table and write ``table1.csv`` and ``table1.md`` under ``out``.
 
     ``overrides`` are :class:`TrainConfig` fields applied to every run (``epochs``, ``device``...). ``jobs`` is
-    the number of worker processes (default: :func:`advdist_lab.runs.executors.default_jobs`).
+    the number of worker processes (default: :func:`advdist_lab.runs.executors.default_jobs`); ``members`` the
+    most runs per batched model (:func:`train_runs`).
     """
     max_train_size(dataset)  # an unknown dataset fails here, with the list of known ones
     view = check_view(dataset, overrides.get("view", "full"))
     sizes = tuple(TABLE1_SIZES[dataset]) if sizes is None else tuple(sizes)
     with RunFolder(out, nested=True) as folder:  # a second table into the same folder is refused, not interleaved
-        results = train_runs(dataset, methods, sizes, seeds, out, progress=progress, jobs=jobs, **overrides)
+        results = train_runs(
+            dataset, methods, sizes, seeds, out, progress=progress, jobs=jobs, members=members, **overrides
+        )
         table = aggregate(results)
         title = f"Student test accuracy (%) on {dataset}, mean ± std over {seeds} seed(s){view_words(view)}"
         atomic_write_bytes(folder.path / "table1.csv", to_csv(table, view=view).encode())

@@ -33,6 +33,8 @@ from ..environment import SMALL_MODEL_DATASETS
 from ..files import DiskFullError
 from ..hparams import check_positive_int
 from ..methods.config import TrainConfig
+from .ensemble.folders import train_batch
+from .ensemble.plan import batch_tasks
 from .folder import RESULT, check_out, holds_run
 from .training import train
 
@@ -66,6 +68,16 @@ def default_jobs(dataset: str, device: str = "auto") -> int:
 def train_cached(config: TrainConfig, folder: str | os.PathLike, teachers: str | os.PathLike | None = None) -> dict:
     """The result of ``config`` in ``folder``: read back if finished, resumed if interrupted, else trained."""
     return train(config, folder, resume=holds_run(folder), progress=False, teacher_cache=teachers)
+
+
+def train_task(
+    configs: Sequence[TrainConfig], folders: Sequence[str | os.PathLike], teachers: str | os.PathLike | None = None
+) -> list[dict]:
+    """The results of one task of :func:`run_configs`: one run (:func:`train_cached`) or the members of one batch
+    (:func:`~advdist_lab.runs.ensemble.folders.train_batch`: finished members read back, unfinished ones resumed)."""
+    if len(configs) == 1:
+        return [train_cached(configs[0], folders[0], teachers)]
+    return train_batch(configs, folders, resume=True, teacher_cache=teachers, progress=False)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -215,6 +227,7 @@ def run_configs(
     progress: bool = True,
     description: str = "runs",
     on_result: Callable[[int, dict], None] | None = None,
+    members: int = 1,
 ) -> list[dict]:
     """Train (or reuse) ``configs[i]`` in ``folders[i]``; the results in the order of ``configs``.
 
@@ -224,6 +237,14 @@ def run_configs(
     :func:`default_jobs` for the first config's dataset and device). ``on_result(i, result)`` is called as each
     run finishes, in the order they finish. An interrupt raises :class:`RunsInterrupted` (module docstring); a
     full disk or a dead worker raise their error with the same account of what was kept.
+
+    ``members``: runs that can share a batch (:func:`~advdist_lab.runs.ensemble.plan.batch_key`: equal configs but
+    for seeds and a grid's weights, on a dataset the batch supports) train as members of one batched model, at most
+    ``members`` per batch, each batch one task of the pool; ``1`` (the default here: runs finish, and are reported
+    to ``on_result``, one at a time): one run per task. The commands pass
+    :func:`~advdist_lab.runs.ensemble.plan.default_members` (batches on digits and synthetic data). A member's folder
+    and result are a solo run's; its numbers equal its solo run's to float rounding (``tests/test_ensemble.py``).
+    ``on_result`` and the progress bar count runs: a batch's members arrive together.
     """
     configs = list(configs)
     folders = [Path(f) for f in folders]
@@ -240,6 +261,8 @@ def run_configs(
     if jobs is None:
         jobs = default_jobs(configs[0].dataset, configs[0].device) if configs else 1
     check_positive_int("jobs", jobs)
+    check_positive_int("members", members)
+    tasks = batch_tasks(configs, members)
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(configs), desc=description, disable=not progress, dynamic_ncols=True)
@@ -251,13 +274,17 @@ def run_configs(
         if on_result is not None:
             on_result(i, result)
 
-    arguments = [(config, folder, teachers) for config, folder in zip(configs, folders, strict=True)]
+    def done(task: int, values: list[dict]) -> None:
+        for i, result in zip(tasks[task], values, strict=True):
+            finished(i, result)
+
+    arguments = [([configs[i] for i in task], [folders[i] for i in task], teachers) for task in tasks]
     try:
-        if jobs == 1 or len(configs) <= 1:
-            for i, args in enumerate(arguments):
-                finished(i, train_cached(*args))
+        if jobs == 1 or len(tasks) <= 1:
+            for task, args in enumerate(arguments):
+                done(task, train_task(*args))
         else:
-            run_in_processes(train_cached, arguments, jobs, finished)
+            run_in_processes(train_task, arguments, jobs, done)
     except KeyboardInterrupt:
         raise RunsInterrupted(f"interrupted: {kept_runs(folders)}") from None
     except DiskFullError as error:

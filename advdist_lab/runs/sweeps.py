@@ -218,6 +218,7 @@ def run_sweep(
     progress: bool = True,
     description: str = "sweep",
     on_result: Callable[[int, dict], None] | None = None,
+    members: int = 1,
 ) -> list[dict]:
     """Train (or read back) every point under ``out/<point.folder>``; the results in the order of ``sweep``.
 
@@ -227,7 +228,9 @@ def run_sweep(
     share the result (see :func:`_shared_runs`). ``on_result(i, result)`` is called for every point as its run
     finishes. ``out`` is locked for the whole sweep (:class:`~advdist_lab.runs.folder.RunFolder`): a second sweep
     into it is refused in one line. An interrupt keeps every finished point and raises
-    :class:`~advdist_lab.runs.executors.RunsInterrupted`.
+    :class:`~advdist_lab.runs.executors.RunsInterrupted`. ``members``: the most runs per batched model (points
+    that differ only in seeds and weights such as nu, mu, omega; :func:`run_configs`; ``sweep`` passes its
+    ``--members``, by default :func:`~advdist_lab.runs.ensemble.plan.default_members`).
     """
     sweep = list(sweep)
     if not sweep:
@@ -253,6 +256,7 @@ def run_sweep(
             progress=progress,
             description=description,
             on_result=finished,
+            members=members,
         )
     return results  # type: ignore[return-value]
 

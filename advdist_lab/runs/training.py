@@ -207,8 +207,11 @@ def _elapsed(started: float) -> float:
     return time.perf_counter() - started
 
 
-def _pretrain(trainer: Trainer, config: TrainConfig, cache: str | os.PathLike | None, progress: bool) -> dict:
-    done: dict = {}
+def pretraining_jobs(trainer) -> list[tuple[str, int]]:
+    """The players pretrained before the main loop and their epochs, in the order a run pretrains them (teacher,
+    student, discriminator). ``trainer`` is a :class:`~advdist_lab.methods.loop.Trainer` or anything with its
+    ``players``, ``method`` and ``config`` (the batched trainer of :mod:`advdist_lab.runs.ensemble`)."""
+    config = trainer.config
     jobs = []
     if trainer.players.teacher is not None and trainer.method.teacher_pretrained and config.teacher_pretrain_epochs:
         jobs.append(("teacher", config.teacher_pretrain_epochs))
@@ -216,11 +219,22 @@ def _pretrain(trainer: Trainer, config: TrainConfig, cache: str | os.PathLike | 
         jobs.append(("student", config.student_pretrain_epochs))
     if config.discriminator_pretrain_epochs:
         jobs.append(("discriminator", config.discriminator_pretrain_epochs))
-    for player, epochs in jobs:
+    return jobs
+
+
+def cached_teacher_path(cache: str | os.PathLike, config: TrainConfig) -> Path:
+    """The file of ``config``'s pretrained teacher in the teacher cache folder ``cache`` (:func:`teacher_cache_key`);
+    it holds ``{"state": {"model", "optimizer"}, "summary": {...}}``."""
+    return Path(cache) / f"teacher-{teacher_cache_key(config)}.pt"
+
+
+def _pretrain(trainer: Trainer, config: TrainConfig, cache: str | os.PathLike | None, progress: bool) -> dict:
+    done: dict = {}
+    for player, epochs in pretraining_jobs(trainer):
         cached = None
         if player == "teacher" and cache is not None:
-            cached = Path(cache) / f"teacher-{teacher_cache_key(config)}.pt"
-            stored = _read_cached_teacher(cached, trainer.device)
+            cached = cached_teacher_path(cache, config)
+            stored = read_cached_teacher(cached, trainer.device)
             if stored is not None:
                 trainer.load_player_state("teacher", stored["state"])
                 done["teacher"] = stored["summary"]
@@ -237,7 +251,7 @@ def _pretrain(trainer: Trainer, config: TrainConfig, cache: str | os.PathLike | 
     return done
 
 
-def _read_cached_teacher(path: Path, device: torch.device) -> dict | None:
+def read_cached_teacher(path: Path, device: torch.device) -> dict | None:
     """A cached pretrained teacher, or ``None`` when there is none or the file is damaged (it is then retrained
     and the file replaced: a cache holds nothing that cannot be recomputed)."""
     if not path.exists():
