@@ -8,7 +8,8 @@
 * :mod:`.members`: :func:`train_members`, each member's result in the format of
   :func:`~advdist_lab.runs.training.train` (:func:`run_members`: the one loop of a batch);
 * :mod:`.state`: a member's checkpoint in the solo format, and solo checkpoints stacked back into a batch;
-* :mod:`.folders`: :func:`train_batch`, one run folder per member, resumed and read back as solo runs are.
+* :mod:`.folders`: :func:`train_batch`, one run folder per member, resumed and read back as solo runs are;
+* :mod:`.plan`: which runs of a list share a batch (the tasks of ``run_configs(..., members=K)``, ``--members``).
 
 A member's history equals its solo run's to float rounding (``tests/test_ensemble.py``).
 """
