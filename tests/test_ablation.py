@@ -21,6 +21,7 @@ from advdist_lab.experiments.ablation import (
     panels_of,
     run_fig3,
     run_fig6,
+    sweep_members,
 )
 
 TINY = {"epochs": 1, "teacher_pretrain_epochs": 1, "student_pretrain_epochs": 1, "device": "cpu"}
@@ -312,3 +313,20 @@ def test_teacher_mu_lines_find_the_best_mu_against_mu_zero():
     assert "best at mu = 0.001 (0.3000), mu = 0 gives 0.2000" in lines[0]
     with pytest.raises(ValueError, match="pass metrics=\\('teacher_p@3',\\) to run_fig6"):
         ablation_analysis.teacher_mu_lines(rows, baseline, "teacher_p@3", "P@3")
+
+
+def test_run_fig3_batches_the_points_of_one_n_and_equals_the_solo_runs(tmp_path: Path, one_torch_thread):
+    grids = {"nu": [0.1, 1.0], "mu": [0.01, 1.0], "omega_r": [0.2]}
+    batched = run_fig3(tmp_path / "batched", (30,), 2, grids, jobs=1, progress=False, **TINY)
+    solo = run_fig3(tmp_path / "solo", (30,), 2, grids, jobs=1, progress=False, members=1, **TINY)
+    assert sweep_members(batched["points"], None) == 32  # digits: batched by default
+    got = [r["test_accuracy"] for r in batched["results"]]
+    want = [r["test_accuracy"] for r in solo["results"]]
+    assert len(got) == len(batched["points"]) and got == pytest.approx(want, abs=1e-6)
+    assert len(set(got)) > 1  # the points differ: the members kept their own weights and seeds
+
+
+def test_run_fig3_refuses_bad_members_before_any_work(tmp_path: Path):
+    with pytest.raises(ValueError, match="members"):
+        run_fig3(tmp_path / "x", (30,), 1, {"nu": [1.0]}, jobs=1, progress=False, members=0, **TINY)
+    assert not (tmp_path / "x").exists()

@@ -36,6 +36,7 @@ from collections.abc import Mapping, Sequence
 
 from advdist_lab.hparams import check_choice, check_positive, check_positive_int, check_real
 from advdist_lab.methods.config import TrainConfig
+from advdist_lab.runs.ensemble.plan import default_members
 from advdist_lab.runs.sweeps import ACCURACIES, SweepPoint, check_seeds, overrides_key, points, run_sweep, summarize
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "panel_overrides",
     "panels_of",
     "run_fig3",
+    "sweep_members",
     "run_fig6",
 ]
 
@@ -264,6 +266,16 @@ def fig6_rows(
     return rows, baseline
 
 
+def sweep_members(sweep: Sequence[SweepPoint], members: int | None) -> int:
+    """``members`` as given (validated), or by default
+    :func:`~advdist_lab.runs.ensemble.plan.default_members` of the sweep's dataset: the points of one ``n`` differ
+    only in seeds and the weights omega, nu, mu, so on digits they train as members of batched models (32 runs per
+    model) instead of one by one."""
+    if members is None:
+        return default_members(sweep[0].config.dataset) if sweep else 1
+    return check_positive_int("members", members)
+
+
 def run_fig3(
     out: str | os.PathLike,
     n_trains: Sequence[int] = FIG3_SIZES,
@@ -274,13 +286,16 @@ def run_fig3(
     progress: bool = True,
     metrics: Sequence[str] = (),
     description: str = "Fig. 3",
+    members: int | None = None,
     **overrides,
 ) -> dict:
     """Train (or read back) every point of Fig. 3 under ``out``: ``{"points", "results", "summary", "rows"}``.
     ``metrics``: more top-level numbers of ``result.json`` to average (Fig. 8's ``p@3``); ``description`` labels the
-    progress bar."""
+    progress bar; ``members``: the most points per batched model (:func:`sweep_members`)."""
     sweep = fig3_points(n_trains, seeds, grids, **overrides)
-    results = run_sweep(sweep, out, jobs=jobs, progress=progress, description=description)
+    results = run_sweep(
+        sweep, out, jobs=jobs, progress=progress, description=description, members=sweep_members(sweep, members)
+    )
     return {
         "points": sweep,
         "results": results,
@@ -298,12 +313,15 @@ def run_fig6(
     jobs: int | None = None,
     progress: bool = True,
     metrics: Sequence[str] = (),
+    members: int | None = None,
     **overrides,
 ) -> dict:
     """Train (or read back) every point of Fig. 6 under ``out`` (the same ``out`` as Fig. 3 reuses its ``mu``
-    runs): ``{"points", "results", "summary", "rows", "baseline"}``."""
+    runs): ``{"points", "results", "summary", "rows", "baseline"}``; ``members`` as in :func:`run_fig3`."""
     sweep = fig6_points(n_trains, seeds, mus, **overrides)
-    results = run_sweep(sweep, out, jobs=jobs, progress=progress, description="Fig. 6")
+    results = run_sweep(
+        sweep, out, jobs=jobs, progress=progress, description="Fig. 6", members=sweep_members(sweep, members)
+    )
     rows, baseline = fig6_rows(sweep, results, metrics)
     return {
         "points": sweep,
