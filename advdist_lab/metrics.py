@@ -102,3 +102,26 @@ def ranking_metrics(scores: Tensor, targets: Tensor, k: int = 3) -> dict[str, fl
         "map": float(average_precision.mean()),
         "mrr": float((1.0 / first).mean()),
     }
+
+
+def player_ranking_metrics(player: str, scores: Tensor, targets: Tensor) -> dict[str, float]:
+    """One player's test metrics on multi-label data (TPAMI Table 4), keyed ``{player}_{metric}``: the
+    :data:`TAG_METRICS` of :func:`ranking_metrics` at ``k =`` :data:`TAG_K` and ``{player}_test_accuracy``, P@1 (the
+    fraction of items whose top-ranked tag is one of theirs). ``scores`` ``(items, tags)``, ``targets`` 0/1 or bool.
+    The evaluation of the solo loop and of a batch's every member (``advdist_lab.methods.loop``,
+    ``advdist_lab.runs.ensemble``)."""
+    out = {f"{player}_test_accuracy": float(targets.gather(1, scores.argmax(-1, keepdim=True)).float().mean())}
+    for key, value in ranking_metrics(scores, targets, k=TAG_K).items():
+        out[f"{player}_{key}"] = value
+    return out
+
+
+def tag_result_fields(last: dict) -> dict[str, float]:
+    """The ranking metrics that a tag run's ``result.json`` holds at the top level, from its last evaluated history
+    entry ``last``: the student's as ``p@3``, ``r@3``... and the teacher's as ``teacher_p@3``... (those present)."""
+    fields = {}
+    for player, prefix in (("student", ""), ("teacher", "teacher_")):
+        for name in TAG_METRICS:
+            if f"{player}_{name}" in last:
+                fields[prefix + name] = last[f"{player}_{name}"]
+    return fields

@@ -5,6 +5,7 @@
     advdist-lab tags --method adim --label-set popular --seed 0 --out runs/t   # TPAMI Sec. 5.2, one run
     advdist-lab tags --method knn --knn-k 50 --out runs/k                     # KNN tag voting (the paper's KVOTE)
     advdist-lab table4 --seeds 3 --out runs/table4                           # TPAMI Table 4
+    advdist-lab table4 --seeds 3 --members 1                                 # every run alone, not batched
 
 The :class:`~advdist_lab.methods.TrainConfig` options are those of ``train`` (but the method, dataset, view and
 data file), their help showing the tag runs' own defaults (:data:`~advdist_lab.methods.config.TAG_RUN_DEFAULTS`).
@@ -20,7 +21,7 @@ from ..methods.config import TAG_RUN_DEFAULTS, TrainConfig
 from ..methods.knn import DEFAULT_K, LABEL_SETS
 from .common import add_run_options, add_workers, out_folder, parse_list, set_threads
 from .options import option_values
-from .train import TRAIN_HELP, add_train_options
+from .train import TRAIN_HELP, add_members, add_train_options, checked_members
 
 FEATURES_HELP = (
     "an .npz of your own features (arrays image, text, tags and optionally split, tag_names; see "
@@ -94,6 +95,7 @@ def add_table4_parser(commands: argparse._SubParsersAction, name: str) -> None:
     _add_knn_options(table)
     table.add_argument("--out", default=None, help="folder of the runs and tables (default: runs/table4)")
     add_workers(table, "worker processes, each on one torch thread (default: one per CPU core on the CPU, else 1)")
+    add_members(table)
     _add_tag_train_options(table, skip=("method", "dataset", "seed", "data_file", "view"))
 
 
@@ -175,6 +177,7 @@ def run_table4(args: argparse.Namespace) -> int:
     from ..experiments.table4 import check_label_sets, check_methods
     from ..experiments.table4_runs import run_table4
 
+    members = checked_members(args)
     methods = check_methods(parse_list(args.methods, "--methods", "method") or TABLE4_METHODS)
     # a user's features file holds one set of tags: one block unless --label-sets asks for more
     label_sets = parse_list(args.label_sets, "--label-sets", "label set")
@@ -193,6 +196,7 @@ def run_table4(args: argparse.Namespace) -> int:
         label_sets=label_sets,
         progress=not args.no_progress,
         jobs=args.jobs,
+        members=members,
         **knn,
         **overrides,
     )

@@ -4,7 +4,10 @@
 :mod:`advdist_lab.data.tags` (or a user's features, ``data_file``), each run in ``out/<label set>/<method>/seed<k>/``
 (a run folder of :mod:`advdist_lab.runs`; KNN's of :func:`advdist_lab.runs.knn.run_knn`), finished runs read back and
 interrupted ones resumed; the pretrained teachers are shared by the methods of one label set and seed through
-``out/teachers/``. It writes ``table4.md``, ``table4.csv`` and ``table4.json`` (atomically) and returns the table,
+``out/teachers/``. The seeds of one method and label set train as members of one batched model
+(:mod:`advdist_lab.runs.ensemble`; ``members``, by default
+:func:`~advdist_lab.runs.ensemble.plan.default_members` of the tag data), each still in its own run folder with the
+result of its solo run. It writes ``table4.md``, ``table4.csv`` and ``table4.json`` (atomically) and returns the table,
 assembled by :mod:`advdist_lab.experiments.table4` beside the paper's.
 """
 
@@ -30,6 +33,7 @@ from advdist_lab.files import atomic_write_bytes, atomic_write_json
 from advdist_lab.hparams import check_positive_int
 from advdist_lab.methods.config import ADVERSARIAL, TAG_RUN_DEFAULTS, TrainConfig, applicable
 from advdist_lab.methods.knn import DEFAULT_K, KNN_METHOD, LABEL_SETS, KnnConfig, pool_size
+from advdist_lab.runs.ensemble.plan import default_members
 from advdist_lab.runs.executors import run_configs
 from advdist_lab.runs.folder import RunFolder, holds_run
 from advdist_lab.runs.knn import run_knn
@@ -122,6 +126,7 @@ def run_table4(
     jobs: int | None = None,
     knn_k: int = DEFAULT_K,
     knn_weighted: bool = True,
+    members: int | None = None,
     **overrides,
 ) -> dict:
     """Train (or reuse) every run of Table 4 and write ``table4.md``, ``table4.csv``, ``table4.json`` under ``out``.
@@ -129,10 +134,15 @@ def run_table4(
     ``overrides`` are :class:`TrainConfig` fields applied to every run that takes them (``epochs``, ``device``,
     ``data_file``...); ``jobs`` worker processes train the runs (:func:`advdist_lab.runs.executors.run_configs`; default
     :func:`advdist_lab.runs.executors.default_jobs`: one single-threaded worker per core on the CPU); the KNN runs take
-    seconds and run in this process. Returns ``{"table", "markdown", "results", "label_sets", "methods", "seeds"}``.
+    seconds and run in this process. ``members``: the most runs (seeds of one method and label set) per batched
+    model (:func:`~advdist_lab.runs.executors.run_configs`; default
+    :func:`~advdist_lab.runs.ensemble.plan.default_members` of the tag data; ``1``: every run alone). Returns
+    ``{"table", "markdown", "results", "label_sets", "methods", "seeds"}``.
     """
+    members = None if members is None else check_positive_int("members", members)
     configs = plan(methods, label_sets, seeds, knn_k=knn_k, knn_weighted=knn_weighted, **overrides)
     methods, label_sets = check_methods(methods), check_label_sets(label_sets)
+    members = default_members(configs[0].dataset) if members is None else members
     out = Path(out)
     with RunFolder(out, nested=True):  # a second table into the same folder is refused, not interleaved
         folders = [run_folder(out, config) for config in configs]
@@ -150,6 +160,7 @@ def run_table4(
                 jobs=jobs,
                 progress=progress,
                 description="table 4",
+                members=members,
             )
             for i, result in zip(trained, done, strict=True):
                 results[i] = result

@@ -147,14 +147,26 @@ def run_fig8(
     *,
     jobs: int | None = None,
     progress: bool = True,
+    members: int | None = None,
     **overrides,
 ) -> dict:
     """Train (or read back) every point of Fig. 8 under ``out`` (:func:`ablation.run_fig3` on the tag data):
-    ``{"points", "results", "summary", "rows"}``, the rows with the student's ranking metrics (``p@3_mean``...)."""
+    ``{"points", "results", "summary", "rows"}``, the rows with the student's ranking metrics (``p@3_mean``...).
+    ``members``: the most points per batched model (:func:`ablation.sweep_members`; default
+    :func:`~advdist_lab.runs.ensemble.plan.default_members` of the tag data, ``1``: every point alone)."""
     base = fig8_overrides(**overrides)
     size = _size(n_train, base)
     return ablation.run_fig3(
-        out, (size,), seeds, grids, jobs=jobs, progress=progress, metrics=FIG8_METRICS, description="Fig. 8", **base
+        out,
+        (size,),
+        seeds,
+        grids,
+        jobs=jobs,
+        progress=progress,
+        metrics=FIG8_METRICS,
+        description="Fig. 8",
+        members=members,
+        **base,
     )
 
 

@@ -34,7 +34,7 @@ from torch import nn
 
 from ..data import TaskData
 from ..losses import cross_entropy, kl_loss
-from ..metrics import TAG_K, ranking_metrics
+from ..metrics import player_ranking_metrics
 from ..models import BinaryDiscriminator, MulticlassDiscriminator, build_players
 from ..probes import GradientProbe, split_backward
 from . import get_method
@@ -362,10 +362,7 @@ class Trainer:
             players.append(("teacher", self.players.teacher, test.x))
         out: dict[str, float] = {}
         for name, module, x in players:
-            scores = self._logits(module, x)
-            out[f"{name}_test_accuracy"] = float(targets.gather(1, scores.argmax(-1, keepdim=True)).float().mean())
-            for key, value in ranking_metrics(scores, targets, k=TAG_K).items():
-                out[f"{name}_{key}"] = value
+            out.update(player_ranking_metrics(name, self._logits(module, x), targets))
         return out
 
     # -- checkpoints -------------------------------------------------------------------------------------------

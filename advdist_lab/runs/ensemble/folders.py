@@ -10,8 +10,8 @@ has been trained. Then:
   pretraining); each group trains as one batch (:func:`~advdist_lab.runs.ensemble.members.run_members`) from its
   members' checkpoints stacked (:mod:`.state`). A batch killed after epoch ``k`` leaves every member's checkpoint of
   epoch ``k`` (or, killed while writing them, some of ``k - 1``): it resumes as one or two groups, and each member's
-  history is the one an uninterrupted batch gives it (every epoch reseeds itself from the member's seed; with
-  dropout, whose masks follow the group's first member, only when the group is the batch it was);
+  history is the one an uninterrupted batch gives it (every epoch reseeds itself from the member's seed, dropout
+  masks included; on CUDA, where the dropout masks are not the solo runs', too);
 * every member's ``checkpoint.pt`` and ``result.json`` have the solo format (:func:`~advdist_lab.runs.training.train`'s
   keys; the players from :func:`~advdist_lab.runs.ensemble.member_state`, the member's slice of the Adam state), so
   a member folder resumes solo (``advdist-lab train --resume``) and tables read it back like a solo run's.

@@ -15,13 +15,19 @@ solo passes, digits sizes, batch 10):
   ``(B, M * C, H, W)`` from the first convolution to the flatten: the digits LeNet 2.7x (``M = 8``) and 3.2x
   (``M = 32``) against vmap's 2.2x and 2.7x. On the MNIST LeNet (28x28, fc 1452, batch 50) neither helps on the
   CPU: a grouped convolution is compute-bound there (0.7x at ``M = 4``, vmap 0.67x); the gain is in the small models.
-* ReLU and max-pooling are element- or channel-wise, hence per member in either layout; dropout draws its mask per
-  element, so members stay independent, but from the global generator: a member's mask differs from its solo run's
-  (exact equality is impossible with dropout in training mode; the digits players have none). BatchNorm would be
-  per member in the grouped layout (``M * C`` channels) but no supported architecture has one.
+* ReLU and max-pooling are element- or channel-wise, hence per member in either layout. Dropout
+  (:class:`MemberDropout`, always in the member-first layout ``(M, B, ...)``: the MLPs, LeNet's classifier, the tag
+  players' heads) draws member ``m``'s mask from member ``m``'s own generator when the batch hands it one per member
+  (:func:`set_dropout_generators`; the batched trainer hands them every epoch, seeded as the solo run seeds torch's
+  global generator), as ``torch.nn.functional.dropout`` draws it on the CPU (``bernoulli_(1 - p)``, divided by
+  ``1 - p``): on the CPU member ``m``'s masks are the solo run's bit for bit. Without generators (or with CUDA's
+  fused dropout kernel in the solo run) the masks come from the global generator: members are independent runs but
+  not their solo runs' twins. BatchNorm would be per member in the grouped layout (``M * C`` channels) but no
+  supported architecture has one.
 
 Supported: :class:`~advdist_lab.models.MLP`, :class:`~advdist_lab.models.LeNet` (the digits, MNIST and
-Fashion-MNIST students and teachers) and the binary and multi-class discriminators on those backbones.
+Fashion-MNIST students and teachers), :class:`~advdist_lab.models.ProductMLP` (the tag teacher and discriminator
+backbones; the tag student is an MLP) and the binary and multi-class discriminators on those backbones.
 """
 
 from __future__ import annotations
@@ -35,16 +41,20 @@ from torch import nn
 from ...models.discriminators import BinaryDiscriminator, MulticlassDiscriminator
 from ...models.lenet import LeNet
 from ...models.mlp import MLP
+from ...models.tags import ProductMLP
 
 __all__ = [
     "MemberBinaryDiscriminator",
     "MemberConv2d",
+    "MemberDropout",
     "MemberLeNet",
     "MemberLinear",
     "MemberMLP",
     "MemberMaxPool2d",
     "MemberMulticlassDiscriminator",
+    "MemberProductMLP",
     "member_state",
+    "set_dropout_generators",
     "stack_members",
 ]
 
@@ -107,6 +117,33 @@ class MemberMaxPool2d(nn.MaxPool2d):
         return torch.maximum(top, torch.maximum(h[:, :, :, 1, :, 0], h[:, :, :, 1, :, 1]))
 
 
+class MemberDropout(nn.Dropout):
+    """Dropout on ``(M, B, ...)``: with :attr:`generators` (one per member, :func:`set_dropout_generators`) member
+    ``m``'s mask is drawn from ``generators[m]`` exactly as ``torch.nn.functional.dropout`` draws a solo run's on the
+    CPU from the global generator (``bernoulli_(1 - p)``, divided by ``1 - p``, times the input); without, plain
+    dropout from the global generator."""
+
+    generators: tuple[torch.Generator, ...] | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.generators is None or not self.training or not 0 < self.p < 1:
+            return super().forward(x)
+        if x.shape[0] != len(self.generators):
+            raise ValueError(f"{len(self.generators)} dropout generators for input of shape {tuple(x.shape)}")
+        noise = torch.empty_like(x)
+        for part, generator in zip(noise, self.generators):
+            part.bernoulli_(1 - self.p, generator=generator)
+        noise.div_(1 - self.p)
+        return x.mul_(noise) if self.inplace else x * noise
+
+
+def set_dropout_generators(module: nn.Module, generators: Sequence[torch.Generator] | None) -> None:
+    """Hand every :class:`MemberDropout` of ``module`` one generator per member (``None``: the global generator)."""
+    for layer in module.modules():
+        if isinstance(layer, MemberDropout):
+            layer.generators = None if generators is None else tuple(generators)
+
+
 def _convert(layer: nn.Module, column: Sequence[nn.Module]) -> nn.Module:
     """The member version of ``layer`` (the first of ``column``, one layer per member at one position)."""
     if isinstance(layer, nn.Linear):
@@ -117,8 +154,10 @@ def _convert(layer: nn.Module, column: Sequence[nn.Module]) -> nn.Module:
         return nn.Identity()  # the member layouts flatten on their own
     if isinstance(layer, nn.MaxPool2d):
         return MemberMaxPool2d(**_layer_options(layer))
-    if isinstance(layer, (nn.ReLU, nn.Dropout)):
-        return type(layer)(**_layer_options(layer))
+    if isinstance(layer, nn.Dropout):
+        return MemberDropout(**_layer_options(layer))
+    if isinstance(layer, nn.ReLU):
+        return nn.ReLU(**_layer_options(layer))
     raise ValueError(f"no member version of {type(layer).__name__}")
 
 
@@ -126,7 +165,7 @@ def _layer_options(layer: nn.Module) -> dict:
     if isinstance(layer, nn.ReLU):
         return {"inplace": layer.inplace}
     if isinstance(layer, nn.Dropout):
-        return {"p": layer.p}
+        return {"p": layer.p, "inplace": layer.inplace}
     return {
         "kernel_size": layer.kernel_size,
         "stride": layer.stride,
@@ -183,6 +222,29 @@ class MemberLeNet(nn.Module):
         return self.classifier(h.reshape(batch, members, -1).transpose(0, 1))
 
 
+class MemberProductMLP(nn.Module):
+    """``M`` :class:`~advdist_lab.models.ProductMLP` (the tag teacher and discriminator backbones): ``(M, B, d_image +
+    d_text) -> (M, B, num_classes)``, the projections and the head as member layers."""
+
+    def __init__(self, mlps: Sequence[ProductMLP]) -> None:
+        super().__init__()
+        self.members = len(mlps)
+        self.split_sizes = (mlps[0].d_image, mlps[0].d_text)
+        self.image_projection = MemberLinear([m.image_projection for m in mlps])
+        self.text_projection = MemberLinear([m.text_projection for m in mlps])
+        self.head = _sequential([m.head for m in mlps])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_members(x, self.members, "ProductMLP")
+        if x.dim() != 3 or x.shape[2] != sum(self.split_sizes):
+            raise ValueError(
+                f"the ProductMLP of {self.members} members expects input (M, B, d_image + d_text) = (M, B, "
+                f"{sum(self.split_sizes)}) (got {tuple(x.shape)})"
+            )
+        image, text = x.split(self.split_sizes, dim=2)
+        return self.head(self.image_projection(image) * self.text_projection(text))
+
+
 def _check_label_logits(logits: torch.Tensor, x: torch.Tensor, who: str) -> torch.Tensor:
     if logits.dim() != 3 or tuple(logits.shape[:2]) != tuple(x.shape[:2]):
         raise ValueError(
@@ -219,6 +281,7 @@ class MemberMulticlassDiscriminator(nn.Module):
 _MEMBER_TYPES = {
     MLP: MemberMLP,
     LeNet: MemberLeNet,
+    ProductMLP: MemberProductMLP,
     BinaryDiscriminator: MemberBinaryDiscriminator,
     MulticlassDiscriminator: MemberMulticlassDiscriminator,
 }

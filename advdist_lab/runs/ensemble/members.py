@@ -6,7 +6,9 @@
 test metrics on the epochs ``eval_every`` selects and the mean losses, ``test_accuracy``, ``wall_seconds``,
 ``device``, ``pretraining``, ``timing``, ``torch``, ``status``); ``wall_seconds`` is the member's share of the
 batch's time (the batch's divided by its members, so that the sum over runs is the time they took), while
-``timing`` holds the batch's pretraining and epoch times and ``batch_members``, the size of its batch. With
+``timing`` holds the batch's pretraining and epoch times and ``batch_members``, the size of its batch. On the tag
+data the result also holds the final ranking metrics at the top level, as a solo tag run's (``p@3``... and
+``teacher_p@3``...: :func:`~advdist_lab.metrics.tag_result_fields`). With
 folders, each member's checkpoint is written in the solo format (:mod:`.state`) after pretraining and after every
 epoch, and its ``result.json`` when it finishes.
 
@@ -25,6 +27,7 @@ from ...data import TaskData, load_data
 from ...environment import resolve_device
 from ...files import atomic_torch_save
 from ...methods.config import TrainConfig
+from ...metrics import tag_result_fields
 from ..folder import RunFolder, maybe_kill, progress_bar
 from ..training import cached_teacher_path, evaluated_epoch, pretraining_jobs, read_cached_teacher
 from .state import load_member_player, load_members, member_player_state, member_trainer_state
@@ -206,6 +209,8 @@ def _results(trainer, histories, timings, pretraining, previous, started, status
         else:
             if "teacher_test_accuracy" in last:
                 result["teacher_test_accuracy"] = last["teacher_test_accuracy"]
+            if trainer.multilabel:
+                result.update(tag_result_fields(last))
             result["status"] = status
             if folders is not None and status == "finished":
                 folders[m].write_result(result)

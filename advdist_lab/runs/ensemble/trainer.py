@@ -10,7 +10,11 @@ follows that run as :class:`~advdist_lab.methods.loop.Trainer` trains it alone:
 * **randomness**: every epoch (and pretraining epoch) gives member ``m`` its own generator seeded as the solo run
   seeds that epoch (:func:`epoch_generators`); from it come the member's minibatch order (one ``randperm`` per
   pass) and its labels, Gumbel and NOISY noise, drawn member by member in the order the solo run draws them
-  (``StepContext.generator`` is the tuple of generators: :func:`advdist_lab.gumbel.member_draw`);
+  (``StepContext.generator`` is the tuple of generators: :func:`advdist_lab.gumbel.member_draw`). On multi-label
+  data (the tags, TPAMI Sec. 5.2) each minibatch's labels are drawn from ``p_r`` per member with its generator
+  (:func:`~advdist_lab.methods.loop.sample_labels`), before the step's noise, as the solo run draws them. Dropout
+  (the tag student, the MNIST players) draws member ``m``'s masks from a second generator seeded as the solo run
+  seeds torch's global generator (:func:`~advdist_lab.runs.ensemble.layers.set_dropout_generators`);
 * **losses**: the methods' own losses on ``(M, B, K)`` logits return one value per member, shape ``(M,)``
   (:mod:`advdist_lab.losses`); the step descends their sum, whose gradient w.r.t. member ``m``'s parameters is
   member ``m``'s own gradient (no operation mixes members);
@@ -19,12 +23,15 @@ follows that run as :class:`~advdist_lab.methods.loop.Trainer` trains it alone:
   the fused kernel on CPU and CUDA);
 * **frozen teacher** (MIMIC, DISTN, NOISY): where the solo loop computes the teacher's logits once per run
   (:meth:`~advdist_lab.methods.loop.Trainer.frozen_teacher_logits`), the batch computes every member's once per
-  epoch (:meth:`BatchedTrainer.frozen_teacher_logits`) and hands each minibatch its rows.
+  epoch (:meth:`BatchedTrainer.frozen_teacher_logits`) and hands each minibatch its rows;
+* **evaluation**: the solo loop's metrics per member; on multi-label data each member's ranking metrics by the
+  solo loop's function (:func:`advdist_lab.metrics.player_ranking_metrics`).
 
 Not bit-identical: a batched matmul or grouped convolution sums in another order than the solo kernels, so
-members agree with their solo runs to float rounding (the tests bound the histories by 1e-4). Dropout masks come
-from the global generator (seeded with member 0's epoch seed), not from each solo run's: with dropout (the MNIST
-players) members are independent runs but not the solo runs' twins.
+members agree with their solo runs to float rounding (the tests bound the histories by 1e-4). On the CPU the
+dropout masks are the solo runs' bit for bit; on CUDA the solo run's fused dropout kernel draws other masks, so
+there members with dropout are independent runs but not their solo runs' twins. The global generator is seeded
+with member 0's epoch seed (nothing of the supported players draws from it).
 
 A member whose loss goes non-finite is stopped alone (:attr:`BatchedTrainer.failed`, a
 :class:`MemberNonFiniteError` naming the member and its seed): no operation mixes members, so its NaNs never
@@ -39,13 +46,15 @@ from collections.abc import Iterator, Sequence
 import torch
 
 from ...data import TaskData
+from ...gumbel import member_draw
 from ...losses import cross_entropy, kl_loss
 from ...methods.adam import make_adam
 from ...methods.base import Batch, Players, StepContext
 from ...methods.config import TrainConfig, bf16_autocast
 from ...methods.kd import FrozenTeacherKD, TeacherBatch
-from ...methods.loop import PLAYERS, NonFiniteLossError, Trainer, derive_seed, deterministic_forward
-from .layers import stack_members
+from ...methods.loop import PLAYERS, NonFiniteLossError, Trainer, derive_seed, deterministic_forward, sample_labels
+from ...metrics import player_ranking_metrics
+from .layers import set_dropout_generators, stack_members
 
 __all__ = [
     "MEMBER_FIELDS",
@@ -99,7 +108,8 @@ class MemberNonFiniteError(NonFiniteLossError):
 def epoch_generators(seeds: Sequence[int], stage: str, epoch: int, device: torch.device) -> tuple[torch.Generator, ...]:
     """One generator per member, seeded as the solo run of seed ``seeds[m]`` seeds ``stage``'s epoch ``epoch``.
 
-    The global generator (dropout) is seeded as member 0's solo run seeds it."""
+    The global generator is seeded as member 0's solo run seeds it (the players' dropout draws from generators of
+    its own: :func:`~advdist_lab.runs.ensemble.layers.set_dropout_generators`)."""
     generators = []
     for seed in seeds:
         generator = torch.Generator(device=device)
@@ -124,8 +134,10 @@ def check_members(configs: Sequence[TrainConfig], data: TaskData) -> list[TrainC
             )
     if resolved[0].probe_gradients:
         raise ValueError("probe_gradients is for single runs: a batch does not probe its members' gradients")
-    if data.multilabel or data.augment is not None:
-        raise ValueError("a batch trains single-label data without augmentation (digits, MNIST, synthetic)")
+    if data.augment is not None:
+        raise ValueError("a batch trains data without augmentation (digits, MNIST, synthetic, tags)")
+    if data.multilabel and (data.train.p_r is None or data.test.p_r is None):
+        raise ValueError("multi-label data need p_r (each item's tags) in both splits")
     return resolved
 
 
@@ -143,6 +155,7 @@ class BatchedTrainer:
         solos = [Trainer(config, data, self.device) for config in self.configs]
         self.method = solos[0].method
         self.num_classes = data.num_classes
+        self.multilabel = data.multilabel
         stacked = {
             name: stack_members([getattr(s.players, name) for s in solos]) for name, _ in solos[0].players.items()
         }
@@ -162,9 +175,20 @@ class BatchedTrainer:
             orders = torch.stack([torch.randperm(n, generator=g, device=self.device) for g in generators])
             yield from orders.split(self.config.batch_size, dim=1)
 
-    def _batch(self, index: torch.Tensor) -> Batch:
+    def _batch(self, index: torch.Tensor, generators: Sequence[torch.Generator]) -> Batch:
+        """The ``(M, B, ...)`` minibatch at ``index``; on multi-label data member ``m``'s labels are drawn from
+        ``p_r`` with its generator, as :meth:`Trainer._batch` draws the solo run's."""
         split = self.data.train
-        return Batch(x=split.x[index], xs=split.x_student[index], y=split.y[index])
+        y = member_draw(sample_labels, split.p_r[index], generators) if self.multilabel else split.y[index]
+        return Batch(x=split.x[index], xs=split.x_student[index], y=y)
+
+    def _generators(self, stage: str, epoch: int) -> tuple[torch.Generator, ...]:
+        """The members' generators of ``stage``'s epoch ``epoch`` (:func:`epoch_generators`); the players' dropout
+        gets a second set seeded alike, standing for the global generator that each solo run seeds so."""
+        dropout = epoch_generators(self.seeds, stage, epoch, self.device)
+        for _, module in self.players.items():
+            set_dropout_generators(module, dropout)
+        return epoch_generators(self.seeds, stage, epoch, self.device)
 
     def _autocast(self):
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.autocast)
@@ -196,10 +220,10 @@ class BatchedTrainer:
         losses: list[list[float]] = [[] for _ in range(self.members)]
         module.train()
         for epoch in range(epochs):
-            generators = epoch_generators(self.seeds, f"pretrain-{player}", epoch, self.device)
+            generators = self._generators(f"pretrain-{player}", epoch)
             total, count = torch.zeros(self.members, device=self.device), 0
             for index in self._passes(1, generators):
-                batch = self._batch(index)
+                batch = self._batch(index, generators)
                 with self._autocast():
                     if player == "discriminator":
                         ctx = StepContext(self.tau(0), generators, self.member_config, self.num_classes)
@@ -224,7 +248,7 @@ class BatchedTrainer:
         """Epoch ``epoch`` (0-based) for every member: its mean losses as :meth:`Trainer.train_epoch` returns them
         (``None`` for a member stopped by a non-finite loss, now or before)."""
         cfg = self.config
-        generators = epoch_generators(self.seeds, "train", epoch, self.device)
+        generators = self._generators("train", epoch)
         ctx = StepContext(self.tau(epoch), generators, self.member_config, self.num_classes)
         sums: dict[str, torch.Tensor] = {}
         counts: dict[str, int] = {}
@@ -234,7 +258,7 @@ class BatchedTrainer:
         rows = torch.arange(self.members, device=self.device).unsqueeze(1)
         for player, count in (("discriminator", cfg.k_d), ("teacher", cfg.k_t), ("student", cfg.k_s)):
             for index in self._passes(count, generators):
-                batch = self._batch(index)
+                batch = self._batch(index, generators)
                 if hoisted is not None:
                     batch = TeacherBatch(batch.x, batch.xs, batch.y, teacher_logits=hoisted[rows, index])
                 with self._autocast():
@@ -288,6 +312,8 @@ class BatchedTrainer:
     def evaluate(self) -> list[dict[str, float] | None]:
         """Every member's test metrics, as :meth:`Trainer.evaluate` returns them (``None`` for a stopped member)."""
         test = self.data.test
+        if self.multilabel:
+            return self._evaluate_ranking()
         student = self._logits(self.players.student, test.x_student)
         out = {"student_test_accuracy": (student.argmax(-1) == test.y).float().mean(-1)}
         if self.players.teacher is not None:
@@ -297,3 +323,19 @@ class BatchedTrainer:
             target = test.p_r.clamp_min(1e-30).log().expand(self.members, *test.p_r.shape)
             out["student_kl_to_real"] = kl_loss(target, student)
         return self._per_member({key: value.tolist() for key, value in out.items()})
+
+    def _evaluate_ranking(self) -> list[dict[str, float] | None]:
+        """Every member's ranking metrics on multi-label data, by the solo loop's function
+        (:func:`~advdist_lab.metrics.player_ranking_metrics`) on the member's scores."""
+        test = self.data.test
+        targets = test.p_r > 0  # each test item's tags
+        players = [("student", self.players.student, test.x_student)]
+        if self.players.teacher is not None:
+            players.append(("teacher", self.players.teacher, test.x))
+        out: list[dict[str, float] | None] = [None if m in self.failed else {} for m in range(self.members)]
+        for name, module, x in players:
+            scores = self._logits(module, x)
+            for m, metrics in enumerate(out):
+                if metrics is not None:  # a stopped member's scores may not be finite
+                    metrics.update(player_ranking_metrics(name, scores[m], targets))
+        return out
