@@ -96,8 +96,8 @@ def cross_entropy(logits: torch.Tensor, p_r: torch.Tensor) -> torch.Tensor:
     soft = _target_log_probs(p_r, logits.shape[-1])
     if soft is None and logits.dim() == 2:
         return F.cross_entropy(logits, p_r.long())
-    if soft is None:  # (M, B, K) logits, (M, B) labels: cross_entropy wants the labels' dimension second
-        return F.cross_entropy(logits.transpose(1, 2), p_r.long(), reduction="none").mean(-1)
+    if soft is None:  # (M, B, K) logits, (M, B) labels: each member's loss as its solo run computes it, bit for bit
+        return torch.stack([F.cross_entropy(part, labels.long()) for part, labels in zip(logits, p_r)])
     return -(soft * F.log_softmax(logits, dim=-1)).sum(-1).mean(-1)
 
 

@@ -126,7 +126,7 @@ def test_batch_tasks_group_what_can_share_a_batch() -> None:
     cifar = [TrainConfig(method="mimic", dataset="cifar10", n_train=500, seed=s) for s in SEEDS]
     assert batch_tasks(cifar, 8) == [[0], [1]]
     assert default_members("digits") > 1 and default_members("synthetic") > 1
-    assert default_members("mnist") == default_members("cifar10") == default_members("tags-popular") == 1
+    assert default_members("mnist") == default_members("cifar10") == 1
     with pytest.raises(ValueError, match="members must be an integer >= 1"):
         run_configs([tiny()], ["unused"], members=0, progress=False)
 

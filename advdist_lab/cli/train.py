@@ -26,7 +26,7 @@ from .options import add_config_options, option_values
 MEMBERS_HELP = (
     "at most K runs that differ only in their seeds (and, in a sweep, weights such as nu, mu, omega) train as one "
     "batched model, each in its own run folder with its own result.json (default: 32 on digits and synthetic data, "
-    "1 elsewhere; 1: one run at a time, as before; CIFAR-10 runs always train alone)"
+    "8 on the tag data, 1 elsewhere; 1: one run at a time, as before; CIFAR-10 runs always train alone)"
 )
 
 

@@ -42,7 +42,7 @@ from ..environment import resolve_device
 from ..files import atomic_torch_save, file_sha1, load_tensors
 from ..methods.config import TrainConfig
 from ..methods.loop import NonFiniteLossError, Trainer
-from ..metrics import TAG_METRICS
+from ..metrics import tag_result_fields
 from .folder import RunFolder, maybe_kill, progress_bar
 
 CHECKPOINT_KEYS = frozenset({"config", "trainer", "history", "timing", "pretraining", "wall_seconds"})
@@ -285,8 +285,5 @@ def _result(config, history, trainer, device, wall_seconds, timing, pretraining)
     if "teacher_test_accuracy" in last:
         result["teacher_test_accuracy"] = last["teacher_test_accuracy"]
     if trainer.multilabel:
-        for player, prefix in (("student", ""), ("teacher", "teacher_")):
-            for name in TAG_METRICS:
-                if f"{player}_{name}" in last:
-                    result[prefix + name] = last[f"{player}_{name}"]
+        result.update(tag_result_fields(last))
     return result

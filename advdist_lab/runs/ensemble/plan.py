@@ -11,16 +11,14 @@ players are MLP-sized and a batch removes the per-step overhead (``bench/ensembl
 32 members); MNIST's LeNet on the CPU was measured slower batched (0.7x at 4 members), so MNIST and Fashion-MNIST
 batch only when asked.
 
-The tag data (TPAMI Sec. 5.2) batch only when asked too, for now. A step there is compute-bound on the CPU (256-wide
-MLPs over 200 tags, minibatches of 100), so a batch gains little: measured on this 2-core CPU (one thread, load
-about 2.4, ``tags-popular``, Table 4's pretraining, 2 epochs), ``M`` solo runs against one batch of ``M``: ADIM
-1.12x (``M = 3``), 1.07x (8), 1.11x (16), 1.12x (32) at n = 1,000-2,000 items, ADIB 1.19x and 1.12x, NGAN 1.14x
-and 1.25x (``M = 3`` and 8); ``run_table4`` (3 seeds, both label sets, n = 2,000, ``jobs=1``) 15.6 s and 13.8 s
-solo against 12.6 s and 12.4 s with the seeds batched. But the batched tables are not yet the solo ones: the
-cross-entropy of ``(M, B, K)`` logits (:func:`advdist_lab.losses.cross_entropy`) rounds its gradient otherwise
-than the solo call, and on 2,000 test items the ADIM/ADIB students' metrics move by up to 0.003 (the players'
-forward and backward passes are the solo ones bit for bit). With that loss computed per member the histories are
-the solo runs' bit for bit; the tag data can then join :data:`BATCHED_BY_DEFAULT`.
+On the tag data (TPAMI Sec. 5.2) a step is compute-bound on the CPU (256-wide MLPs over 200 tags, minibatches of
+100), so a batch gains little but does not lose, and its members are their solo runs bit for bit: measured on this
+2-core CPU (one thread, load about 2.4, ``tags-popular``, Table 4's pretraining, 2 epochs), ``M`` solo runs against
+one batch of ``M``: ADIM 1.12x (``M = 3``), 1.07x (8), 1.11x (16), 1.12x (32) at n = 1,000-2,000 items, ADIB 1.19x
+and 1.12x, NGAN 1.14x and 1.25x (``M = 3`` and 8); ``run_table4`` (3 seeds, both label sets, n = 2,000,
+``jobs=1``) 15.9 s solo against 11.8 s with the seeds batched (1.35x), the same table bit for bit. The gain does not
+grow with ``M``, while large batches balance a worker pool worse (Fig. 8's 52 runs in batches of 32 and 20 on two
+workers would take longer than solo), so the tag data batch :data:`TAG_DEFAULT_MEMBERS` runs at a time.
 """
 
 from __future__ import annotations
@@ -32,12 +30,20 @@ from ...data import TAG_DATASETS
 from ...methods.config import TrainConfig
 from .trainer import MEMBER_FIELDS
 
-__all__ = ["BATCHABLE_DATASETS", "BATCHED_BY_DEFAULT", "DEFAULT_MEMBERS", "batch_key", "batch_tasks", "default_members"]
+__all__ = [
+    "BATCHABLE_DATASETS",
+    "BATCHED_BY_DEFAULT",
+    "DEFAULT_MEMBERS",
+    "TAG_DEFAULT_MEMBERS",
+    "batch_key",
+    "batch_tasks",
+    "default_members",
+]
 
 BATCHABLE_DATASETS = ("digits", "synthetic", "mnist", "fashion-mnist", *TAG_DATASETS)
 """Datasets whose runs can train as members (MLP, LeNet and the tag players, data without augmentation)."""
 
-BATCHED_BY_DEFAULT = ("digits", "synthetic")
+BATCHED_BY_DEFAULT = ("digits", "synthetic", *TAG_DATASETS)
 """Datasets whose runs train as members unless ``members=1`` is asked (module docstring)."""
 
 DEFAULT_MEMBERS = 32
@@ -45,8 +51,16 @@ DEFAULT_MEMBERS = 32
 its fastest (ADIM 3.4x, MIMIC 2.8x against solo runs)."""
 
 
+TAG_DEFAULT_MEMBERS = 8
+"""Members per batch on the tag data: as fast as larger batches there (module docstring), and small enough that
+the batches of a sweep spread over a worker pool."""
+
+
 def default_members(dataset: str) -> int:
-    """:data:`DEFAULT_MEMBERS` on :data:`BATCHED_BY_DEFAULT`, else 1 (every run solo)."""
+    """:data:`TAG_DEFAULT_MEMBERS` on the tag data, :data:`DEFAULT_MEMBERS` on the other datasets of
+    :data:`BATCHED_BY_DEFAULT`, else 1 (every run solo)."""
+    if dataset in TAG_DATASETS:
+        return TAG_DEFAULT_MEMBERS
     return DEFAULT_MEMBERS if dataset in BATCHED_BY_DEFAULT else 1
 
 

@@ -27,8 +27,11 @@ follows that run as :class:`~advdist_lab.methods.loop.Trainer` trains it alone:
 * **evaluation**: the solo loop's metrics per member; on multi-label data each member's ranking metrics by the
   solo loop's function (:func:`advdist_lab.metrics.player_ranking_metrics`).
 
-Not bit-identical: a batched matmul or grouped convolution sums in another order than the solo kernels, so
-members agree with their solo runs to float rounding (the tests bound the histories by 1e-4). On the CPU the
+Not always bit-identical: a grouped convolution (the LeNet players) sums in another order than the solo kernel,
+so there members agree with their solo runs to float rounding (the tests bound the histories by 1e-4). The tag
+players' batched matmuls (forward and backward) and the losses (:mod:`advdist_lab.losses`; each member's
+cross-entropy by the solo call) were measured bit-identical on the CPU: the tag members' histories are the solo
+runs' bit for bit (``tests/test_ensemble_tags.py``). On the CPU the
 dropout masks are the solo runs' bit for bit; on CUDA the solo run's fused dropout kernel draws other masks, so
 there members with dropout are independent runs but not their solo runs' twins. The global generator is seeded
 with member 0's epoch seed (nothing of the supported players draws from it).
