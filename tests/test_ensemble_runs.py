@@ -285,3 +285,12 @@ def test_members_option_of_table1_and_sweep(tmp_path: Path, capsys) -> None:
     document = json.loads((sweep / "sweep.json").read_text())
     members = [load_result(sweep / p["folder"])["timing"]["batch_members"] for p in document["points"]]
     assert members == [4, 4, 4, 4]  # default on digits: the grid's two nu values and two seeds in one batch
+
+
+def test_batch_tasks_cut_a_group_into_even_chunks() -> None:
+    grid = [tiny(method="adim", seed=s, nu=nu) for nu in (0.1, 0.2, 0.5, 1.0, 2.0, 5.0) for s in range(13)]
+    tasks = batch_tasks(grid, 32)
+    assert [len(t) for t in tasks] == [26, 26, 26]  # 78 runs: not 32, 32, 14
+    assert [i for t in tasks for i in t] == list(range(78))
+    assert [len(t) for t in batch_tasks(grid[:7], 3)] == [3, 2, 2]
+    assert [len(t) for t in batch_tasks(grid[:64], 32)] == [32, 32]
