@@ -18,7 +18,7 @@ DEVICE = "auto"  # "auto", "cpu", "cuda" or "mps"
 INTERACTIVE = False  # this notebook has no widgets; kept for a uniform interface
 DATASET = "digits"  # digits (offline, CPU) or cifar10 (torchvision download; use a GPU)
 SEEDS = 1  # seeds per table row
-TEACHER = None  # a robust teacher (run folder or model file); None trains one with `robust-teacher`'s defaults
+TEACHER = None  # a robust teacher (run folder or model file); None: robust-teacher's defaults, shared with 09
 EPOCHS = None  # DFARD epochs; None: the dataset's default (digits 30, CIFAR-10 200 as the paper)
 TABLES = ("1", "3", "4")  # which of DFARD's tables to reproduce
 OUT = None  # run folder; None picks runs/08_data_free_robust_distillation/<dataset> at the repository root
@@ -88,7 +88,7 @@ from advdist_lab.robust.attacks import AttackProtocol, format_table1
 from advdist_lab.robust.data import TRAIN_SPLIT_SIZES
 from advdist_lab.robust.dfard import DfardConfig, run_dfard
 from advdist_lab.robust.generation import load_generator, sample_grid
-from advdist_lab.robust.teacher import RobustTeacherConfig, train_robust_teacher
+from advdist_lab.robust.teacher import COURSE_TEACHERS, RobustTeacherConfig, shared_teacher, train_teachers
 from advdist_lab.robust.validation import VAL_SIZES, VALIDATION_PREFIX
 from advdist_lab.viz import robust as viz_robust
 
@@ -101,30 +101,32 @@ print("evaluation protocol:", AttackProtocol.for_dataset(DATASET).describe())
 #
 # Robust checkpoints cannot be downloaded here, so we train the teacher by PGD adversarial training (Madry et al.)
 # on digits (`advdist-lab robust-teacher`; on CIFAR-10 the defaults are TRADES, as the RSLAD teacher the paper
-# uses). Set `TEACHER` to a run folder or model file of your own to skip this. The undefended reference is the
-# student's architecture trained *with* the real data, naturally: the data-free robust student should beat it under
-# attack although it never sees a real image.
+# uses). Set `TEACHER` to a run folder or model file of your own to skip this. The teacher lands in
+# `runs/robust-teachers/`, in a folder named after its config, where notebook 09 finds it (and this notebook finds
+# 09's): whichever runs first trains it, the other reads it back. The undefended reference is the student's
+# architecture trained *with* the real data, naturally: the data-free robust student should beat it under attack
+# although it never sees a real image. The two train side by side, one worker process each.
 
 # %%
-teacher_dir = TEACHER or os.path.join(OUT, "teacher")
-if TEACHER is None:
-    teacher = train_robust_teacher(
-        RobustTeacherConfig(dataset=DATASET, device=str(device), **TEACHER_SETTINGS), teacher_dir, resume=True
-    )
-else:
-    teacher = None
-undefended_settings = dict(TEACHER_SETTINGS)
-undefended = train_robust_teacher(
-    RobustTeacherConfig(
-        dataset=DATASET,
-        method="natural",
-        arch=DfardConfig(teacher=teacher_dir, dataset=DATASET).resolved().student_arch,
-        device=str(device),
-        **undefended_settings,
-    ),
-    os.path.join(OUT, "undefended-student"),
-    resume=True,
+teacher_config = RobustTeacherConfig(dataset=DATASET, device=str(device), **TEACHER_SETTINGS)
+# one folder per teacher config, shared with notebook 09 (a smoke run keeps its own); a teacher that an earlier
+# version of this notebook trained into OUT/teacher is used as it is
+teacher_dir = TEACHER or shared_teacher(
+    teacher_config, OUT if SMOKE else COURSE_TEACHERS, previous=[os.path.join(OUT, "teacher")]
 )
+undefended_config = RobustTeacherConfig(
+    dataset=DATASET,
+    method="natural",
+    arch=DfardConfig(teacher=teacher_dir, dataset=DATASET).resolved().student_arch,
+    device=str(device),
+    **TEACHER_SETTINGS,
+)
+runs = {"undefended": (undefended_config, os.path.join(OUT, "undefended-student"))}
+if TEACHER is None:
+    runs["teacher"] = (teacher_config, teacher_dir)
+trained = train_teachers(runs, jobs=nb.jobs, progress=not SMOKE)  # side by side, one worker process each
+teacher, undefended = trained.get("teacher"), trained["undefended"]
+print(f"robust teacher: {teacher_dir}")
 display(
     Markdown(
         format_table1(analysis.reference_rows(teacher, undefended), attacks=tuple(undefended["protocol"]["attacks"]))

@@ -23,6 +23,7 @@ NATURAL_TEACHER = None  # the natural teacher; None trains one (robust-teacher -
 EPOCHS = None  # epochs of every run; None: the dataset's default (digits 20, CIFAR-10 200)
 OUT = None  # run folder; None picks runs/09_derd/<dataset> at the repository root
 DERD_OVERRIDES = {}  # DerdConfig fields for the two generator variants, e.g. {"lambda_adv": 1.28} (section 5)
+JOBS = None  # worker processes for the teachers and the variants; None: one per core for digits on a CPU, else 1
 
 # %%
 from advdist_lab import course
@@ -30,7 +31,7 @@ from advdist_lab import course
 TEACHER_SETTINGS: dict = {}
 DISTILL_SETTINGS: dict = {} if EPOCHS is None else {"epochs": EPOCHS}
 if SMOKE:
-    SEEDS = 1
+    SEEDS, JOBS = 1, 1
     TEACHER_SETTINGS = {"epochs": 2, "n_train": 400, "eval_size": 50, "test_size": 100}
     TEACHER_SETTINGS["final_attacks"] = ("fgsm", "pgd_s")
     DISTILL_SETTINGS = {
@@ -46,7 +47,7 @@ if SMOKE:
     INVERSION_SETTINGS = {"inversion_steps": 3}
 else:
     INVERSION_SETTINGS = {}
-nb = course.setup_notebook("09_derd", smoke=SMOKE, device=DEVICE, out=OUT, label=DATASET, dataset=DATASET)
+nb = course.setup_notebook("09_derd", smoke=SMOKE, device=DEVICE, out=OUT, label=DATASET, dataset=DATASET, jobs=JOBS)
 OUT = nb.out
 
 # %% [markdown]
@@ -86,7 +87,7 @@ from advdist_lab.robust.attacks import format_table1
 from advdist_lab.robust.derd import DerdConfig
 from advdist_lab.robust.dfard import DfardConfig
 from advdist_lab.robust.generation import load_generator, sample_grid
-from advdist_lab.robust.teacher import RobustTeacherConfig, train_robust_teacher
+from advdist_lab.robust.teacher import COURSE_TEACHERS, RobustTeacherConfig, shared_teacher, train_teachers
 from advdist_lab.robust.validation import VALIDATION_PREFIX
 from advdist_lab.viz import robust as viz_robust
 
@@ -97,23 +98,27 @@ print(f"dataset {DATASET}, device {device}, {SEEDS} seed(s); runs in {OUT}")
 # ## 1 · The two experts
 #
 # The robust teacher is trained by PGD adversarial training, the natural one by plain cross-entropy, both with
-# `advdist-lab robust-teacher` (same architecture, same data). The natural teacher is more accurate on clean
-# images and falls apart under attack; the robust one trades clean accuracy for robustness.
+# `advdist-lab robust-teacher` (same architecture, same data), side by side. The robust teacher is notebook 08's:
+# it lives in `runs/robust-teachers/`, in a folder named after its config, and whichever notebook runs first
+# trains it. The natural teacher is more accurate on clean images and falls apart under attack; the robust one
+# trades clean accuracy for robustness.
 
 # %%
-experts = {}
-robust_dir = TEACHER or os.path.join(OUT, "robust-teacher")
+robust_config = RobustTeacherConfig(dataset=DATASET, device=str(device), **TEACHER_SETTINGS)
+# one folder per teacher config, shared with notebook 08 (a smoke run keeps its own); a teacher that an earlier
+# version of this notebook trained into OUT/robust-teacher is used as it is
+robust_dir = TEACHER or shared_teacher(
+    robust_config, OUT if SMOKE else COURSE_TEACHERS, previous=[os.path.join(OUT, "robust-teacher")]
+)
 natural_dir = NATURAL_TEACHER or os.path.join(OUT, "natural-teacher")
+runs = {}
 if TEACHER is None:
-    experts["robust teacher (PGD-AT)"] = train_robust_teacher(
-        RobustTeacherConfig(dataset=DATASET, device=str(device), **TEACHER_SETTINGS), robust_dir, resume=True
-    )
+    runs["robust teacher (PGD-AT)"] = (robust_config, robust_dir)
 if NATURAL_TEACHER is None:
-    experts["natural teacher"] = train_robust_teacher(
-        RobustTeacherConfig(dataset=DATASET, method="natural", device=str(device), **TEACHER_SETTINGS),
-        natural_dir,
-        resume=True,
-    )
+    natural_config = RobustTeacherConfig(dataset=DATASET, method="natural", device=str(device), **TEACHER_SETTINGS)
+    runs["natural teacher"] = (natural_config, natural_dir)
+experts = train_teachers(runs, jobs=nb.jobs, progress=not SMOKE) if runs else {}  # side by side
+print(f"robust teacher: {robust_dir}")
 if experts:
     attacks = tuple(next(iter(experts.values()))["protocol"]["attacks"])
     display(Markdown(format_table1(experts, attacks=attacks)))
@@ -157,7 +162,8 @@ variants = {
     ),
     "DFARD": DfardConfig(method="dfard", teacher=robust_dir, dataset=DATASET, device=str(device), **DISTILL_SETTINGS),
 }
-results = experiments.run_variants(variants, OUT, seeds=range(SEEDS), progress=not SMOKE)  # OUT/<variant>/seed=<k>
+# OUT/<variant>/seed=<k>, in nb.jobs worker processes of one torch thread each
+results = experiments.run_variants(variants, OUT, seeds=range(SEEDS), jobs=nb.jobs, progress=not SMOKE)
 first = {label: runs[0] for label, runs in results.items()}
 display(Markdown(format_table1(first, attacks=tuple(first["DFARD"]["protocol"]["attacks"]))))
 print(analysis.derd_stage_lines(first)[0])

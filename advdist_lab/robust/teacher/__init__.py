@@ -14,12 +14,15 @@ teacher, trained by plain cross-entropy: ``method="natural"``.
 * :mod:`.run`: :func:`train_robust_teacher`, a training run in a :class:`~advdist_lab.runs.folder.RunFolder`
   (checkpoint every epoch, exact resume, ``teacher.pt`` and ``result.json``);
 * :mod:`.model_files`: a teacher's model file (:func:`model_path`, :func:`load_teacher`, :func:`infer_dataset`);
+* :mod:`.cache`: teachers shared between runs, one folder per config (:func:`shared_teacher`, :func:`teacher_key`),
+  and several teachers trained side by side in worker processes (:func:`train_teachers`);
 * :mod:`.evaluation`: any model under DFARD Table 1's attacks (:func:`evaluate_model`, ``robust-eval``) and a
   teacher trained elsewhere (:func:`import_teacher`).
 
 This package keeps the public API of the former module ``advdist_lab/robust/teacher.py``.
 """
 
+from advdist_lab.robust.teacher.cache import COURSE_TEACHERS, shared_teacher, teacher_key, train_teachers
 from advdist_lab.robust.teacher.config import (
     AUGMENTATIONS,
     DATASET_DEFAULTS,
@@ -38,6 +41,7 @@ from advdist_lab.robust.teacher.training import training_attack, training_bytes
 __all__ = [
     "AUGMENTATIONS",
     "CHECKPOINT_FORMAT",
+    "COURSE_TEACHERS",
     "DATASET_DEFAULTS",
     "MODEL_FILE",
     "OPTIMIZERS",
@@ -51,7 +55,10 @@ __all__ = [
     "load_teacher",
     "model_path",
     "protocol_for",
+    "shared_teacher",
+    "teacher_key",
     "train_robust_teacher",
+    "train_teachers",
     "training_attack",
     "training_bytes",
 ]
