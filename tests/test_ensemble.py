@@ -13,7 +13,7 @@ import math
 
 import pytest
 import torch
-from tiny_configs import tiny  # tests/ is on sys.path
+from tiny_configs import tiny, worst_member_difference  # tests/ is on sys.path
 
 from advdist_lab.data import load_data
 from advdist_lab.gumbel import adversarial_surrogate
@@ -201,15 +201,7 @@ def test_member_generators_draw_what_each_run_draws(estimator) -> None:
 
 def _worst_difference(solo: dict, member: dict) -> float:
     assert member["status"] == "finished"
-    assert len(solo["history"]) == len(member["history"])
-    worst = 0.0
-    for a, b in zip(solo["history"], member["history"]):
-        assert a.keys() == b.keys()
-        worst = max([worst] + [abs(a[k] - b[k]) for k in a])
-    assert solo["pretraining"].keys() == member["pretraining"].keys()
-    for player, summary in solo["pretraining"].items():
-        assert summary.keys() == member["pretraining"][player].keys()
-        worst = max([worst] + [abs(v - member["pretraining"][player][k]) for k, v in summary.items()])
+    worst = worst_member_difference(solo, member)
     for key in ("test_accuracy", "teacher_test_accuracy"):
         assert (key in solo) == (key in member)
         if key in solo:

@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_configs import D_IMAGE, TAGS, worst_member_difference, write_tag_file
 
 from advdist_lab.data import load_data
-from advdist_lab.data.tags_features import save_tag_features
-from advdist_lab.data.tags_generator import TagGeneratorConfig, generate_tag_features
 from advdist_lab.experiments import tag_figures
 from advdist_lab.experiments.table4_runs import run_table4
 from advdist_lab.methods import TrainConfig
@@ -36,7 +35,6 @@ from advdist_lab.runs.training import train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-D_IMAGE, D_TEXT, TAGS = 16, 12, 20
 SEEDS = (0, 1, 5)
 TOLERANCE = 1e-5
 TABLE4_TRAINED = ("ngan", "adib", "adim")  # Table 4's trained rows (KNN trains nothing)
@@ -45,14 +43,7 @@ TINY = {"n_train": 200, "epochs": 2, "teacher_pretrain_epochs": 1, "student_pret
 
 @pytest.fixture(scope="module")
 def tag_file(tmp_path_factory) -> str:
-    features = generate_tag_features(
-        "popular",
-        num_train=300,
-        num_test=100,
-        num_labels=TAGS,
-        config=TagGeneratorConfig(vocab_size=60, num_topics=6, image_dim=D_IMAGE, text_dim=D_TEXT),
-    )
-    return str(save_tag_features(tmp_path_factory.mktemp("tags") / "tags.npz", features))
+    return write_tag_file(tmp_path_factory.mktemp("tags"))
 
 
 def tiny(tag_file: str, **changes) -> TrainConfig:
@@ -61,15 +52,8 @@ def tiny(tag_file: str, **changes) -> TrainConfig:
 
 def _worst(solo: dict, member: dict) -> float:
     """The largest difference of a member's history (and pretraining) from its solo run's; equal keys asserted."""
-    assert len(solo["history"]) == len(member["history"]) == TINY["epochs"]
-    worst = 0.0
-    for a, b in zip(solo["history"], member["history"]):
-        assert a.keys() == b.keys()
-        worst = max([worst] + [abs(a[k] - b[k]) for k in a])
-    assert solo["pretraining"].keys() == member["pretraining"].keys()
-    for player, summary in solo["pretraining"].items():
-        worst = max([worst] + [abs(v - member["pretraining"][player][k]) for k, v in summary.items()])
-    return worst
+    assert len(solo["history"]) == TINY["epochs"]
+    return worst_member_difference(solo, member)
 
 
 def _top_level(result: dict) -> dict:

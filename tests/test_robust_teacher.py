@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_configs import ROBUST_TEACHER_TINY
 
 from advdist_lab import cli
 from advdist_lab.methods.loop import NonFiniteLossError
@@ -46,17 +47,7 @@ from advdist_lab.runs.folder import (
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-TINY = {
-    "dataset": "digits",
-    "optimizer": "adam",
-    "lr": 1e-3,
-    "n_train": 200,
-    "epochs": 2,
-    "eval_size": 40,
-    "test_size": 80,
-    "final_attacks": ("fgsm", "pgd_s"),
-    "device": "cpu",
-}
+TINY = ROBUST_TEACHER_TINY
 TINY_ARGS = [
     "--dataset",
     "digits",

@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tiny_configs import ROBUST_TEACHER_TINY
 
 from advdist_lab.files import file_sha1
 from advdist_lab.robust.teacher import (
@@ -25,17 +26,7 @@ from advdist_lab.runs.folder import RESULT, RunExistsError, load_result
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-TINY = {
-    "dataset": "digits",
-    "optimizer": "adam",
-    "lr": 1e-3,
-    "n_train": 200,
-    "epochs": 2,
-    "eval_size": 40,
-    "test_size": 80,
-    "final_attacks": ("fgsm", "pgd_s"),
-    "device": "cpu",
-}
+TINY = ROBUST_TEACHER_TINY
 ACCURACIES = ("clean", "fgsm", "pgd_s", "average")
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_configs import D_IMAGE, D_TEXT, TAGS, write_tag_file
 
 from advdist_lab import runs
 from advdist_lab.data import load_data
@@ -26,20 +27,12 @@ from advdist_lab.models import ProductMLP, build_players, count_parameters
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-D_IMAGE, D_TEXT, TAGS = 16, 12, 20
 RANKING = ("p@3", "r@3", "f@3", "ndcg@3", "map", "mrr")
 
 
 @pytest.fixture(scope="module")
 def tag_file(tmp_path_factory) -> str:
-    features = generate_tag_features(
-        "popular",
-        num_train=300,
-        num_test=100,
-        num_labels=TAGS,
-        config=TagGeneratorConfig(vocab_size=60, num_topics=6, image_dim=D_IMAGE, text_dim=D_TEXT),
-    )
-    return str(save_tag_features(tmp_path_factory.mktemp("tags") / "tags.npz", features))
+    return write_tag_file(tmp_path_factory.mktemp("tags"))
 
 
 def tiny(tag_file: str, **changes) -> TrainConfig:
