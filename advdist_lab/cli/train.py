@@ -256,7 +256,7 @@ def _run_preset(
 def run_sweep(args: argparse.Namespace) -> int:
     from ..experiments import presets
     from ..files import atomic_write_json
-    from ..runs.ensemble.plan import default_members
+    from ..runs.ensemble.plan import resolve_members
     from ..runs.folder import RunFolder
     from ..runs.sweeps import grid, points, run_sweep, summarize, to_markdown
 
@@ -288,7 +288,7 @@ def run_sweep(args: argparse.Namespace) -> int:
                 jobs=args.jobs,
                 progress=not args.no_progress,
                 description=f"sweep {base.method}",
-                members=default_members(base.dataset) if members is None else members,
+                members=resolve_members(base.dataset, members),
             )
             summary = summarize(sweep_points, results)
         document.update(

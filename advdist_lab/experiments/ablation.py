@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 
 from advdist_lab.hparams import check_choice, check_positive, check_positive_int, check_real
 from advdist_lab.methods.config import TrainConfig
-from advdist_lab.runs.ensemble.plan import default_members
+from advdist_lab.runs.ensemble.plan import resolve_members
 from advdist_lab.runs.sweeps import ACCURACIES, SweepPoint, check_seeds, overrides_key, points, run_sweep, summarize
 
 __all__ = [
@@ -271,9 +271,9 @@ def sweep_members(sweep: Sequence[SweepPoint], members: int | None) -> int:
     :func:`~advdist_lab.runs.ensemble.plan.default_members` of the sweep's dataset: the points of one ``n`` differ
     only in seeds and the weights omega, nu, mu, so on digits they train as members of batched models (32 runs per
     model) instead of one by one."""
-    if members is None:
-        return default_members(sweep[0].config.dataset) if sweep else 1
-    return check_positive_int("members", members)
+    if not sweep:
+        return 1 if members is None else check_positive_int("members", members)
+    return resolve_members(sweep[0].config.dataset, members)
 
 
 def run_fig3(

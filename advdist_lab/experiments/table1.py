@@ -31,7 +31,7 @@ from advdist_lab.experiments.tables import format_cell, markdown_table, mean_std
 from advdist_lab.files import atomic_write_bytes
 from advdist_lab.hparams import check_positive_int
 from advdist_lab.methods.config import METHODS, TrainConfig, applicable
-from advdist_lab.runs.ensemble.plan import default_members
+from advdist_lab.runs.ensemble.plan import resolve_members
 from advdist_lab.runs.executors import run_configs
 from advdist_lab.runs.folder import RunFolder
 
@@ -132,7 +132,7 @@ def train_runs(
     (:func:`advdist_lab.runs.executors.run_configs`; default:
     :func:`~advdist_lab.runs.ensemble.plan.default_members`, batched on digits and synthetic data)."""
     configs = plan(dataset, methods, sizes, seeds, **overrides)
-    members = default_members(dataset) if members is None else members
+    members = resolve_members(dataset, members)
     out = Path(out)
     return run_configs(
         configs,

@@ -33,7 +33,7 @@ from advdist_lab.files import atomic_write_bytes, atomic_write_json
 from advdist_lab.hparams import check_positive_int
 from advdist_lab.methods.config import ADVERSARIAL, TAG_RUN_DEFAULTS, TrainConfig, applicable
 from advdist_lab.methods.knn import DEFAULT_K, KNN_METHOD, LABEL_SETS, KnnConfig, pool_size
-from advdist_lab.runs.ensemble.plan import default_members
+from advdist_lab.runs.ensemble.plan import resolve_members
 from advdist_lab.runs.executors import run_configs
 from advdist_lab.runs.folder import RunFolder, holds_run
 from advdist_lab.runs.knn import run_knn
@@ -142,7 +142,7 @@ def run_table4(
     members = None if members is None else check_positive_int("members", members)
     configs = plan(methods, label_sets, seeds, knn_k=knn_k, knn_weighted=knn_weighted, **overrides)
     methods, label_sets = check_methods(methods), check_label_sets(label_sets)
-    members = default_members(configs[0].dataset) if members is None else members
+    members = resolve_members(configs[0].dataset, members)
     out = Path(out)
     with RunFolder(out, nested=True):  # a second table into the same folder is refused, not interleaved
         folders = [run_folder(out, config) for config in configs]

@@ -27,6 +27,7 @@ import json
 from collections.abc import Sequence
 
 from ...data import TAG_DATASETS
+from ...hparams import check_positive_int
 from ...methods.config import TrainConfig
 from .trainer import MEMBER_FIELDS
 
@@ -38,6 +39,7 @@ __all__ = [
     "batch_key",
     "batch_tasks",
     "default_members",
+    "resolve_members",
 ]
 
 BATCHABLE_DATASETS = ("digits", "synthetic", "mnist", "fashion-mnist", *TAG_DATASETS)
@@ -62,6 +64,12 @@ def default_members(dataset: str) -> int:
     if dataset in TAG_DATASETS:
         return TAG_DEFAULT_MEMBERS
     return DEFAULT_MEMBERS if dataset in BATCHED_BY_DEFAULT else 1
+
+
+def resolve_members(dataset: str, members: int | None) -> int:
+    """``members`` as a caller gave it (a positive integer, else ``ValueError``), or :func:`default_members` of
+    ``dataset`` for ``None``: the one place where the commands and experiments pick their batch size."""
+    return default_members(dataset) if members is None else check_positive_int("members", members)
 
 
 def batch_key(config: TrainConfig) -> str | None:
