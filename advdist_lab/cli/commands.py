@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from .. import __version__
 from . import data, dfard, privileged, robust, table1_report, tags, train
-from .common import Parser
+from .common import Parser, executor_from_args
 
 
 @dataclass(frozen=True)
@@ -63,11 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     from ..data import DatasetUnavailableError
     from ..files import DiskFullError
     from ..methods.loop import NonFiniteLossError
-    from ..runs.executors import RunsInterrupted, WorkerDiedError
+    from ..runs.executors import RunsInterrupted, WorkerDiedError, executor_scope
 
     try:
         args = build_parser().parse_args(argv)
-        return COMMANDS[args.command].run(args)
+        with executor_scope(executor_from_args(args)):  # --executor: every multi-run call of the command uses it
+            return COMMANDS[args.command].run(args)
     except (DatasetUnavailableError, NonFiniteLossError, DiskFullError, WorkerDiedError) as error:
         return fail(getattr(error, "strerror", None) or str(error), 1)  # an OSError's own words, no "[Errno 28]"
     except ValueError as error:

@@ -44,10 +44,56 @@ def set_threads(args: argparse.Namespace, dataset: str) -> None:
 
 
 def add_workers(parser: argparse.ArgumentParser, jobs_help: str = JOBS_HELP) -> None:
-    """``--no-progress``, ``--jobs`` and ``--threads``: the options of the commands that train many runs."""
+    """``--no-progress``, ``--jobs``, ``--threads`` and the executor's options (:func:`add_executor_options`):
+    the options of the commands that train many runs."""
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--jobs", type=int, default=None, help=jobs_help)
     add_threads(parser)
+    add_executor_options(parser)
+
+
+def add_executor_options(parser: argparse.ArgumentParser) -> None:
+    """``--executor local|ray``, ``--address``, ``--cpus-per-run`` and ``--gpus-per-run``: where the runs of a
+    multi-run command train (:func:`advdist_lab.runs.executors.make_executor`)."""
+    group = parser.add_argument_group("executor", "where the runs train (README, 'Many runs on a Ray cluster')")
+    group.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local: worker processes on this machine (default; --jobs); ray: Ray tasks on a Ray cluster "
+        "(pip install 'advdist-lab[cluster]')",
+    )
+    group.add_argument(
+        "--address",
+        default=None,
+        help="the Ray cluster: auto (the one running on this machine), HOST:PORT of its head, or ray://HOST:PORT "
+        "(Ray Client); default: the one on this machine if it runs, else a new one on this machine's cores",
+    )
+    group.add_argument(
+        "--cpus-per-run", type=float, default=None, help="CPUs (and torch threads) per Ray task (default: 1)"
+    )
+    group.add_argument(
+        "--gpus-per-run",
+        type=float,
+        default=None,
+        help="GPUs per Ray task, a fraction below 1 lets several tasks share one GPU (default: 0)",
+    )
+
+
+def executor_from_args(args: argparse.Namespace):
+    """The executor of ``args`` (:func:`~advdist_lab.runs.executors.make_executor`; ``None``: the local default
+    and for a command without the executor's options)."""
+    if not hasattr(args, "executor"):
+        return None
+    from ..runs.executors import make_executor
+
+    return make_executor(
+        args.executor,
+        jobs=getattr(args, "jobs", None) if args.executor == "ray" else None,
+        address=args.address,
+        cpus_per_run=args.cpus_per_run,
+        gpus_per_run=args.gpus_per_run,
+    )
 
 
 def add_run_options(parser: argparse.ArgumentParser, out_help: str) -> None:

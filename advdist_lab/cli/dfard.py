@@ -21,7 +21,7 @@ from pathlib import Path
 from ..robust.derd import DerdConfig
 from ..robust.dfard import DFARD_METHODS, DfardConfig
 from ..robust.validation import VAL_SIZES
-from .common import add_run_options, add_threads, out_folder, set_threads
+from .common import add_executor_options, add_run_options, add_threads, out_folder, set_threads
 from .options import add_config_options, config_fields, option_values
 
 DFARD_HELP = {
@@ -90,9 +90,10 @@ def add_dfard_table_parser(commands: argparse._SubParsersAction, name: str) -> N
     table.add_argument("--table", choices=("1", "3", "4"), required=True, help="which DFARD table")
     table.add_argument("--seeds", type=int, default=1, help="seeds per row (default: 1)")
     table.add_argument("--out", default=None, help="folder of the runs and tables (default: runs/dfard-table<N>)")
-    table.add_argument("--jobs", type=int, default=1, help="worker processes, one CPU thread each (default: 1)")
+    table.add_argument("--jobs", type=int, default=None, help="worker processes, one CPU thread each (default: 1)")
     table.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_threads(table)
+    add_executor_options(table)
     _add_options(table, skip=("method", "ita", "agb", "seed", "variant", "natural_teacher"))
 
 
@@ -143,7 +144,12 @@ def run_dfard_table(args: argparse.Namespace) -> int:
     set_threads(args, base.dataset)
     out = Path(out_folder(args.out, f"runs/dfard-table{args.table}"))
     results = experiments.run_rows(
-        rows, base, out, seeds=range(args.seeds), jobs=args.jobs, progress=not args.no_progress
+        rows,
+        base,
+        out,
+        seeds=range(args.seeds),
+        jobs=1 if args.jobs is None else args.jobs,
+        progress=not args.no_progress,
     )
     summary = experiments.summarize(results)
     columns = tuple(c for c in paper_tables.DFARD_COLUMNS if all(c in row for row in summary.values()))

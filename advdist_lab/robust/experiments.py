@@ -18,8 +18,6 @@ import functools
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +28,7 @@ from advdist_lab.robust.derd.run import run_derd
 from advdist_lab.robust.dfard import TABLE3_ROWS, DfardConfig, run_dfard
 from advdist_lab.robust.distill_config import DistillConfig
 from advdist_lab.robust.paper_tables import DFARD_COLUMNS
+from advdist_lab.runs.executors import Executor, LocalExecutor, current_executor, execute
 from advdist_lab.runs.folder import holds_run
 
 __all__ = [
@@ -115,7 +114,7 @@ def _tasks(
         for seed in seeds:
             seeded = type(config).from_dict({**config.to_dict(), "seed": seed})
             seeded.resolved()
-            tasks.append((label, seed, seeded, str(Path(out) / folder / f"seed={seed}")))
+            tasks.append((label, seed, seeded, os.path.abspath(Path(out) / folder / f"seed={seed}")))
     return tasks
 
 
@@ -128,32 +127,31 @@ def _execute(
     progress: bool,
     on_result: Callable[[str, int, dict], None] | None,
     desc: str,
-    serial: Callable[[DistillConfig, str], dict],
+    function: Callable[[DistillConfig, str], dict] | None = None,
+    executor: Executor | None = None,
 ) -> dict[str, list[dict]]:
-    """Run ``tasks`` (in this process through ``serial``, or in ``jobs`` worker processes of one CPU thread each);
-    ``{label: [result per seed]}``."""
-    from tqdm.auto import tqdm
-
+    """Run ``tasks`` on ``executor`` (default: the enclosing :func:`~advdist_lab.runs.executors.executor_scope`'s,
+    else ``jobs`` local worker processes of one CPU thread each, or this process for ``jobs = 1``);
+    ``{label: [result per seed]}``. ``function(config, folder)`` runs one (default :func:`_run_one`). A stop
+    says which runs are kept (:func:`~advdist_lab.runs.executors.execute`)."""
     results: dict[str, list] = {label: [None] * len(seeds) for label in labels}
-    bar = tqdm(total=len(tasks), desc=desc, disable=not progress, dynamic_ncols=True)
+    executor = executor or current_executor() or LocalExecutor(jobs)
 
-    def finished(label: str, seed: int, result: dict) -> None:
+    def finished(index: int, result: dict) -> None:
+        label, seed = tasks[index][:2]
         results[label][seeds.index(seed)] = result
-        bar.update(1)
         if on_result is not None:
             on_result(label, seed, result)
 
-    try:
-        if jobs == 1 or len(tasks) <= 1:
-            for label, seed, config, folder in tasks:
-                finished(label, seed, serial(config, folder))
-        else:
-            with ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=get_context("spawn")) as pool:
-                futures = {pool.submit(_run_one, c, f): (label, seed) for label, seed, c, f in tasks}
-                for future in as_completed(futures):
-                    finished(*futures[future], future.result())
-    finally:
-        bar.close()
+    execute(
+        function or _run_one,
+        [(config, folder) for _, _, config, folder in tasks],
+        finished,
+        executor=executor,
+        folders=[Path(folder) for *_, folder in tasks],
+        description=desc,
+        progress=progress,
+    )
     return results
 
 
@@ -166,11 +164,12 @@ def run_rows(
     jobs: int = 1,
     progress: bool = True,
     on_result: Callable[[str, int, dict], None] | None = None,
+    executor: Executor | None = None,
 ) -> dict[str, list[dict]]:
     """Run every row of ``rows`` (label -> overrides of ``base``) for every seed; ``{label: [result per seed]}``.
 
     Every config is built and validated before anything runs. Each run uses one CPU thread, in a worker or in
-    this process alike.
+    this process alike. ``executor``: where the runs train (:func:`_execute`; ``jobs`` applies to the local one).
     """
     if not isinstance(base, DfardConfig):
         raise ValueError(f"base must be a DfardConfig (got {type(base).__name__})")
@@ -179,7 +178,14 @@ def run_rows(
     configs = {label: DfardConfig.from_dict({**base.to_dict(), **dict(overrides)}) for label, overrides in rows.items()}
     tasks = _tasks(configs, seeds, out)
     return _execute(
-        tasks, list(rows), seeds, jobs=jobs, progress=progress, on_result=on_result, desc="DFARD rows", serial=_run_one
+        tasks,
+        list(rows),
+        seeds,
+        jobs=jobs,
+        progress=progress,
+        on_result=on_result,
+        desc="DFARD rows",
+        executor=executor,
     )
 
 
@@ -191,6 +197,7 @@ def run_variants(
     jobs: int = 1,
     progress: bool = False,
     on_result: Callable[[str, int, dict], None] | None = None,
+    executor: Executor | None = None,
 ) -> dict[str, list[dict]]:
     """Run every variant (label -> a complete :class:`DerdConfig` or :class:`DfardConfig`, methods may differ) for
     every seed into ``out/<row_folder(label)>/seed=<k>/``; ``{label: [result per seed]}`` in the order of
@@ -200,7 +207,7 @@ def run_variants(
     type; a folder holding a result is read back and one holding a checkpoint resumed, so a comparison can be
     stopped and continued. Every config and folder is validated before anything runs. With ``jobs = 1`` the runs
     use this process's torch threads and, with ``progress``, show their epochs' progress bars beside the variants'
-    one; ``jobs > 1`` worker processes run on one CPU thread each, silently.
+    one; ``jobs > 1`` worker processes run on one CPU thread each, silently; ``executor``: as :func:`run_rows`.
     """
     if not isinstance(variants, Mapping) or not variants:
         raise ValueError("variants must be a non-empty mapping of label -> DerdConfig or DfardConfig")
@@ -222,7 +229,8 @@ def run_variants(
         progress=progress,
         on_result=on_result,
         desc="variants",
-        serial=functools.partial(_run_in_folder, progress=progress),
+        function=functools.partial(_run_in_folder, progress=progress and jobs == 1),
+        executor=executor,
     )
 
 

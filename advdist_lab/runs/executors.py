@@ -1,32 +1,37 @@
-"""Many training runs, each cached in its own run folder: rerunning reuses finished runs, resumes unfinished ones.
+"""Many training runs, each cached in its own run folder, on one executor: worker processes here, or a Ray cluster.
 
 :func:`run_configs` trains a list of :class:`~advdist_lab.methods.TrainConfig` into their folders (a
-:class:`~advdist_lab.runs.folder.RunFolder` each), in this process or spread over worker processes
-(:func:`run_in_processes`). Tables (TPAMI Tables 1 and 4) and the experiments of the notebooks are lists of configs
-handed to it, so an interrupted experiment continues where it stopped and a finished one is read back instead of
-trained again.
+:class:`~advdist_lab.runs.folder.RunFolder` each). Tables (TPAMI Tables 1 and 4), sweeps (Figs. 3, 6, 8) and the
+experiments of the notebooks are lists of configs handed to it, so an interrupted experiment continues where it
+stopped and a finished one is read back instead of trained again: the run folder is the unit of idempotency, on
+every executor.
 
-With ``jobs > 1`` every worker runs one torch thread: on the CPU the digits models are so small that two
-single-threaded runs side by side finish sooner than one run on two threads. Every run is seeded by its own config,
-so the results do not depend on ``jobs``.
+Executors (:class:`Executor`): one interface, two engines.
+
+* :class:`LocalExecutor` (``--executor local``, the default): ``jobs`` spawned worker processes of one torch thread
+  each (:mod:`advdist_lab.runs.pool`); on the CPU the digits models are so small that two single-threaded runs
+  side by side finish sooner than one run on two threads. ``jobs = 1`` runs in this process.
+* :class:`~advdist_lab.runs.cluster.RayExecutor` (``--executor ray``): every task a Ray task with its own CPUs and
+  (fractional) GPUs, on the machines of a Ray cluster; Ray is an optional extra, imported only here.
+
+A task is one run, or the members of one batched model (:mod:`advdist_lab.runs.ensemble`). Every run is seeded by
+its own config, so the results do not depend on the executor nor on ``jobs``. The commands choose the executor for
+a whole command with :func:`executor_scope` (as joblib's ``parallel_config``); a call's ``executor=`` wins over it.
 
 Stopping: an interrupt (Ctrl-C in a terminal, Kernel > Interrupt in a notebook: a ``KeyboardInterrupt`` in the main
-thread) cancels the queued runs, terminates the running workers (they ignore SIGINT themselves: the parent decides)
-and raises :class:`RunsInterrupted` within about a second, with one line saying how many runs finished and are kept
-and how to finish the others. A stopped run keeps its last checkpoint (written atomically), and the next call
-resumes it.
+thread) cancels the queued runs, stops the running ones and raises :class:`RunsInterrupted` within seconds, with
+one line saying how many runs finished and are kept and how to finish the others. A stopped run keeps its last
+checkpoint (written atomically), and the next call resumes it. A full disk, a dead worker and a stopped cluster
+(``ray stop``) raise their error with the same account.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
-import pickle
-import queue
-import signal
-import threading
-import traceback
-from collections.abc import Callable, Sequence
-from multiprocessing import get_context
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..environment import SMALL_MODEL_DATASETS
@@ -36,18 +41,148 @@ from ..methods.config import TrainConfig
 from .ensemble.folders import train_batch
 from .ensemble.plan import batch_tasks
 from .folder import RESULT, check_out, holds_run
+from .pool import POLL_SECONDS, WorkerDiedError, run_in_processes
+from .progress import RunsProgress
 from .training import train
 
-POLL_SECONDS = 0.2
-"""How often the parent looks at its workers while it waits for a result (an interrupt is seen at once)."""
+__all__ = [
+    "EXECUTORS",
+    "POLL_SECONDS",
+    "Executor",
+    "LocalExecutor",
+    "RunsInterrupted",
+    "WorkerDiedError",
+    "current_executor",
+    "default_jobs",
+    "execute",
+    "executor_scope",
+    "kept_runs",
+    "make_executor",
+    "run_configs",
+    "run_in_processes",
+    "train_cached",
+    "train_task",
+]
+
+EXECUTORS = ("local", "ray")
+"""The values of ``--executor``."""
 
 
 class RunsInterrupted(KeyboardInterrupt):
     """An interrupt stopped many runs; the message says what was kept and how to finish the others."""
 
 
-class WorkerDiedError(RuntimeError):
-    """A worker process died during a run (killed by the system, out of memory...)."""
+class Executor:
+    """Calls one module-level function on many argument tuples, reporting each call's start and result.
+
+    ``prepare(out)`` runs once before any work (connect, check resources, check that the workers reach ``out``);
+    ``run(function, arguments, on_done, on_start)`` calls ``function(*arguments[i])`` for every ``i`` and
+    ``on_start(i)`` / ``on_done(i, value)`` in this process, in the order things happen. A failure of a call is
+    raised as the call's own exception; an interrupt cancels what is queued and stops what runs before it
+    propagates.
+    """
+
+    name = "executor"
+
+    def prepare(self, out: Path | None) -> None:
+        """Check, before any work, that the runs can go to ``out`` (their common folder)."""
+
+    def run(
+        self,
+        function: Callable,
+        arguments: Sequence[tuple],
+        on_done: Callable[[int, object], None],
+        on_start: Callable[[int], None],
+    ) -> None:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class LocalExecutor(Executor):
+    """``jobs`` spawned worker processes of ``threads`` torch threads each (:func:`run_in_processes`); with
+    ``jobs = 1`` (or a single call) the calls run one after the other in this process, on its threads."""
+
+    jobs: int = 1
+    threads: int = 1
+    name = "local"
+
+    def __post_init__(self) -> None:
+        check_positive_int("jobs", self.jobs)
+        check_positive_int("threads", self.threads)
+
+    def run(self, function, arguments, on_done, on_start) -> None:
+        if self.jobs == 1 or len(arguments) <= 1:
+            for i, args in enumerate(arguments):
+                on_start(i)
+                on_done(i, function(*args))
+        else:
+            run_in_processes(function, arguments, self.jobs, on_done, threads=self.threads, on_start=on_start)
+
+
+_CURRENT: contextvars.ContextVar[Executor | None] = contextvars.ContextVar("advdist_lab_executor", default=None)
+
+
+@contextlib.contextmanager
+def executor_scope(executor: Executor | None) -> Iterator[Executor | None]:
+    """Within the ``with`` block, the multi-run functions that are given no ``executor=`` use ``executor``
+    (``None``: the local default, their ``jobs``). A command wraps its whole work in it; so can a notebook cell::
+
+        with executor_scope(RayExecutor(address="auto")):
+            run_table1("digits", 3, "runs/table1-digits")
+    """
+    if executor is not None and not isinstance(executor, Executor):
+        raise ValueError(f"executor must be an Executor or None (got {type(executor).__name__})")
+    token = _CURRENT.set(executor)
+    try:
+        yield executor
+    finally:
+        _CURRENT.reset(token)
+
+
+def current_executor() -> Executor | None:
+    """The executor of the innermost :func:`executor_scope`, or ``None`` outside any."""
+    return _CURRENT.get()
+
+
+def make_executor(
+    name: str = "local",
+    *,
+    jobs: int | None = None,
+    address: str | None = None,
+    cpus_per_run: float | None = None,
+    gpus_per_run: float | None = None,
+) -> Executor | None:
+    """The executor that ``--executor NAME`` and its options ask for, checked before any work: ``None`` for
+    ``local`` (the multi-run functions then use their ``jobs``), a :class:`~advdist_lab.runs.cluster.RayExecutor`
+    for ``ray``. ``--jobs`` belongs to ``local``; ``--address``, ``--cpus-per-run`` and ``--gpus-per-run`` to
+    ``ray``."""
+    if name not in EXECUTORS:
+        raise ValueError(f"--executor must be one of {', '.join(EXECUTORS)} (got {name!r})")
+    if name == "local":
+        given = [
+            option
+            for option, value in (
+                ("--address", address),
+                ("--cpus-per-run", cpus_per_run),
+                ("--gpus-per-run", gpus_per_run),
+            )
+            if value is not None
+        ]
+        if given:
+            raise ValueError(f"{', '.join(given)} apply to --executor ray (the local executor takes --jobs)")
+        return None
+    if jobs is not None:
+        raise ValueError(
+            "--jobs applies to --executor local; on Ray the cluster's CPUs and --cpus-per-run decide how many runs "
+            "train at once"
+        )
+    from .cluster import RayExecutor
+
+    return RayExecutor(
+        address=address,
+        cpus_per_run=1.0 if cpus_per_run is None else cpus_per_run,
+        gpus_per_run=0.0 if gpus_per_run is None else gpus_per_run,
+    )
 
 
 def default_jobs(dataset: str, device: str = "auto") -> int:
@@ -80,142 +215,52 @@ def train_task(
     return train_batch(configs, folders, resume=True, teacher_cache=teachers, progress=False)
 
 
-# --------------------------------------------------------------------------------------------------------
-# The local executor: a pool of spawned worker processes that an interrupt stops at once
-# --------------------------------------------------------------------------------------------------------
-
-
-class _RemoteTraceback(Exception):
-    def __str__(self) -> str:
-        return "\n" + self.args[0]
-
-
-def _portable(error: BaseException) -> tuple[BaseException, str]:
-    """``error`` as it can travel back to the parent (its class when it pickles, else a RuntimeError)."""
-    text = "".join(traceback.format_exception(error))
-    try:
-        pickle.loads(pickle.dumps(error))
-    except Exception:
-        error = RuntimeError(f"{type(error).__name__}: {error}")
-    return error, text
-
-
-def _leave(signum: int, frame) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second terminate() kills at once
-    raise SystemExit(128 + signum)
-
-
-def _worker(function: Callable, tasks, results, threads: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop (module docstring)
-    signal.signal(signal.SIGTERM, _leave)  # terminate(): unwind (run folders unlocked, temporaries removed), exit
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    import torch
-    from tqdm.std import tqdm
-
-    torch.set_num_threads(threads)
-    tqdm.set_lock(threading.RLock())  # not tqdm's multiprocessing lock: a semaphore a killed worker would leak
-    while (item := tasks.get()) is not None:
-        index, arguments = item
-        try:
-            results.put((index, True, function(*arguments)))
-        except Exception as error:  # every failure goes back to the parent
-            results.put((index, False, _portable(error)))
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # no more work: nothing to unwind while the process exits
-
-
-def run_in_processes(
+def execute(
     function: Callable,
     arguments: Sequence[tuple],
-    jobs: int,
     on_done: Callable[[int, object], None],
     *,
-    threads: int = 1,
+    executor: Executor,
+    folders: Sequence[Path],
+    weights: Sequence[int] | None = None,
+    description: str = "runs",
+    progress: bool = True,
 ) -> None:
-    """Call ``function(*arguments[i])`` for every ``i`` in ``jobs`` spawned worker processes (``threads`` torch
-    threads each) and ``on_done(i, value)`` in this process as each one returns, in the order they finish.
-
-    ``function`` must be importable by name (a module-level function). The first failure is raised here, with the
-    worker's traceback as its cause; an exception raised by ``on_done`` or an interrupt in this process propagate
-    too. Either way, the queued calls are cancelled and the running workers terminated before this returns.
+    """Run the tasks ``function(*arguments[i])`` on ``executor`` under one :class:`RunsProgress` bar
+    (``weights[i]`` runs in task ``i``, default 1), ``on_done(i, value)`` as each finishes. ``folders`` are the
+    run folders of all the tasks: their common folder is what :meth:`Executor.prepare` checks, and what a stop
+    reports as kept (:func:`kept_runs`). Every stop raises with that account: an interrupt as
+    :class:`RunsInterrupted`, a full disk as :class:`~advdist_lab.files.DiskFullError`, a dead worker or a stopped
+    cluster as :class:`WorkerDiedError`.
     """
-    check_positive_int("jobs", jobs)
-    context = get_context("spawn")
-    # tasks go out as workers take them (at most two waiting per worker): the parent never blocks on a full pipe
-    # and needs no feeder thread, so nothing of the queues outlives this call
-    tasks, results = context.SimpleQueue(), context.Queue()
-    workers = [
-        context.Process(target=_worker, args=(function, tasks, results, threads), daemon=True)
-        for _ in range(min(jobs, len(arguments)))
-    ]
-    queued = iter(enumerate(arguments))
-    sends = len(arguments) + len(workers)  # every call, then one ``None`` per worker: "no more work"
+    if not isinstance(executor, Executor):
+        raise ValueError(f"executor must be an Executor (got {type(executor).__name__})")
+    weights = [1] * len(arguments) if weights is None else list(weights)
+    if len(weights) != len(arguments):
+        raise ValueError(f"weights and arguments must have the same length (got {len(weights)}, {len(arguments)})")
+    folders = [Path(f) for f in folders]
+    executor.prepare(common_folder(folders))
+    bar = RunsProgress(weights, description, progress)
 
-    def feed(count: int) -> None:
-        nonlocal sends
-        for _ in range(min(count, sends)):
-            tasks.put(next(queued, None))
-            sends -= 1
+    def done(i: int, value: object) -> None:
+        bar.finished(i)
+        on_done(i, value)
 
-    blocked = hasattr(signal, "pthread_sigmask")
     try:
-        feed(2 * len(workers))
-        if blocked:  # a worker inherits the mask: Ctrl-C cannot hit it before it ignores SIGINT
-            previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            for worker in workers:
-                worker.start()
-        finally:
-            if blocked:
-                signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-        pending = len(arguments)
-        while pending:
-            try:
-                index, ok, value = results.get(timeout=POLL_SECONDS)
-            except queue.Empty:
-                _check_workers(workers, results)
-                continue
-            pending -= 1
-            feed(1)
-            if not ok:
-                error, text = value
-                raise error from _RemoteTraceback(text)
-            on_done(index, value)
+        executor.run(function, arguments, done, bar.started)
+    except KeyboardInterrupt:
+        raise RunsInterrupted(f"interrupted: {kept_runs(folders)}") from None
+    except DiskFullError as error:
+        raise DiskFullError(error.errno, f"{error.strerror}; {kept_runs(folders)}") from None
+    except WorkerDiedError as error:
+        raise type(error)(f"{error}; {kept_runs(folders)}") from None
     finally:
-        _stop(workers)
-        tasks.close()
-        results.cancel_join_thread()
-        results.close()
-        for worker in workers:
-            worker.close()
-        # an exception keeps this frame alive: free the queues' semaphores now, not at exit (a resource warning)
-        workers = tasks = results = None
+        bar.close()
 
 
-def _check_workers(workers, results) -> None:
-    for worker in workers:
-        code = worker.exitcode
-        if code is not None and code != 0 and results.empty():
-            cause = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-            raise WorkerDiedError(f"a worker process died during a run ({cause})")
-    if all(worker.exitcode == 0 for worker in workers) and results.empty():
-        raise WorkerDiedError("the worker processes ended before every run was done")
-
-
-def _stop(workers) -> None:
-    for worker in workers:
-        if worker.is_alive():
-            worker.terminate()
-    for worker in workers:
-        worker.join(timeout=5)
-        if worker.is_alive():
-            worker.kill()
-            worker.join(timeout=5)
-
-
-# --------------------------------------------------------------------------------------------------------
-# Many training runs
-# --------------------------------------------------------------------------------------------------------
+def common_folder(folders: Sequence[Path]) -> Path | None:
+    """The deepest folder holding all of ``folders`` (absolute), ``None`` for none."""
+    return Path(os.path.commonpath([os.path.abspath(f) for f in folders])) if folders else None
 
 
 def run_configs(
@@ -228,26 +273,28 @@ def run_configs(
     description: str = "runs",
     on_result: Callable[[int, dict], None] | None = None,
     members: int = 1,
+    executor: Executor | None = None,
 ) -> list[dict]:
     """Train (or reuse) ``configs[i]`` in ``folders[i]``; the results in the order of ``configs``.
 
     Every config and every folder (:func:`~advdist_lab.runs.folder.check_out`) is checked before any training
     starts. ``teachers`` is a folder of pretrained teachers shared by the runs
-    (:func:`~advdist_lab.runs.training.train`'s ``teacher_cache``). ``jobs`` worker processes (default:
-    :func:`default_jobs` for the first config's dataset and device). ``on_result(i, result)`` is called as each
-    run finishes, in the order they finish. An interrupt raises :class:`RunsInterrupted` (module docstring); a
-    full disk or a dead worker raise their error with the same account of what was kept.
+    (:func:`~advdist_lab.runs.training.train`'s ``teacher_cache``). ``executor``: where the runs train (default:
+    the one of the enclosing :func:`executor_scope`, else a :class:`LocalExecutor` of ``jobs`` worker processes,
+    ``jobs`` defaulting to :func:`default_jobs` for the first config's dataset and device). ``on_result(i,
+    result)`` is called as each run finishes, in the order they finish. A stop raises with an account of what was
+    kept (:func:`execute`).
 
     ``members``: runs that can share a batch (:func:`~advdist_lab.runs.ensemble.plan.batch_key`: equal configs but
     for seeds and a grid's weights, on a dataset the batch supports) train as members of one batched model, at most
-    ``members`` per batch, each batch one task of the pool; ``1`` (the default here: runs finish, and are reported
-    to ``on_result``, one at a time): one run per task. The commands pass
+    ``members`` per batch, each batch one task of the executor; ``1`` (the default here: runs finish, and are
+    reported to ``on_result``, one at a time): one run per task. The commands pass
     :func:`~advdist_lab.runs.ensemble.plan.default_members` (batches on digits and synthetic data). A member's folder
     and result are a solo run's; its numbers equal its solo run's to float rounding (``tests/test_ensemble.py``).
     ``on_result`` and the progress bar count runs: a batch's members arrive together.
     """
     configs = list(configs)
-    folders = [Path(f) for f in folders]
+    folders = [Path(os.path.abspath(f)) for f in folders]  # absolute: a worker's working folder may differ
     if len(configs) != len(folders):
         raise ValueError(f"configs and folders must have the same length (got {len(configs)} and {len(folders)})")
     if len(set(folders)) != len(folders):
@@ -258,41 +305,33 @@ def run_configs(
         config.resolved()
     for folder in folders:
         check_out(folder)
-    if jobs is None:
-        jobs = default_jobs(configs[0].dataset, configs[0].device) if configs else 1
-    check_positive_int("jobs", jobs)
+    if jobs is not None:
+        check_positive_int("jobs", jobs)
     check_positive_int("members", members)
+    executor = executor or current_executor()
+    if executor is None:
+        executor = LocalExecutor(jobs or (default_jobs(configs[0].dataset, configs[0].device) if configs else 1))
     tasks = batch_tasks(configs, members)
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(configs), desc=description, disable=not progress, dynamic_ncols=True)
     results: list[dict | None] = [None] * len(configs)
-
-    def finished(i: int, result: dict) -> None:
-        results[i] = result
-        bar.update(1)
-        if on_result is not None:
-            on_result(i, result)
 
     def done(task: int, values: list[dict]) -> None:
         for i, result in zip(tasks[task], values, strict=True):
-            finished(i, result)
+            results[i] = result
+            if on_result is not None:
+                on_result(i, result)
 
+    teachers = None if teachers is None else os.path.abspath(teachers)
     arguments = [([configs[i] for i in task], [folders[i] for i in task], teachers) for task in tasks]
-    try:
-        if jobs == 1 or len(tasks) <= 1:
-            for task, args in enumerate(arguments):
-                done(task, train_task(*args))
-        else:
-            run_in_processes(train_task, arguments, jobs, done)
-    except KeyboardInterrupt:
-        raise RunsInterrupted(f"interrupted: {kept_runs(folders)}") from None
-    except DiskFullError as error:
-        raise DiskFullError(error.errno, f"{error.strerror}; {kept_runs(folders)}") from None
-    except WorkerDiedError as error:
-        raise WorkerDiedError(f"{error}; {kept_runs(folders)}") from None
-    finally:
-        bar.close()
+    execute(
+        train_task,
+        arguments,
+        done,
+        executor=executor,
+        folders=folders,
+        weights=[len(task) for task in tasks],
+        description=description,
+        progress=progress,
+    )
     return results  # type: ignore[return-value]
 
 
@@ -300,9 +339,9 @@ def kept_runs(folders: Sequence[Path]) -> str:
     """What a stopped batch of runs keeps, in words: how many finished (their ``result.json`` exists), where, and
     how to finish the others (``"3 of 8 runs finished and are kept in OUT; run the same command again to finish
     the other 5"``)."""
-    done = sum((folder / RESULT).exists() for folder in folders)
+    done = sum((Path(folder) / RESULT).exists() for folder in folders)
     total = len(folders)
-    where = os.path.commonpath([os.path.abspath(f) for f in folders]) if folders else "their folders"
+    where = common_folder(folders) or "their folders"
     if done == total:
         return f"all {total} runs finished and are kept in {where}; the same command again reads them back"
     return (
