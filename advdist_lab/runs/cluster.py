@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .executors import Executor
+from .interface import Executor
 from .pool import POLL_SECONDS, WorkerDiedError, raise_remote
 
 INSTALL_HINT = "--executor ray needs Ray: pip install 'advdist-lab[cluster]' (or pip install ray)"

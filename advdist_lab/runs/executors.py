@@ -41,6 +41,7 @@ from ..methods.config import TrainConfig
 from .ensemble.folders import train_batch
 from .ensemble.plan import batch_tasks
 from .folder import RESULT, check_out, holds_run
+from .interface import Executor
 from .pool import POLL_SECONDS, WorkerDiedError, run_in_processes
 from .progress import RunsProgress
 from .training import train
@@ -70,31 +71,6 @@ EXECUTORS = ("local", "ray")
 
 class RunsInterrupted(KeyboardInterrupt):
     """An interrupt stopped many runs; the message says what was kept and how to finish the others."""
-
-
-class Executor:
-    """Calls one module-level function on many argument tuples, reporting each call's start and result.
-
-    ``prepare(out)`` runs once before any work (connect, check resources, check that the workers reach ``out``);
-    ``run(function, arguments, on_done, on_start)`` calls ``function(*arguments[i])`` for every ``i`` and
-    ``on_start(i)`` / ``on_done(i, value)`` in this process, in the order things happen. A failure of a call is
-    raised as the call's own exception; an interrupt cancels what is queued and stops what runs before it
-    propagates.
-    """
-
-    name = "executor"
-
-    def prepare(self, out: Path | None) -> None:
-        """Check, before any work, that the runs can go to ``out`` (their common folder)."""
-
-    def run(
-        self,
-        function: Callable,
-        arguments: Sequence[tuple],
-        on_done: Callable[[int, object], None],
-        on_start: Callable[[int], None],
-    ) -> None:
-        raise NotImplementedError
 
 
 @dataclass(frozen=True)
