@@ -1,5 +1,5 @@
 # advdist-lab: the course's commands. See README.md.
-#   make setup    create .venv (if missing) and install the package with its notebook and dev extras
+#   make setup    create .venv (if missing) and install the package with its notebook, dev and cluster (Ray) extras
 #   make data     fetch and verify the real MNIST and Fashion-MNIST without the internet (advdist-lab data fetch all)
 #   make course   run every notebook headless (papermill) into build/executed/, with an HTML copy of each
 #   make test     ruff, the data, then the pytest suite, including every notebook run with smoke parameters and nbval
@@ -23,7 +23,7 @@ $(PY):
 # requests~=2.25.1 conflicts with JupyterLab's requests>=2.31, and it never imports requests (README, "Why each
 # dependency is there"). Both steps are no-ops when the pinned versions are already installed.
 $(STAMP): $(PY) pyproject.toml constraints.txt
-	$(PY) -m pip install -c constraints.txt -e ".[notebooks,dev]"
+	$(PY) -m pip install -c constraints.txt -e ".[notebooks,dev,cluster]"
 	$(PY) -m pip install -c constraints.txt --no-deps torchattacks
 	touch $(STAMP)
 
