@@ -63,3 +63,19 @@ def test_progress_counts_runs_of_batched_tasks():
     assert bar.counts == (3, 2, 1)
     with pytest.raises(ValueError, match="at least one run"):
         RunsProgress([0], "runs", enabled=False)
+
+
+def test_executor_ray_without_ray_says_how_to_install_it(monkeypatch, tmp_path, capsys):
+    import sys
+
+    from advdist_lab.cli import main
+    from advdist_lab.runs.cluster import INSTALL_HINT
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError, as where it is not installed
+    argv = ["table1", "--sizes", "30", "--methods", "distn", "--seeds", "1", "--epochs", "1", "--no-progress"]
+    status = main([*argv, "--executor", "ray", "--out", str(tmp_path / "t")])
+    assert status == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"advdist-lab: error: {INSTALL_HINT}"
+    assert "pip install 'advdist-lab[cluster]'" in err
+    assert not list(tmp_path.rglob("result.json"))  # refused before any run
