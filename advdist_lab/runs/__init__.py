@@ -3,7 +3,8 @@
 * :mod:`.folder`: :class:`RunFolder` (path checks, the folder's lock, the config check on resume, atomic
   checkpoints and results, a full disk in one line), ``result.json`` and checkpoint readers, the progress bar;
 * :mod:`.training`: :func:`train`, one run of a :class:`~advdist_lab.methods.TrainConfig`;
-* :mod:`.executors`: many runs, in this process or in worker processes, stopped cleanly by an interrupt;
+* :mod:`.executors`: many runs on an executor (this process, worker processes (:mod:`.pool`) or a Ray cluster
+  (:mod:`.cluster`)), under one bar (:mod:`.progress`), stopped cleanly by an interrupt;
 * :mod:`.sweeps`: grids of overrides times seeds (TPAMI Figs. 3 and 6) and their summaries;
 * :mod:`.knn`: the run of KNN tag voting (:mod:`advdist_lab.methods.knn`).
 

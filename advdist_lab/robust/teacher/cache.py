@@ -20,7 +20,8 @@ runs made from it stay valid (they check their teacher file's SHA-1, and a teach
 ``torch.save`` never writes the same bytes twice); its config is checked as the cache's is.
 
 :func:`train_teachers` trains several teachers (a robust and a natural one, a teacher and an undefended student)
-at once, one per worker process of one torch thread (:func:`~advdist_lab.runs.executors.run_in_processes`): the
+at once, one per worker process of one torch thread (:class:`~advdist_lab.runs.executors.LocalExecutor`, or the
+executor of an enclosing :func:`~advdist_lab.runs.executors.executor_scope`, such as Ray's): the
 digits models are so small that two single-threaded runs side by side finish sooner than one after the other on
 two threads, and a two-thread run on a machine whose other core is busy is many times slower (measured: a
 two-epoch digits teacher with its final evaluation on 200 test images took 40 s on one thread, 27 s on two with
@@ -39,7 +40,7 @@ from pathlib import Path
 from advdist_lab.hparams import check_positive_int
 from advdist_lab.robust.teacher.config import RobustTeacherConfig
 from advdist_lab.robust.teacher.run import train_robust_teacher
-from advdist_lab.runs.executors import run_in_processes
+from advdist_lab.runs.executors import LocalExecutor, current_executor, execute
 from advdist_lab.runs.folder import RESULT, check_out
 
 __all__ = ["COURSE_TEACHERS", "shared_teacher", "teacher_key", "train_teachers"]
@@ -89,7 +90,9 @@ def train_teachers(
     interrupted ones resumed).
 
     With ``jobs > 1`` the teachers still to train run in up to ``jobs`` worker processes of one torch thread each
-    (module docstring), silently; finished ones are read back here. With ``jobs = 1`` they run one after the other
+    (module docstring), or on the executor of an enclosing ``executor_scope``, under one bar of the teachers; an
+    interrupt keeps the finished ones and says so (:func:`~advdist_lab.runs.executors.execute`); finished ones
+    are read back here. With ``jobs = 1`` they run one after the other
     in this process, on its threads, with their progress bars when ``progress``. Every config and folder is checked
     before any work (two labels cannot share a folder).
     """
@@ -106,12 +109,21 @@ def train_teachers(
         checked[label] = (value[0], str(folder))
     pending = [label for label, (_, folder) in checked.items() if not (Path(folder) / RESULT).is_file()]
     results: dict[str, dict] = {}
-    if jobs > 1 and len(pending) > 1:
+    executor = current_executor()
+    if len(pending) > 1 and (jobs > 1 or executor is not None):
 
         def done(index: int, result: dict) -> None:
             results[pending[index]] = result
 
-        run_in_processes(_train_one, [checked[label] for label in pending], jobs, done)
+        execute(
+            _train_one,
+            [checked[label] for label in pending],
+            done,
+            executor=executor or LocalExecutor(jobs),
+            folders=[Path(checked[label][1]) for label in pending],
+            description="teachers",
+            progress=progress,
+        )
     for label, (config, folder) in checked.items():
         if label not in results:
             results[label] = train_robust_teacher(config, folder, resume=True, progress=progress)
