@@ -57,19 +57,85 @@ def test_core_dependencies_and_extras_are_as_documented():
     assert {_name(r) for r in project["optional-dependencies"]["cluster"]} == {"ray"}
 
 
-def test_binder_requirements_name_the_same_packages_as_pyproject():
-    lines = (ROOT / "binder" / "requirements.txt").read_text().splitlines()
-    binder = {_name(line): line.replace(" ", "") for line in lines if line.strip() and not line.startswith("#")}
-    # Binder opens the course in a browser on one machine: the [cluster] extra (Ray, --executor ray) is left out.
-    assert binder == _pyproject_requirements(without=("cluster",))
-    assert "ray" not in binder
+def _constraint_pins() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[name.strip().lower().replace("_", "-")] = version.strip()
+    return pins
 
 
-def test_binder_has_runtime_and_post_build():
-    assert re.fullmatch(r"python-3\.\d+\s*", (ROOT / "binder" / "runtime.txt").read_text())
+def _binder_environment() -> tuple[dict[str, str], dict[str, str], dict]:
+    """``(conda, pip, environment)``: binder/environment.yml's conda and pip requirements by package name."""
+    import yaml
+
+    environment = yaml.safe_load((ROOT / "binder" / "environment.yml").read_text())
+    conda, pip = {}, {}
+    for dependency in environment["dependencies"]:
+        if isinstance(dependency, dict):
+            pip.update({_name(r): r.replace(" ", "") for r in dependency["pip"]})
+        else:
+            conda[_name(dependency)] = dependency.replace(" ", "")
+    return conda, pip, environment
+
+
+BINDER_NOTEBOOK_PACKAGES = {"jupyterlab", "ipywidgets", "anywidget", "plotly", "jupytext", "ipykernel"}
+"""What the course needs in a browser: the front end, the widgets, the figures, the .py notebooks, the kernel."""
+
+
+def test_binder_environment_has_a_cpu_torch_the_tested_versions_and_no_dev_tools():
+    conda, pip, environment = _binder_environment()
+    assert environment["channels"] == ["conda-forge"]
+    assert conda["python"] == "python=3.11"
+    # the CPU build of PyTorch (conda-forge's metapackage), with pyproject's ranges for the core
+    core = _pyproject_requirements(without=("notebooks", "dev", "cluster"))
+    assert conda["pytorch-cpu"] == core["torch"].replace("torch", "pytorch-cpu")
+    assert conda["torchvision"] == core["torchvision"] and conda["numpy"] == core["numpy"]
+    assert "torch" not in pip and not any(name.startswith("nvidia") for name in pip)
+    # the notebook packages and tqdm from pip, each pinned to the version constraints.txt tests
+    assert set(pip) == BINDER_NOTEBOOK_PACKAGES | {"tqdm"}
+    pins = _constraint_pins()
+    for name, requirement in pip.items():
+        assert requirement == f"{name}=={pins[name]}", f"{requirement} is not the tested {name}=={pins[name]}"
+    # no dev tools, no test runners, no cluster
+    project = _pyproject()["project"]["optional-dependencies"]
+    left_out = {_name(r.split("#")[0]) for r in project["dev"] + project["cluster"]} | {"nbval", "papermill"}
+    assert not left_out & (set(pip) | set(conda))
+    # repo2docker reads environment.yml first and would ignore these: one source of truth
+    assert not (ROOT / "binder" / "requirements.txt").exists()
+    assert not (ROOT / "binder" / "runtime.txt").exists()
+
+
+def test_binder_pip_part_resolves_without_torch_or_dev_tools(tmp_path: Path):
+    """``pip install --dry-run`` of the pip part, resolved afresh against the package index pip is set up for."""
+    import json
+    import subprocess
+    import sys
+
+    _, pip, _ = _binder_environment()
+    report = tmp_path / "report.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--report"]
+        + [str(report), *pip.values()],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    installed = {item["metadata"]["name"].lower() for item in json.loads(report.read_text())["install"]}
+    assert {name for name in pip} <= installed
+    heavy = {name for name in installed if name.startswith(("torch", "nvidia", "triton", "pytest", "ruff"))}
+    assert not heavy, f"the pip part pulls {sorted(heavy)}"
+
+
+def test_binder_post_build_installs_the_package_and_the_lab_settings():
     post_build = ROOT / "binder" / "postBuild"
     assert post_build.stat().st_mode & 0o111, "postBuild must be executable"
-    assert "pip install --no-deps -e ." in post_build.read_text()
+    text = post_build.read_text()
+    assert "pip install --no-deps -e ." in text
+    assert "--no-deps torchattacks" in text
+    assert "jupyterlab-overrides.json" in text
 
 
 def test_constraints_pin_every_direct_dependency():
@@ -83,7 +149,7 @@ def test_constraints_pin_every_direct_dependency():
 
 
 def test_no_registry_host_is_written_into_install_files():
-    for path in ("Makefile", "constraints.txt", "binder/requirements.txt", "binder/postBuild", "pyproject.toml"):
+    for path in ("Makefile", "constraints.txt", "binder/environment.yml", "binder/postBuild", "pyproject.toml"):
         text = (ROOT / path).read_text()
         assert "://" not in text, f"{path} names a URL"
 
