@@ -116,6 +116,7 @@ def test_the_table_holds_every_command_in_the_help_order() -> None:
         "dfard",
         "dfard-table",
         "data",
+        "report",
     ]
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import __version__
-from . import data, dfard, privileged, robust, table1_report, tags, train
+from . import data, dfard, privileged, report, robust, table1_report, tags, train
 from .common import Parser, executor_from_args
 
 
@@ -38,6 +38,7 @@ COMMANDS: dict[str, Command] = {
     "dfard": Command(dfard.add_dfard_parser, dfard.run_dfard),
     "dfard-table": Command(dfard.add_dfard_table_parser, dfard.run_dfard_table),
     "data": Command(data.add_data_parser, data.run_data),
+    "report": Command(report.add_report_parser, report.run_report),
 }
 """Every ``advdist-lab`` subcommand, in the order of ``advdist-lab --help``."""
 
