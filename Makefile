@@ -1,7 +1,8 @@
 # advdist-lab: the course's commands. See README.md.
-#   make setup    create .venv (if missing) and install the package with its notebook, dev and cluster (Ray) extras
+#   make setup    create .venv (if missing) and install the package with its notebook, site, dev and cluster (Ray) extras
 #   make data     fetch and verify the real MNIST and Fashion-MNIST without the internet (advdist-lab data fetch all)
 #   make course   run every notebook headless (papermill) into build/executed/, with an HTML copy of each
+#   make site     the course as a static website in build/site/ from build/executed/ (make course first if missing)
 #   make test     ruff, the data, then the pytest suite, including every notebook run with smoke parameters and nbval
 #   make lab      JupyterLab on notebooks/, the Jupytext .py notebooks opening as notebooks
 
@@ -11,10 +12,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.advdist-lab-installed
 SMOKE_DIR := build/smoke
 COURSE_DIR := build/executed
+SITE_DIR := build/site
 # JupyterLab refuses to run as root unless told to (containers often run as root).
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup data course smoke test lint lab constraints clean
+.PHONY: setup data course site smoke test lint lab constraints clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +25,7 @@ $(PY):
 # requests~=2.25.1 conflicts with JupyterLab's requests>=2.31, and it never imports requests (README, "Why each
 # dependency is there"). Both steps are no-ops when the pinned versions are already installed.
 $(STAMP): $(PY) pyproject.toml constraints.txt
-	$(PY) -m pip install -c constraints.txt -e ".[notebooks,dev,cluster]"
+	$(PY) -m pip install -c constraints.txt -e ".[notebooks,site,dev,cluster]"
 	$(PY) -m pip install -c constraints.txt --no-deps torchattacks
 	touch $(STAMP)
 
@@ -37,6 +39,11 @@ data: setup
 
 course: setup
 	$(PY) -m advdist_lab.course --out $(COURSE_DIR)
+
+# The executed notebooks are the site's cache: make course runs only when build/executed/ has none.
+site: setup
+	test -f $(COURSE_DIR)/00_welcome.ipynb || $(MAKE) course
+	$(PY) -m advdist_lab.site --executed $(COURSE_DIR) --out $(SITE_DIR)
 
 smoke: setup
 	$(PY) -m advdist_lab.course --smoke --out $(SMOKE_DIR)

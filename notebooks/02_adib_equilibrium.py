@@ -38,8 +38,10 @@ OMEGA_T = 1.0 - OMEGA_S
 #
 # ADIB (TPAMI Section 4.1; it is KDGAN of the NeurIPS paper) lets the student **and** the teacher generate
 # labels against one binary discriminator, and ties them together with distillation losses:
+#
 # $$\min_{\theta_s,\theta_t}\max_{\theta_d} V_{ADIB} = \mathbb{E}_{p_r}[\log D] + \omega_s\,\mathbb{E}_{p_s}[\log(1-D)]
 #   + \omega_t\,\mathbb{E}_{p_t}[\log(1-D)] + \nu\, L_{KD}(p_t\|p_s) + \mu\, L_{KD}(p_s\|p_t), \qquad (4)$$
+#
 # with $\omega_s + \omega_t = 1$ and $L_{KD}$ from Eq. 2. The two fake terms only ever see the **mixture**
 # $p_\omega = \omega_s p_s + \omega_t p_t$.
 #

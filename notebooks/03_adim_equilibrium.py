@@ -37,8 +37,10 @@ if SMOKE:
 #
 # ADIM (TPAMI Section 4.2) gives the discriminator three classes, real, student and teacher, with probabilities
 # $D_r + D_s + D_t = 1$:
+#
 # $$\min_{\theta_s,\theta_t}\max_{\theta_d} V_{ADIM} = \sum_{i\in\{r,s,t\}} \omega_i\, \mathbb{E}_{y\sim p_i}[\log D_i(x,y)]
 #   + \nu\, L_{KD}(p_t\|p_s) + \mu\, L_{KD}(p_s\|p_t), \qquad (6)$$
+#
 # with $\omega_r + \omega_s + \omega_t = 1$, all positive.
 #
 # * **Lemma 4.3.** The best discriminator is $D_i^*(x,y) = \omega_i p_i(y\mid x) / \bar p(y\mid x)$, with

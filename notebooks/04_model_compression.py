@@ -125,15 +125,19 @@ for player in ("student", "teacher", "discriminator_backbone"):
 #
 # **ADIB** (Eq. 4; KDGAN): the teacher joins as a second generator against the same binary discriminator, and
 # the two generators distil into each other ($\omega_s+\omega_t=1$):
+#
 # $$\min_{\theta_s,\theta_t}\max_{\theta_d}\ \mathbb{E}_{p_r}[\log D] + \omega_s\mathbb{E}_{p_s}[\log(1-D)]
 #   + \omega_t\mathbb{E}_{p_t}[\log(1-D)] + \nu L_{KD}(p_t\|p_s) + \mu L_{KD}(p_s\|p_t). \qquad (4)$$
+#
 # The student descends $\omega_s\mathbb{E}_{p_s}[\log(1-D)] + \nu L_{KD}(p_t\|p_s)$, the teacher
 # $\omega_t\mathbb{E}_{p_t}[\log(1-D)] + \mu L_{KD}(p_s\|p_t)$.
 #
 # **ADIM** (Eq. 6, Algorithm 1): the discriminator has three classes, real, student and teacher, with
 # $D_r+D_s+D_t=1$ (two binary heads: real vs fake, then student vs teacher), and $\omega$ lies on the simplex:
+#
 # $$\min_{\theta_s,\theta_t}\max_{\theta_d}\ \sum_{i\in\{r,s,t\}}\omega_i\,\mathbb{E}_{y\sim p_i}[\log D_i(x,y)]
 #   + \nu L_{KD}(p_t\|p_s) + \mu L_{KD}(p_s\|p_t). \qquad (6)$$
+#
 # The student descends $\omega_s\mathbb{E}_{p_s}[\log D_s] + \nu L_{KD}(p_t\|p_s)$ (Algorithm 1, line 11), the
 # teacher $\omega_t\mathbb{E}_{p_t}[\log D_t] + \mu L_{KD}(p_s\|p_t)$ (line 8). **ADIM-NGS** is the same game
 # without the Gumbel-Softmax trick (Fig. 4).

@@ -161,9 +161,10 @@ LEVELS = {
     "widgets": 7,
     "cli": 7,
     "course": 7,
+    "site": 7,
 }
 """The arrows of the README: a room imports only rooms on a lower level (and itself). ``robust`` sits above
-``experiments`` because it uses its table formatting; ``widgets``, ``cli`` and ``course`` are the top."""
+``experiments`` because it uses its table formatting; ``widgets``, ``cli``, ``course`` and ``site`` are the top."""
 
 
 def room_of(module: str) -> str:

@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from smoke_copies import SmokeCopies
 
 from advdist_lab import course
 
@@ -30,32 +31,6 @@ EXPECTED_CHECKS = {
     "03_adim_equilibrium": 9,
     "05_gradient_variance": 5,  # Lemma 4.5 in the cases that satisfy its premise
 }
-
-
-class SmokeCopies:
-    """The smoke copies' folder: ``smoke_dir / "NN_topic.ipynb"`` first (re)executes that notebook alone when its
-    copy is missing or older than its source."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.checked: dict[str, str | None] = {}  # stem -> the failure of its run, None when its copy is fresh
-
-    def _ensure(self, stem: str) -> None:
-        if stem not in self.checked:
-            source = ROOT / "notebooks" / f"{stem}.py"
-            copy, html = self.folder / f"{stem}.ipynb", self.folder / f"{stem}.html"
-            failure = None
-            if source.exists() and (
-                not html.exists() or not copy.exists() or copy.stat().st_mtime < source.stat().st_mtime
-            ):
-                (run,) = course.run_course(self.folder, smoke=True, only=[stem])
-                failure = None if run.ok else run.line()
-            self.checked[stem] = failure
-        assert self.checked[stem] is None, self.checked[stem]
-
-    def __truediv__(self, name: str) -> Path:
-        self._ensure(name.split(".", 1)[0])
-        return self.folder / name
 
 
 @pytest.fixture(scope="session")

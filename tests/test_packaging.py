@@ -55,6 +55,8 @@ def test_core_dependencies_and_extras_are_as_documented():
     dev = {_name(r) for r in project["optional-dependencies"]["dev"]}
     assert dev == {"pytest", "hypothesis", "ruff", "playwright", "scikit-learn"}
     assert {_name(r) for r in project["optional-dependencies"]["cluster"]} == {"ray"}
+    site = {_name(r.split("#")[0]) for r in project["optional-dependencies"]["site"]}
+    assert site == {"sphinx", "myst-nb", "sphinx-book-theme", "jupyter-server-mathjax"}
 
 
 def _constraint_pins() -> dict[str, str]:
@@ -100,7 +102,8 @@ def test_binder_environment_has_a_cpu_torch_the_tested_versions_and_no_dev_tools
         assert requirement == f"{name}=={pins[name]}", f"{requirement} is not the tested {name}=={pins[name]}"
     # no dev tools, no test runners, no cluster
     project = _pyproject()["project"]["optional-dependencies"]
-    left_out = {_name(r.split("#")[0]) for r in project["dev"] + project["cluster"]} | {"nbval", "papermill"}
+    left_out = {_name(r.split("#")[0]) for r in project["dev"] + project["cluster"] + project["site"]}
+    left_out |= {"nbval", "papermill"}
     assert not left_out & (set(pip) | set(conda))
     # repo2docker reads environment.yml first and would ignore these: one source of truth
     assert not (ROOT / "binder" / "requirements.txt").exists()
@@ -160,7 +163,7 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / "README.md").read_text()
 
 
-NOTEBOOK_SIDE = ("viz", "widgets", "course.py")
+NOTEBOOK_SIDE = ("viz", "widgets", "course.py", "site")
 """The only rooms (folders) and modules that may import the notebook stack."""
 
 
