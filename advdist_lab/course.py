@@ -212,6 +212,8 @@ def run_notebook(
 ) -> NotebookRun:
     """Execute one notebook with papermill (in the notebooks directory) and write its HTML copy.
 
+    Only the ``parameters`` that the notebook's parameters cell declares are passed.
+
     The executed notebook is written to a temporary name and renamed into place when papermill finishes, so a
     failed run leaves the previous good copy untouched; the failed copy is kept as ``NAME.failed.ipynb``.
     """
@@ -225,11 +227,13 @@ def run_notebook(
     with tempfile.TemporaryDirectory() as tmp:
         unexecuted = to_ipynb(source, Path(tmp) / f"{source.stem}.ipynb")
         partial = out_dir / f".{source.stem}.running.ipynb"
+        declared = papermill.inspect_notebook(str(unexecuted))
+        given = {name: value for name, value in (parameters or {}).items() if name in declared}
         try:
             papermill.execute_notebook(
                 str(unexecuted),
                 str(partial),
-                parameters=dict(parameters or {}),
+                parameters=given,
                 kernel_name=KERNEL["name"],
                 cwd=str(source.parent),
                 progress_bar=False,
@@ -259,9 +263,13 @@ def run_course(
     notebooks_dir: Path = NOTEBOOKS_DIR,
     stream=None,
 ) -> list[NotebookRun]:
-    """Run every notebook (or those named by ``only``) and print one line per notebook as it finishes."""
+    """Run every notebook (or those named by ``only``) and print one line per notebook as it finishes.
+
+    Headless, every notebook runs with ``INTERACTIVE = False`` and, where its parameters declare it, ``TRAIN =
+    True``: the long experiments that Run All in JupyterLab reads back (``TRAIN = False``) are trained here."""
     parameters = {"SMOKE": True} if smoke else {}
     parameters["INTERACTIVE"] = False
+    parameters["TRAIN"] = True
     runs = []
     for source in discover(notebooks_dir, only):
         run = run_notebook(source, out_dir, parameters, html=html)

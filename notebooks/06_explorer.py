@@ -24,6 +24,7 @@ EPOCHS = 50  # epochs of every sweep run (TrainConfig's default)
 GRIDS = None  # {"nu": (...), ...} to change Fig. 3's grids; None takes ablation.DEFAULT_GRIDS
 OUT = None  # sweep folder; None picks runs/06_explorer/digits-eEPOCHS at the repository root
 JOBS = None  # worker processes for the sweeps; None: one per core for digits on a CPU
+TRAIN = False  # True: train the sweeps of Figs. 3 and 6 here (about 5 min on 2 cores); False: read them back from OUT
 
 # %%
 from advdist_lab import course
@@ -64,6 +65,7 @@ from advdist_lab import viz
 from advdist_lab.experiments import ablation, ablation_analysis
 from advdist_lab.experiments.tables import markdown_table
 from advdist_lab.runs import sweeps, train
+from advdist_lab.runs.executors import RunsNotTrainedError
 from advdist_lab.theory import sweep_report
 from advdist_lab.theory.solver import sweep_game
 from advdist_lab.widgets import GameExplorer, TrainingExplorer
@@ -158,23 +160,33 @@ else:  # the run the Run button would start, trained here, and its figure
 # defaults; $\omega$ stays on the simplex: when one weight varies the other two share the rest), over `SEEDS` seeds
 # and the sizes `SIZES`, each run cached in its own folder under `OUT` (a rerun reads them back; an interrupted sweep
 # resumes). `advdist-lab sweep --preset fig3` runs the same sweep from the command line. Fig. 6 reuses the
-# $\mu$ runs and adds $\mu = 0$.
+# $\mu$ runs and adds $\mu = 0$. The sweeps train only with `TRAIN = True` (about 5 minutes on 2 cores, so that
+# Run All stays quick); with `TRAIN = False`, the default, the cell reads a finished sweep back from `OUT` and
+# otherwise says what is missing. `make course` runs the notebook with `TRAIN = True`.
 
 # %%
 overrides = {"epochs": EPOCHS, "teacher_pretrain_epochs": TEACHER_PRETRAIN_EPOCHS, "device": DEVICE}
+mus = GRIDS["mu"] if GRIDS else ablation.MU_GRID
 started = time.perf_counter()
-fig3 = ablation.run_fig3(OUT, SIZES, SEEDS, GRIDS, jobs=nb.jobs, progress=not SMOKE, **overrides)
-fig3_seconds = time.perf_counter() - started
-print(f"Fig. 3: {len(fig3['points'])} runs in {fig3_seconds:.0f} s (including runs read back from {OUT})")
-viz.hyperparameter_figure(fig3["rows"]).show()
+try:
+    fig3 = ablation.run_fig3(OUT, SIZES, SEEDS, GRIDS, jobs=nb.jobs, progress=not SMOKE, train=TRAIN, **overrides)
+    fig3_seconds = time.perf_counter() - started
+    fig6 = ablation.run_fig6(OUT, SIZES, SEEDS, mus, jobs=nb.jobs, progress=not SMOKE, train=TRAIN, **overrides)
+except RunsNotTrainedError as error:
+    fig3 = fig6 = None
+    print(
+        f"Figs. 3 and 6 are not drawn: {error}. Set TRAIN = True in the parameters cell and run the notebook again "
+        "to train them (finished runs are kept in OUT, an interrupted sweep resumes)."
+    )
+else:
+    print(f"Fig. 3: {len(fig3['points'])} runs in {fig3_seconds:.0f} s (including runs read back from {OUT})")
+    print(f"Fig. 6: {len(fig6['points'])} runs (the mu > 0 runs are Fig. 3's)")
 
 # %%
-started = time.perf_counter()
-mus = GRIDS["mu"] if GRIDS else ablation.MU_GRID
-fig6 = ablation.run_fig6(OUT, SIZES, SEEDS, mus, jobs=nb.jobs, progress=not SMOKE, **overrides)
-print(f"Fig. 6: {len(fig6['points'])} runs in {time.perf_counter() - started:.0f} s (the mu > 0 runs are Fig. 3's)")
-viz.teacher_mu_figure(fig6["rows"], fig6["baseline"]).show()
-display(Markdown(sweeps.to_markdown(fig6["summary"])))
+if fig3 is not None:
+    viz.hyperparameter_figure(fig3["rows"]).show()
+    viz.teacher_mu_figure(fig6["rows"], fig6["baseline"]).show()
+    display(Markdown(sweeps.to_markdown(fig6["summary"])))
 
 # %% [markdown]
 # ### Ours beside the paper's
@@ -185,10 +197,11 @@ display(Markdown(sweeps.to_markdown(fig6["summary"])))
 # at $\mu = 0$, and less accurate at large $\mu$. Ours, computed from the runs above:
 
 # %%
-effects = ablation_analysis.effects(fig3["rows"])
-display(Markdown(ablation_analysis.effects_markdown(effects)))
-for line in ablation_analysis.paper_comparison(fig3["rows"], fig6["rows"], fig6["baseline"]):
-    print(line)
+if fig3 is not None:
+    effects = ablation_analysis.effects(fig3["rows"])
+    display(Markdown(ablation_analysis.effects_markdown(effects)))
+    for line in ablation_analysis.paper_comparison(fig3["rows"], fig6["rows"], fig6["baseline"]):
+        print(line)
 
 # %%
 nb.cleanup()  # a smoke run's temporary sweep folder, removed now rather than at kernel exit

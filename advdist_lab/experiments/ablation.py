@@ -287,14 +287,22 @@ def run_fig3(
     metrics: Sequence[str] = (),
     description: str = "Fig. 3",
     members: int | None = None,
+    train: bool = True,
     **overrides,
 ) -> dict:
     """Train (or read back) every point of Fig. 3 under ``out``: ``{"points", "results", "summary", "rows"}``.
     ``metrics``: more top-level numbers of ``result.json`` to average (Fig. 8's ``p@3``); ``description`` labels the
-    progress bar; ``members``: the most points per batched model (:func:`sweep_members`)."""
+    progress bar; ``members``: the most points per batched model (:func:`sweep_members`); ``train=False`` reads a
+    finished sweep back and trains nothing (:func:`~advdist_lab.runs.sweeps.run_sweep`)."""
     sweep = fig3_points(n_trains, seeds, grids, **overrides)
     results = run_sweep(
-        sweep, out, jobs=jobs, progress=progress, description=description, members=sweep_members(sweep, members)
+        sweep,
+        out,
+        jobs=jobs,
+        progress=progress,
+        description=description,
+        members=sweep_members(sweep, members),
+        train=train,
     )
     return {
         "points": sweep,
@@ -314,13 +322,21 @@ def run_fig6(
     progress: bool = True,
     metrics: Sequence[str] = (),
     members: int | None = None,
+    train: bool = True,
     **overrides,
 ) -> dict:
     """Train (or read back) every point of Fig. 6 under ``out`` (the same ``out`` as Fig. 3 reuses its ``mu``
-    runs): ``{"points", "results", "summary", "rows", "baseline"}``; ``members`` as in :func:`run_fig3`."""
+    runs): ``{"points", "results", "summary", "rows", "baseline"}``; ``members`` and ``train`` as in
+    :func:`run_fig3`."""
     sweep = fig6_points(n_trains, seeds, mus, **overrides)
     results = run_sweep(
-        sweep, out, jobs=jobs, progress=progress, description="Fig. 6", members=sweep_members(sweep, members)
+        sweep,
+        out,
+        jobs=jobs,
+        progress=progress,
+        description="Fig. 6",
+        members=sweep_members(sweep, members),
+        train=train,
     )
     rows, baseline = fig6_rows(sweep, results, metrics)
     return {

@@ -44,7 +44,7 @@ from .folder import RESULT, check_out, holds_run
 from .interface import Executor
 from .pool import POLL_SECONDS, WorkerDiedError, run_in_processes
 from .progress import RunsProgress
-from .training import train
+from .training import read_back, train
 
 __all__ = [
     "EXECUTORS",
@@ -52,6 +52,7 @@ __all__ = [
     "Executor",
     "LocalExecutor",
     "RunsInterrupted",
+    "RunsNotTrainedError",
     "WorkerDiedError",
     "current_executor",
     "default_jobs",
@@ -71,6 +72,14 @@ EXECUTORS = ("local", "ray")
 
 class RunsInterrupted(KeyboardInterrupt):
     """An interrupt stopped many runs; the message says what was kept and how to finish the others."""
+
+
+class RunsNotTrainedError(ValueError):
+    """``train=False`` asked for runs that are not all finished; ``.finished`` and ``.total`` count them."""
+
+    def __init__(self, message: str, finished: int, total: int) -> None:
+        super().__init__(message)
+        self.finished, self.total = finished, total
 
 
 @dataclass(frozen=True)
@@ -250,8 +259,14 @@ def run_configs(
     on_result: Callable[[int, dict], None] | None = None,
     members: int = 1,
     executor: Executor | None = None,
+    train: bool = True,
 ) -> list[dict]:
     """Train (or reuse) ``configs[i]`` in ``folders[i]``; the results in the order of ``configs``.
+
+    ``train=False`` trains nothing: the finished runs are read back (:func:`~advdist_lab.runs.training.read_back`,
+    which writes nothing, so the folders may be read-only), and when any is missing
+    :class:`RunsNotTrainedError` says how many are finished, before anything is read (a notebook that is safe to
+    Run All reads a long experiment back instead of starting it).
 
     Every config and every folder (:func:`~advdist_lab.runs.folder.check_out`) is checked before any training
     starts. ``teachers`` is a folder of pretrained teachers shared by the runs
@@ -279,11 +294,13 @@ def run_configs(
         if not isinstance(config, TrainConfig):
             raise ValueError(f"configs must be TrainConfig objects (got {type(config).__name__})")
         config.resolved()
-    for folder in folders:
+    for folder in folders if train else ():  # reading back needs no writable place
         check_out(folder)
     if jobs is not None:
         check_positive_int("jobs", jobs)
     check_positive_int("members", members)
+    if not train:
+        return _read_back(configs, folders)
     executor = executor or current_executor()
     if executor is None:
         executor = LocalExecutor(jobs or (default_jobs(configs[0].dataset, configs[0].device) if configs else 1))
@@ -309,6 +326,19 @@ def run_configs(
         progress=progress,
     )
     return results  # type: ignore[return-value]
+
+
+def _read_back(configs: Sequence[TrainConfig], folders: Sequence[Path]) -> list[dict]:
+    """The finished runs of ``configs`` in ``folders``, or :class:`RunsNotTrainedError` when any is missing."""
+    finished = sum((folder / RESULT).exists() for folder in folders)
+    if finished < len(folders):
+        where = common_folder(folders) or "their folders"
+        raise RunsNotTrainedError(
+            f"{finished} of {len(folders)} runs are finished in {where}, and train=False trains none",
+            finished,
+            len(folders),
+        )
+    return [read_back(config, folder) for config, folder in zip(configs, folders)]
 
 
 def kept_runs(folders: Sequence[Path]) -> str:

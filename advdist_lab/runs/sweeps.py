@@ -219,8 +219,12 @@ def run_sweep(
     description: str = "sweep",
     on_result: Callable[[int, dict], None] | None = None,
     members: int = 1,
+    train: bool = True,
 ) -> list[dict]:
     """Train (or read back) every point under ``out/<point.folder>``; the results in the order of ``sweep``.
+
+    ``train=False`` reads the finished points back without locking or writing ``out`` (a shipped or cached sweep)
+    and raises :class:`~advdist_lab.runs.executors.RunsNotTrainedError` when any is missing (:func:`run_configs`).
 
     Pretrained teachers are shared through ``out/teachers`` (the hyperparameters of Fig. 3 leave the teacher's
     pretraining alone, so the points of one ``n`` and seed pretrain it once). A rerun reads finished points back
@@ -236,18 +240,25 @@ def run_sweep(
     if not sweep:
         raise ValueError("a sweep needs at least one point")
     check_unique(sweep)
+    results: list[dict | None] = [None] * len(sweep)
+
+    def finished(j: int, result: dict) -> None:
+        for i in shared[j][1]:
+            results[i] = result
+            if on_result is not None:
+                on_result(i, result)
+
+    if not train:
+        out = Path(os.path.abspath(out))
+        shared = _shared_runs(sweep, out)
+        values = run_configs([p.config for p, _ in shared], [out / p.folder for p, _ in shared], train=False)
+        for j, value in enumerate(values):
+            finished(j, value)
+        return results  # type: ignore[return-value]
     folder = RunFolder(out)
     out = folder.path
-    results: list[dict | None] = [None] * len(sweep)
     with folder:
         shared = _shared_runs(sweep, out)
-
-        def finished(j: int, result: dict) -> None:
-            for i in shared[j][1]:
-                results[i] = result
-                if on_result is not None:
-                    on_result(i, result)
-
         run_configs(
             [point.config for point, _ in shared],
             [out / point.folder for point, _ in shared],

@@ -43,7 +43,7 @@ from ..files import atomic_torch_save, file_sha1, load_tensors
 from ..methods.config import TrainConfig
 from ..methods.loop import NonFiniteLossError, Trainer
 from ..metrics import tag_result_fields
-from .folder import RunFolder, maybe_kill, progress_bar
+from .folder import RunFolder, maybe_kill, progress_bar, read_finished
 
 CHECKPOINT_KEYS = frozenset({"config", "trainer", "history", "timing", "pretraining", "wall_seconds"})
 """What a training run's ``checkpoint.pt`` holds."""
@@ -115,6 +115,15 @@ def train(
             return finished
         state = folder.checkpoint(config.to_dict(), resume, device, CHECKPOINT_KEYS)
         return _train(config, device, folder, state, *options)
+
+
+def read_back(config: TrainConfig, out: str | os.PathLike) -> dict | None:
+    """The finished run of ``config`` in ``out`` (its ``result.json``, whose config must be ``config``'s), or
+    ``None`` when ``out`` holds no finished run; reads and writes nothing else (no lock: ``out`` may be read-only,
+    such as a shipped results folder). A damaged file or another config raises as :func:`train` would."""
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"config must be a TrainConfig (got {type(config).__name__})")
+    return read_finished(Path(out), config.resolved().to_dict(), True, comparable_config)
 
 
 def _train(config, device, folder, state, progress, callback, stop, teacher_cache, trainer_hook) -> dict:
