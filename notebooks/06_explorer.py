@@ -66,7 +66,7 @@ from advdist_lab.experiments import ablation, ablation_analysis
 from advdist_lab.experiments.tables import markdown_table
 from advdist_lab.runs import sweeps, train
 from advdist_lab.runs.executors import RunsNotTrainedError
-from advdist_lab.theory import sweep_report
+from advdist_lab.theory import sweep_report, try_this
 from advdist_lab.theory.solver import sweep_game
 from advdist_lab.widgets import GameExplorer, TrainingExplorer
 
@@ -82,10 +82,13 @@ print(f"p_r = {P_R}; sweeps: sizes {SIZES}, {SEEDS} seed(s), {EPOCHS} epochs, de
 # of relaxed samples per step; the step sizes `lr` (student, teacher) and `lr_d` (discriminator), the
 # discriminator steps per round, the number of steps and the seed of the players' start.
 #
-# Things to try: move $\omega_s$ towards 0 and watch the student slow down (its adversarial gradient is weighted by
-# $\omega_s$); set $\nu = 10$ with `lr = 0.3` and watch the game overshoot (the effective step is $\nu \cdot$ `lr`);
-# switch to Gumbel-Softmax and raise $\tau$ to 10: the relaxed samples are nearly uniform, their gradient is biased,
-# and the players stop short of $p_r$.
+# Things to try (each is measured below the explorer, from its starting settings, beside the same game without the
+# change): set $\nu = \mu = 0$ (the adversarial game alone) and move $\omega_s$ towards 0: the student slows down,
+# its adversarial gradient is weighted by $\omega_s$; set $\nu = 10$ with `lr = 0.3`: the game overshoots (the
+# effective step of the distillation term is $\nu \cdot$ `lr`); with $\nu = \mu = 0$, switch to Gumbel-Softmax and
+# raise $\tau$ to 10: the relaxed samples are nearly uniform, their gradient is biased and small, and the players
+# stop short of $p_r$. With the default $\nu = 1$ the first and the last change little: distillation pulls the
+# student to the teacher, which reaches $p_r$ anyway.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -95,6 +98,10 @@ if INTERACTIVE:
 else:
     viz.game_explorer_figure(game.trajectory).show()
 print(game.message.value)
+
+# %%
+for line in try_this.suggestion_lines(try_this.measure_suggestions(P_R, game.settings()), game.settings()["steps"]):
+    print("*", line)
 
 # %% [markdown]
 # The same game, one slider at a time, measured (`game.sweep_game`). Each row is a full solve from the same start;

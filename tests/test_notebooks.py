@@ -302,6 +302,8 @@ def test_explorer_notebook_compares_with_the_paper_in_numbers(smoke_dir: SmokeCo
     assert re.search(r"mu = \S+ against mu = 0\.01: student [+-]\d+\.\d\d points\. Paper:", text)
     assert re.search(r"teacher at mu = 0\.001 against mu = 0: .*Paper \(Fig\. 6\)", text)
     assert re.search(r"Fig\. 3: \d+ runs in \d+ s", text)
+    # the things to try, measured from the explorer's starting settings, each visibly doing what the text says
+    assert text.count(": it shows.") == 3 and "does NOT show" not in text
 
 
 TAGS = "07_tag_recommendation"
