@@ -227,7 +227,7 @@ def run_notebook(
     with tempfile.TemporaryDirectory() as tmp:
         unexecuted = to_ipynb(source, Path(tmp) / f"{source.stem}.ipynb")
         partial = out_dir / f".{source.stem}.running.ipynb"
-        declared = papermill.inspect_notebook(str(unexecuted))
+        declared = declared_parameters(unexecuted)
         given = {name: value for name, value in (parameters or {}).items() if name in declared}
         try:
             papermill.execute_notebook(
@@ -248,6 +248,18 @@ def run_notebook(
     (out_dir / f"{source.stem}.failed.ipynb").unlink(missing_ok=True)
     html_path = to_html(target) if html else None
     return NotebookRun(source.stem, target, html_path, time.perf_counter() - start)
+
+
+def declared_parameters(notebook: Path) -> set[str]:
+    """The names that the cell tagged ``parameters`` of ``notebook`` (``.ipynb``) assigns at the start of a line."""
+    import json
+
+    names: set[str] = set()
+    for cell in json.loads(Path(notebook).read_text())["cells"]:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            names |= set(re.findall(r"^([A-Za-z_][A-Za-z0-9_]*)\s*=", source, re.M))
+    return names
 
 
 def _summary(exc: Exception, lines: list[str]) -> str:

@@ -65,11 +65,36 @@ def test_a_sweep_is_read_back_without_locking_its_folder(tmp_path: Path) -> None
     assert snapshot(tmp_path) == before
 
 
-def test_the_explorer_notebook_reads_its_sweeps_back_instead_of_training_them(tmp_path: Path) -> None:
-    """Run All in JupyterLab (``TRAIN = False``, the default): the sweep cell says what is missing and how to
-    train it, the notebook finishes, and no figure of Figs. 3 and 6 is drawn from nothing."""
+def test_table4_without_training_is_refused_before_any_knn_run(tmp_path: Path) -> None:
+    from advdist_lab.experiments import table4_runs
+
+    with pytest.raises(RunsNotTrainedError, match="0 of 1 runs are finished"):
+        table4_runs.run_table4(
+            1, tmp_path / "t4", methods=("knn", "adim"), label_sets=("popular",), progress=False, train=False
+        )
+    assert not (tmp_path / "t4").exists()  # no KNN run, no lock, no table
+
+
+@pytest.mark.parametrize(
+    ("stem", "messages"),
+    [
+        ("06_explorer", ["Figs. 3 and 6 are not drawn: 0 of "]),
+        (
+            "07_tag_recommendation",
+            [
+                f"{what} not drawn: 0 of "
+                for what in ("Table 4 and Fig. 9 are", "Fig. 11 is", "Fig. 8 is", "Fig. 10 is")
+            ],
+        ),
+    ],
+)
+def test_a_notebook_run_all_reads_its_long_runs_back_instead_of_training_them(
+    tmp_path: Path, stem: str, messages: list[str]
+) -> None:
+    """Run All in JupyterLab (``TRAIN = False``, the default): each long section says what is missing and how to
+    train it, the notebook finishes, and no figure is drawn from nothing."""
     run = course.run_notebook(
-        ROOT / "notebooks" / "06_explorer.py", tmp_path, {"SMOKE": True, "INTERACTIVE": False}, html=False
+        ROOT / "notebooks" / f"{stem}.py", tmp_path, {"SMOKE": True, "INTERACTIVE": False}, html=False
     )
     assert run.ok, run.error
     notebook = json.loads(run.ipynb.read_text())
@@ -78,5 +103,13 @@ def test_the_explorer_notebook_reads_its_sweeps_back_instead_of_training_them(tm
     text = "".join(
         "".join(o.get("text", "")) for c in notebook["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
     )
-    assert "Figs. 3 and 6 are not drawn: 0 of " in text and "Set TRAIN = True" in text
-    assert "(TPAMI Fig. 3)" not in json.dumps(notebook)
+    for message in messages:
+        assert message in text
+    assert text.count("Set TRAIN = True") == len(messages)
+    titles = [
+        str(o["data"]["application/vnd.plotly.v1+json"].get("layout", {}).get("title", {}).get("text", ""))
+        for c in notebook["cells"]
+        for o in c.get("outputs", [])
+        if "application/vnd.plotly.v1+json" in o.get("data", {})
+    ]
+    assert not [t for t in titles if "TPAMI Fig." in t], titles  # no figure of the untrained runs

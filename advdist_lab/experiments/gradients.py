@@ -117,11 +117,19 @@ def run(
     jobs: int | None = None,
     progress: bool = True,
     description: str = "probed runs",
+    train: bool = True,
 ) -> list[dict]:
-    """Train (or read back) ``configs`` under ``out`` with one shared teacher cache; their results in order."""
+    """Train (or read back) ``configs`` under ``out`` with one shared teacher cache; their results in order.
+    ``train=False`` only reads finished runs back (:func:`~advdist_lab.runs.executors.run_configs`)."""
     folders = [folder(out, c) for c in configs]
     return run_configs(
-        configs, folders, teachers=Path(out) / "teachers", jobs=jobs, progress=progress, description=description
+        configs,
+        folders,
+        teachers=Path(out) / "teachers",
+        jobs=jobs,
+        progress=progress,
+        description=description,
+        train=train,
     )
 
 

@@ -127,9 +127,14 @@ def run_table4(
     knn_k: int = DEFAULT_K,
     knn_weighted: bool = True,
     members: int | None = None,
+    train: bool = True,
     **overrides,
 ) -> dict:
     """Train (or reuse) every run of Table 4 and write ``table4.md``, ``table4.csv``, ``table4.json`` under ``out``.
+
+    ``train=False`` trains nothing: when a trained method's run is missing,
+    :class:`~advdist_lab.runs.executors.RunsNotTrainedError` counts them before any work (the KNN runs, seconds
+    each, run either way).
 
     ``overrides`` are :class:`TrainConfig` fields applied to every run that takes them (``epochs``, ``device``,
     ``data_file``...); ``jobs`` worker processes train the runs (:func:`advdist_lab.runs.executors.run_configs`; default
@@ -144,11 +149,13 @@ def run_table4(
     methods, label_sets = check_methods(methods), check_label_sets(label_sets)
     members = resolve_members(configs[0].dataset, members)
     out = Path(out)
+    folders = [run_folder(out, config) for config in configs]
+    knn = [i for i, config in enumerate(configs) if isinstance(config, KnnConfig)]
+    trained = [i for i, config in enumerate(configs) if not isinstance(config, KnnConfig)]
+    if not train and trained:  # refused before any KNN run or lock
+        run_configs([configs[i] for i in trained], [folders[i] for i in trained], train=False)
     with RunFolder(out, nested=True):  # a second table into the same folder is refused, not interleaved
-        folders = [run_folder(out, config) for config in configs]
         results: list[dict | None] = [None] * len(configs)
-        knn = [i for i, config in enumerate(configs) if isinstance(config, KnnConfig)]
-        trained = [i for i, config in enumerate(configs) if not isinstance(config, KnnConfig)]
         for i in knn:
             folder = folders[i]
             results[i] = run_knn(configs[i], folder, resume=holds_run(folder), progress=False)

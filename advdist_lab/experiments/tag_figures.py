@@ -148,12 +148,14 @@ def run_fig8(
     jobs: int | None = None,
     progress: bool = True,
     members: int | None = None,
+    train: bool = True,
     **overrides,
 ) -> dict:
     """Train (or read back) every point of Fig. 8 under ``out`` (:func:`ablation.run_fig3` on the tag data):
     ``{"points", "results", "summary", "rows"}``, the rows with the student's ranking metrics (``p@3_mean``...).
     ``members``: the most points per batched model (:func:`ablation.sweep_members`; default
-    :func:`~advdist_lab.runs.ensemble.plan.default_members` of the tag data, ``1``: every point alone)."""
+    :func:`~advdist_lab.runs.ensemble.plan.default_members` of the tag data, ``1``: every point alone);
+    ``train=False`` only reads a finished sweep back."""
     base = fig8_overrides(**overrides)
     size = _size(n_train, base)
     return ablation.run_fig3(
@@ -166,6 +168,7 @@ def run_fig8(
         metrics=FIG8_METRICS,
         description="Fig. 8",
         members=members,
+        train=train,
         **base,
     )
 
@@ -273,12 +276,14 @@ def run_fig10(
     *,
     jobs: int | None = None,
     progress: bool = True,
+    train: bool = True,
     **overrides,
 ) -> dict:
     """Train (or read back) the probed runs of Fig. 10 under ``out``: ``{"configs", "results", "curves"}``,
-    ``curves`` as :func:`~advdist_lab.experiments.gradients.variance_curves` (the student's, mean over seeds)."""
+    ``curves`` as :func:`~advdist_lab.experiments.gradients.variance_curves` (the student's, mean over seeds);
+    ``train=False`` only reads finished runs back."""
     configs = fig10_configs(seeds, methods, n_train, **overrides)
-    results = run(configs, out, jobs=jobs, progress=progress, description="Fig. 10")
+    results = run(configs, out, jobs=jobs, progress=progress, description="Fig. 10", train=train)
     return {"configs": configs, "results": results, "curves": variance_curves(results)}
 
 
