@@ -100,6 +100,22 @@ def test_pages_refuse_what_is_not_a_notebook() -> None:
         page_title({"cells": [{"cell_type": "code", "source": "x = 1"}]})
 
 
+def test_a_solution_is_folded_on_its_page(tmp_path: Path) -> None:
+    notebook = _executed_notebook()
+    solution = nbformat.v4.new_code_cell(
+        "# Solution to exercise 1\nprint(2)", metadata={"tags": ["solution", "hide-cell"]}
+    )
+    solution["outputs"] = [nbformat.v4.new_output("stream", name="stdout", text="2\n")]
+    notebook["cells"].append(json.loads(json.dumps(solution)))
+    (tmp_path / "executed").mkdir()
+    (tmp_path / "executed" / "99_test.ipynb").write_text(json.dumps(notebook))
+    build_site(tmp_path / "executed", tmp_path / "site")
+    html = (tmp_path / "site" / "99_test.html").read_text()
+    folded = html[html.index('<details class="admonition hide above-input">') :]
+    assert "Show the solution" in folded[:400]
+    assert folded.index("# Solution to exercise 1") < folded.index("</details>")
+
+
 def test_build_refuses_a_folder_without_executed_notebooks(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no executed notebooks in .*: run `make course`"):
         build_site(tmp_path / "nothing", tmp_path / "site")
