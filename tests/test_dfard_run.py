@@ -281,6 +281,19 @@ def test_rows_run_summarize_and_compare(teacher_file, tmp_path):
     assert experiments.row_folder("Ours*") != experiments.row_folder("Ours")
 
 
+def test_rows_are_read_back_without_training_or_refused_with_a_count(teacher_file, tmp_path):
+    from advdist_lab.runs.executors import RunsNotTrainedError
+
+    rows = {"Vanilla": TABLE3_ROWS["Vanilla"]}
+    base = tiny(teacher_file, epochs=1)
+    with pytest.raises(RunsNotTrainedError, match="0 of 2 runs are finished"):
+        experiments.run_rows(rows, base, tmp_path / "rows", seeds=(0, 1), progress=False, train=False)
+    assert not (tmp_path / "rows").exists()
+    trained = experiments.run_rows(rows, base, tmp_path / "rows", seeds=(0, 1), progress=False)
+    read = experiments.run_rows(rows, base, tmp_path / "rows", seeds=(0, 1), progress=False, train=False)
+    assert [r["history"] for r in read["Vanilla"]] == [r["history"] for r in trained["Vanilla"]]
+
+
 # -- the command line --------------------------------------------------------------------------------------------
 
 

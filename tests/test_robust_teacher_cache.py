@@ -146,3 +146,13 @@ def test_bad_arguments_are_refused_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="is an existing file"):
         shared_teacher(tiny(), tmp_path / "file")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # nothing trained, no folder made
+
+
+def test_teachers_are_not_trained_with_train_false(tmp_path: Path) -> None:
+    from advdist_lab.runs.executors import RunsNotTrainedError
+
+    with pytest.raises(RunsNotTrainedError, match="0 of 1 runs are finished"):
+        train_teachers({"teacher": (tiny(), tmp_path / "t")}, progress=False, train=False)
+    assert not (tmp_path / "t").exists()
+    trained = train_teachers({"teacher": (tiny(), tmp_path / "t")}, progress=False)["teacher"]
+    assert train_teachers({"teacher": (tiny(), tmp_path / "t")}, progress=False, train=False)["teacher"] == trained

@@ -28,7 +28,7 @@ from advdist_lab.robust.derd.run import run_derd
 from advdist_lab.robust.dfard import TABLE3_ROWS, DfardConfig, run_dfard
 from advdist_lab.robust.distill_config import DistillConfig
 from advdist_lab.robust.paper_tables import DFARD_COLUMNS
-from advdist_lab.runs.executors import Executor, LocalExecutor, current_executor, execute
+from advdist_lab.runs.executors import Executor, LocalExecutor, current_executor, execute, require_finished
 from advdist_lab.runs.folder import holds_run
 
 __all__ = [
@@ -129,12 +129,18 @@ def _execute(
     desc: str,
     function: Callable[[DistillConfig, str], dict] | None = None,
     executor: Executor | None = None,
+    train: bool = True,
 ) -> dict[str, list[dict]]:
     """Run ``tasks`` on ``executor`` (default: the enclosing :func:`~advdist_lab.runs.executors.executor_scope`'s,
     else ``jobs`` local worker processes of one CPU thread each, or this process for ``jobs = 1``);
     ``{label: [result per seed]}``. ``function(config, folder)`` runs one (default :func:`_run_one`). A stop
-    says which runs are kept (:func:`~advdist_lab.runs.executors.execute`)."""
+    says which runs are kept (:func:`~advdist_lab.runs.executors.execute`). ``train=False`` trains nothing: the
+    finished runs are read back in this process, and when any is missing
+    :class:`~advdist_lab.runs.executors.RunsNotTrainedError` counts them before any is read."""
     results: dict[str, list] = {label: [None] * len(seeds) for label in labels}
+    if not train:
+        require_finished([folder for *_, folder in tasks])
+        executor = LocalExecutor(1)  # reading back: in this process
     executor = executor or current_executor() or LocalExecutor(jobs)
 
     def finished(index: int, result: dict) -> None:
@@ -165,11 +171,13 @@ def run_rows(
     progress: bool = True,
     on_result: Callable[[str, int, dict], None] | None = None,
     executor: Executor | None = None,
+    train: bool = True,
 ) -> dict[str, list[dict]]:
     """Run every row of ``rows`` (label -> overrides of ``base``) for every seed; ``{label: [result per seed]}``.
 
     Every config is built and validated before anything runs. Each run uses one CPU thread, in a worker or in
-    this process alike. ``executor``: where the runs train (:func:`_execute`; ``jobs`` applies to the local one).
+    this process alike. ``executor``: where the runs train (:func:`_execute`; ``jobs`` applies to the local one);
+    ``train=False`` only reads finished runs back.
     """
     if not isinstance(base, DfardConfig):
         raise ValueError(f"base must be a DfardConfig (got {type(base).__name__})")
@@ -186,6 +194,7 @@ def run_rows(
         on_result=on_result,
         desc="DFARD rows",
         executor=executor,
+        train=train,
     )
 
 
@@ -198,6 +207,7 @@ def run_variants(
     progress: bool = False,
     on_result: Callable[[str, int, dict], None] | None = None,
     executor: Executor | None = None,
+    train: bool = True,
 ) -> dict[str, list[dict]]:
     """Run every variant (label -> a complete :class:`DerdConfig` or :class:`DfardConfig`, methods may differ) for
     every seed into ``out/<row_folder(label)>/seed=<k>/``; ``{label: [result per seed]}`` in the order of
@@ -207,7 +217,8 @@ def run_variants(
     type; a folder holding a result is read back and one holding a checkpoint resumed, so a comparison can be
     stopped and continued. Every config and folder is validated before anything runs. With ``jobs = 1`` the runs
     use this process's torch threads and, with ``progress``, show their epochs' progress bars beside the variants'
-    one; ``jobs > 1`` worker processes run on one CPU thread each, silently; ``executor``: as :func:`run_rows`.
+    one; ``jobs > 1`` worker processes run on one CPU thread each, silently; ``executor`` and ``train``: as
+    :func:`run_rows`.
     """
     if not isinstance(variants, Mapping) or not variants:
         raise ValueError("variants must be a non-empty mapping of label -> DerdConfig or DfardConfig")
@@ -231,6 +242,7 @@ def run_variants(
         desc="variants",
         function=functools.partial(_run_in_folder, progress=progress and jobs == 1),
         executor=executor,
+        train=train,
     )
 
 

@@ -60,6 +60,7 @@ __all__ = [
     "executor_scope",
     "kept_runs",
     "make_executor",
+    "require_finished",
     "run_configs",
     "run_in_processes",
     "train_cached",
@@ -328,8 +329,10 @@ def run_configs(
     return results  # type: ignore[return-value]
 
 
-def _read_back(configs: Sequence[TrainConfig], folders: Sequence[Path]) -> list[dict]:
-    """The finished runs of ``configs`` in ``folders``, or :class:`RunsNotTrainedError` when any is missing."""
+def require_finished(folders: Sequence[str | os.PathLike]) -> None:
+    """:class:`RunsNotTrainedError`, counting them, unless every one of ``folders`` holds a finished run (its
+    ``result.json``): the check of every ``train=False``."""
+    folders = [Path(f) for f in folders]
     finished = sum((folder / RESULT).exists() for folder in folders)
     if finished < len(folders):
         where = common_folder(folders) or "their folders"
@@ -338,6 +341,11 @@ def _read_back(configs: Sequence[TrainConfig], folders: Sequence[Path]) -> list[
             finished,
             len(folders),
         )
+
+
+def _read_back(configs: Sequence[TrainConfig], folders: Sequence[Path]) -> list[dict]:
+    """The finished runs of ``configs`` in ``folders``, or :class:`RunsNotTrainedError` when any is missing."""
+    require_finished(folders)
     return [read_back(config, folder) for config, folder in zip(configs, folders)]
 
 

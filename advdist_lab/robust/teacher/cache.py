@@ -40,7 +40,7 @@ from pathlib import Path
 from advdist_lab.hparams import check_positive_int
 from advdist_lab.robust.teacher.config import RobustTeacherConfig
 from advdist_lab.robust.teacher.run import train_robust_teacher
-from advdist_lab.runs.executors import LocalExecutor, current_executor, execute
+from advdist_lab.runs.executors import LocalExecutor, current_executor, execute, require_finished
 from advdist_lab.runs.folder import RESULT, check_out
 
 __all__ = ["COURSE_TEACHERS", "shared_teacher", "teacher_key", "train_teachers"]
@@ -83,7 +83,11 @@ def _train_one(config: RobustTeacherConfig, folder: str) -> dict:
 
 
 def train_teachers(
-    runs: Mapping[str, tuple[RobustTeacherConfig, str | os.PathLike]], *, jobs: int = 1, progress: bool = True
+    runs: Mapping[str, tuple[RobustTeacherConfig, str | os.PathLike]],
+    *,
+    jobs: int = 1,
+    progress: bool = True,
+    train: bool = True,
 ) -> dict[str, dict]:
     """``{label: result}`` of every ``label -> (config, folder)`` of ``runs``, each by
     :func:`~advdist_lab.robust.teacher.run.train_robust_teacher` with ``resume=True`` (finished folders read back,
@@ -94,7 +98,8 @@ def train_teachers(
     interrupt keeps the finished ones and says so (:func:`~advdist_lab.runs.executors.execute`); finished ones
     are read back here. With ``jobs = 1`` they run one after the other
     in this process, on its threads, with their progress bars when ``progress``. Every config and folder is checked
-    before any work (two labels cannot share a folder).
+    before any work (two labels cannot share a folder). ``train=False`` trains none: when a teacher is not finished,
+    :class:`~advdist_lab.runs.executors.RunsNotTrainedError` counts them before any is read.
     """
     if not isinstance(runs, Mapping) or not runs:
         raise ValueError("runs must be a non-empty mapping of label -> (RobustTeacherConfig, folder)")
@@ -107,6 +112,8 @@ def train_teachers(
         if any(Path(other) == folder for _, other in checked.values()):
             raise ValueError(f"two teachers would share the folder {folder}; give each its own")
         checked[label] = (value[0], str(folder))
+    if not train:
+        require_finished([folder for _, folder in checked.values()])
     pending = [label for label, (_, folder) in checked.items() if not (Path(folder) / RESULT).is_file()]
     results: dict[str, dict] = {}
     executor = current_executor()
