@@ -193,3 +193,90 @@ viz.value_curve(ngan_sim, title="NGAN's value oscillates around its equilibrium 
 #
 # The exact numbers above are printed by the cells, so they are whatever this run measured. Notebook 02 adds
 # the teacher as a third player (ADIB).
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise asks you to predict an outcome before you run anything: write your prediction down, then open the
+# folded solution below it, which measures the answer with the same exact games as above.
+
+# %% [markdown]
+# **Exercise 1.** Put more weight on the real data: set $\upsilon = 4$ in Eq. 2, with the teacher $p_t$ and the
+# starting student $p_{s0}$ of Section 2. Predict the distribution the KD student converges to, and whether its
+# error $KL(p_r\|p_s)$ falls below a tenth of the teacher's. Then check by running
+# `solver.solve_game(p_r, "kd", ..., upsilon=4.0)` for `STEPS` steps at step size `LR`.
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 1
+upsilon = 4.0
+run = solver.solve_game(p_r, "kd", p_t0=p_t, p_s0=p_s0, upsilon=upsilon, steps=STEPS, lr=LR)
+fixed_point = theory.kd_optimal_student(p_r, p_t, upsilon)  # (p_t + upsilon p_r) / (1 + upsilon)
+gap = (run.p_s[-1] - fixed_point).abs().max().item()
+student_kl, teacher_kl = run.kl_to_real()[-1].item(), theory.kl(p_r, p_t).item()
+print(
+    f"after {STEPS} steps p_s = {[round(v, 4) for v in run.p_s[-1].tolist()]}, "
+    f"(p_t + upsilon p_r) / (1 + upsilon) = {[round(v, 4) for v in fixed_point.tolist()]} (largest gap {gap:.1e})"
+)
+print(
+    f"KL(p_r || p_s) = {student_kl:.4f} is {student_kl / teacher_kl:.3f} times the teacher's {teacher_kl:.4f}: "
+    f"{'below' if student_kl < teacher_kl / 10 else 'above'} a tenth of it, but not zero at a finite upsilon"
+)
+assert gap < 1e-8
+
+# %% [markdown]
+# **Exercise 2.** NGAN is slow at step size `LR`; is a larger step the cure? Predict how many steps simultaneous
+# NGAN needs to stay within $KL(p_r\|p_s) < 10^{-4}$ when the step size is doubled, and doubled again: half as many
+# each time, fewer, or more? Then check with `solver.sweep_game(p_r, "lr", [LR, 2 * LR, 4 * LR], method="ngan", ...)`,
+# which plays one game per step size.
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 2
+rows = solver.sweep_game(p_r, "lr", [LR, 2 * LR, 4 * LR], method="ngan", p_s0=p_s0, steps=STEPS, mode="simultaneous")
+for row in rows:
+    print(
+        f"lr = {row['lr']:.2f}: KL < 1e-4 from step {row['student_steps']} (lr x steps = "
+        f"{row['lr'] * row['student_steps']:.1f}), final KL {row['student_kl']:.1e}"
+    )
+first, second = (rows[k]["student_steps"] / rows[k + 1]["student_steps"] for k in (0, 1))
+print(
+    f"doubling the step size divides the steps by {first:.2f}, doubling it again by {second:.2f}: "
+    "what sets NGAN's progress is lr x steps, so compare methods at the same step size, as Section 2 does"
+)
+assert all(row["student_kl"] < 1e-4 for row in rows)  # p_s = p_r is NGAN's equilibrium at every step size
+
+# %% [markdown]
+# **Exercise 3.** Section 1 shows that the KD student's deviation from $p_r$ is its teacher's deviation divided by
+# $1 + \upsilon$, and for small deviations KL is quadratic in them. Predict the ratio
+# $KL(p_r\|p_s)/KL(p_r\|p_t)$ for the KD student of a teacher trained on $n = 10, 100, 1000$ examples (Section 0)
+# at $\upsilon$ = `UPSILON`, and whether it depends on $n$. Then check with `theory.empirical_distribution` and
+# `theory.kd_optimal_student`.
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 3
+predicted = 1 / (1 + UPSILON) ** 2
+for n in (10, 100, 1000):
+    teachers = theory.empirical_distribution(replicas, n, seed=SEED, pseudocount=0.5)
+    t_kl = theory.kl(replicas, teachers).item()
+    s_kl = theory.kl(replicas, theory.kd_optimal_student(replicas, teachers, UPSILON)).item()
+    print(f"n = {n:4d}: teacher KL {t_kl:.5f}, KD student KL {s_kl:.5f}, ratio {s_kl / t_kl:.4f}")
+print(
+    f"1 / (1 + upsilon)^2 = {predicted:.4f}: the KD student keeps that fraction of its teacher's error at every n "
+    f"(off by {abs(s_kl / t_kl - predicted):.4f} at n = 1000, where the errors are smallest)"
+)
+assert abs(s_kl / t_kl - predicted) < 0.02
+
+# %% [markdown]
+# **Exercise 4.** Now give KD a perfect teacher, $p_t = p_r$. Predict where the KD student converges, and whether
+# KD or simultaneous NGAN (the run `ngan_sim` of Section 2) gets within $KL(p_r\|p_s) < 10^{-4}$ in fewer steps at
+# the same step size `LR`. Then check by running KD with `p_t0=p_r`.
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 4
+kd_perfect = solver.solve_game(p_r, "kd", p_t0=p_r, p_s0=p_s0, upsilon=UPSILON, steps=STEPS, lr=LR)
+kd_steps, ngan_steps = kd_perfect.steps_to_reach(1e-4), ngan_sim.steps_to_reach(1e-4)
+print(
+    f"KD with p_t = p_r: final KL(p_r || p_s) = {kd_perfect.kl_to_real()[-1].item():.1e}, below 1e-4 from step "
+    f"{kd_steps}; NGAN from step {ngan_steps}: NGAN needs {ngan_steps / kd_steps:.1f} times as many steps as KD"
+)
+print("with a right teacher KD has NGAN's equilibrium, p_r, and keeps its own speed: its flaw is the teacher's error")
+assert kd_perfect.kl_to_real()[-1].item() < 1e-10  # (p_r + upsilon p_r) / (1 + upsilon) = p_r

@@ -162,3 +162,87 @@ print(f"largest difference between two final students: {spread:.3f}")
 # This is the limitation TPAMI states at the start of Section 4.2: a binary discriminator cannot tell the
 # student's labels from the teacher's, so it cannot push each of them to $p_r$. Notebook 03 gives the
 # discriminator three classes (ADIM) and shows that the adversarial losses alone then suffice.
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise asks you to predict an outcome before you run anything: write your prediction down, then open the
+# folded solution below it, which measures the answer with the same exact games as above.
+
+# %% [markdown]
+# **Exercise 1.** The run `adversarial_only` ($\nu = \mu = 0$) ended with a student far from $p_r$. Predict what its
+# *learned* discriminator outputs at the end, label by label (Lemma 4.1), and by how much the value at $D^*$ of
+# these final players would exceed $-\log 4$ if the distillation terms were switched on ($\nu = \mu$ = `NU`,
+# Theorem 4.2). Then read `adversarial_only.d[-1]` and compute `theory.adib_optimal_value(...)`.
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 1
+d_end, s_end, t_end = adversarial_only.d[-1], adversarial_only.p_s[-1], adversarial_only.p_t[-1]
+excess = theory.adib_optimal_value(p_r3, s_end, t_end, OMEGA_S, OMEGA_T, NU, MU, UPSILON).item() + theory.LOG4
+distillation = (
+    NU * theory.kd_loss(t_end, s_end, p_r3, UPSILON).item() + MU * theory.kd_loss(s_end, t_end, p_r3, UPSILON).item()
+)
+print(
+    f"learned D at the end: {[round(v, 6) for v in d_end.tolist()]}; KL(p_r||p_s) = "
+    f"{adversarial_only.kl_to_real('student')[-1].item():.3f} but KL(p_r||p_omega) = "
+    f"{adversarial_only.kl_to_real('mixture')[-1].item():.1e}: with p_omega = p_r, D* = p_r / (p_r + p_omega) = 1/2"
+)
+print(
+    f"with nu = mu = {NU:g} the value at D* would exceed -log 4 by {excess:.4f}, the distillation terms' "
+    f"{distillation:.4f}: they alone see that p_s and p_t differ"
+)
+assert (d_end - 0.5).abs().max().item() < 1e-6 and abs(excess - distillation) < 1e-10
+
+# %% [markdown]
+# **Exercise 2.** With $\nu = \mu = 0$ the game only asks for $\omega_s p_s + \omega_t p_t = p_r$. Play it from the
+# start of the simplex section with $\omega_s = 0.2$ and then $\omega_s = 0.8$. Predict, for each, the ratio of the
+# two players' final total-variation distances to $p_r$, $TV(p_s, p_r)/TV(p_t, p_r)$, and which player ends
+# nearer $p_r$. Then check with `solver.solve_game(p_r3, "adib", omega=(omega_s, 1 - omega_s), ...)` and
+# `run.total_variation(...)`.
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 2
+for omega_s in (0.2, 0.8):
+    run = solver.solve_game(p_r3, "adib", omega=(omega_s, 1 - omega_s), steps=STEPS, lr=LR, p_s0=p_s3, p_t0=p_t3)
+    ratio = (run.total_variation("student")[-1] / run.total_variation("teacher")[-1]).item()
+    print(
+        f"omega_s = {omega_s}: KL(p_r||p_omega) = {run.kl_to_real('mixture')[-1].item():.1e}, "
+        f"TV(p_s, p_r) / TV(p_t, p_r) = {ratio:.6f} against omega_t / omega_s = {(1 - omega_s) / omega_s:.6f}: "
+        f"the {'student' if ratio < 1 else 'teacher'} ends nearer p_r"
+    )
+    assert abs(ratio - (1 - omega_s) / omega_s) < 1e-6  # omega_s (p_s - p_r) = -omega_t (p_t - p_r)
+
+# %% [markdown]
+# **Exercise 3.** Keep only one distillation term: $\nu$ = `NU` but $\mu = 0$, so the teacher never learns from the
+# student and is trained by the adversarial term alone. Predict whether the teacher still reaches $p_r$ (hint:
+# at $D^*$ the value is $2\,JS(p_r\|p_\omega) - \log 4 + \nu L_{KD}(p_t\|p_s)$; when is it $-\log 4$?), and which
+# player gets there first. Then check with `solver.solve_game(p_r3, "adib", nu=NU, mu=0.0, ...)`.
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 3
+run = solver.solve_game(p_r3, "adib", nu=NU, mu=0.0, **common)
+student_kl, teacher_kl = run.kl_to_real("student")[-1].item(), run.kl_to_real("teacher")[-1].item()
+print(
+    f"nu = {NU:g}, mu = 0: KL(p_r||p_s) = {student_kl:.1e}, KL(p_r||p_t) = {teacher_kl:.1e}, value - (-log 4) = "
+    f"{run.value[-1].item() + theory.LOG4:.1e}; below 1e-4 from step {run.steps_to_reach(1e-4, 'student')} (student) "
+    f"and {run.steps_to_reach(1e-4, 'teacher')} (teacher)"
+)
+print("one term is enough: the mixture must equal p_r and L_KD(p_t||p_s) must vanish, so p_s = p_t = p_r")
+assert student_kl < 1e-8 and teacher_kl < 1e-8 and abs(run.value[-1].item() + theory.LOG4) < 1e-8
+
+# %% [markdown]
+# **Exercise 4.** Now drop the real-data part of the distillation loss: $\upsilon = 0$ in Eq. 2, so $L_{KD}$ is a
+# plain $KL(p_t\|p_s)$ that only asks the two players to agree, not to be right. With $\nu = \mu$ = `NU`, predict
+# whether both players still reach $p_r$, and the final value. Then check with
+# `solver.solve_game(p_r3, "adib", nu=NU, mu=MU, upsilon=0.0, ...)`.
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 4
+run = solver.solve_game(p_r3, "adib", nu=NU, mu=MU, **dict(common, upsilon=0.0))
+student_kl, teacher_kl = run.kl_to_real("student")[-1].item(), run.kl_to_real("teacher")[-1].item()
+print(
+    f"upsilon = 0: KL(p_r||p_s) = {student_kl:.1e}, KL(p_r||p_t) = {teacher_kl:.1e}, "
+    f"final value {run.value[-1].item():.6f} (-log 4 = {-theory.LOG4:.6f})"
+)
+print("agreement is enough: the adversarial term puts the mixture on p_r, agreement puts both players on the mixture")
+assert student_kl < 1e-8 and teacher_kl < 1e-8 and abs(run.value[-1].item() + theory.LOG4) < 1e-8

@@ -185,3 +185,93 @@ viz.lemma_path_figure(paths["teacher"], "Lemma 4.7: the same as omega_t -> 1")
 #   proportion to $\epsilon$; the literal ratio diverges. The distillation losses are limits of the adversarial
 #   ones, which TPAMI uses to explain why the gradients of the two align for some $\omega$ (notebook on
 #   gradient variance, later in the course).
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise asks you to predict an outcome before you run anything: write your prediction down, then open the
+# folded solution below it, which measures the answer with the same exact games as above.
+
+# %% [markdown]
+# **Exercise 1.** Give the three classes equal weights, $\omega = (1/3, 1/3, 1/3)$, and play ADIM with
+# $\nu = \mu = 0$ from the start of the simplex section. Predict the value the game ends at (Theorem 4.4), whether
+# it lies above or below ADIB's $-\log 4$, and what the *learned* discriminator outputs for each class and label at
+# the end (Lemma 4.3 at $p_s = p_t = p_r$). Then check with `solver.solve_game(p_r3, "adim", omega=..., ...)`.
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 1
+uniform = (1 / 3, 1 / 3, 1 / 3)
+run = solver.solve_game(p_r3, "adim", omega=uniform, steps=STEPS, lr=LR, p_s0=p_s3, p_t0=p_t3, record_every=STEPS)
+final, target = run.value[-1].item(), theory.adim_equilibrium_value(uniform)
+d_gap = (run.d[-1] - 1 / 3).abs().max().item()
+print(
+    f"final value {final:+.6f}, sum omega log omega = {target:+.6f} (= -log 3), "
+    f"{'above' if target > -theory.LOG4 else 'below'} ADIB's -log 4 = {-theory.LOG4:+.6f}"
+)
+print(f"learned D_r, D_s, D_t at the end: within {d_gap:.1e} of 1/3 at every label (D*_i = omega_i p_r / p_bar)")
+assert abs(final - target) < 1e-6 and d_gap < 1e-6
+
+# %% [markdown]
+# **Exercise 2.** In notebook 02, ADIB without distillation ended wherever its random start sent it. Play ADIM
+# with $\nu = \mu = 0$ and $\omega$ = `OMEGA` from three random starts (`seed=SEED + k`, as notebook 02 did).
+# Predict the largest difference between two final students, and between two final teachers. Then check with
+# `solver.solve_game(p_r3, "adim", omega=OMEGA, seed=SEED + k, ...)`.
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 2
+ends = [
+    solver.solve_game(p_r3, "adim", omega=OMEGA, steps=STEPS, lr=LR, seed=SEED + k, record_every=STEPS)
+    for k in range(3)
+]
+for k, run in enumerate(ends):
+    student, teacher = ([round(v, 4) for v in p[-1].tolist()] for p in (run.p_s, run.p_t))
+    print(f"start {k}: p_s -> {student}, p_t -> {teacher}")
+spread_s = max((a.p_s[-1] - b.p_s[-1]).abs().max().item() for a in ends for b in ends)
+spread_t = max((a.p_t[-1] - b.p_t[-1]).abs().max().item() for a in ends for b in ends)
+print(
+    f"largest difference between two final students {spread_s:.1e}, between two teachers {spread_t:.1e}: "
+    "with three classes the start no longer matters, both players end on p_r (Theorem 4.4)"
+)
+assert spread_s < 1e-6 and spread_t < 1e-6
+
+# %% [markdown]
+# **Exercise 3.** Take $\upsilon = 2$ instead of `UPSILON` in Lemma 4.6. Predict the limit of the scaled divergence
+# as $\epsilon = 1 - \omega_s \to 0$ (which distillation loss, in terms of $KL$s you can compute), and by what factor
+# its error shrinks each time $\epsilon$ shrinks tenfold. Then check with
+# `theorems.lemma_path("student", p_r, p_s, p_t, 2.0, ...)`.
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 3
+path = theorems.lemma_path("student", p_r, p_s, p_t, 2.0, (1e-3, 1e-4, 1e-5))
+direct = (theory.kl(p_t, p_s) + 2.0 * theory.kl(p_r, p_s)).item()
+for point in path:
+    print(f"epsilon {point.epsilon:.0e}: scaled divergence {point.scaled_divergence:.6f}, error {point.error:.2e}")
+shrink = path[-2].error / path[-1].error
+print(
+    f"limit KL(p_t||p_s) + 2 KL(p_r||p_s) = {direct:.6f} (the lemma path's {path[0].limit:.6f}); the error shrinks "
+    f"by {shrink:.2f} for a tenfold smaller epsilon: it is proportional to epsilon"
+)
+assert abs(direct - path[0].limit) < 1e-12 and path[-1].error < 1e-3 and 8 < shrink < 12
+
+# %% [markdown]
+# **Exercise 4.** Lemma 4.6 says that as $\omega_s \to 1$ the divergence part of the value is about $\omega_t$ times
+# a distillation loss: the adversarial signal fades with $1 - \omega_s$. Sweep $\omega_s$ over $1/3$, $0.8$ and
+# $0.95$ (the other two weights equal) with $\nu = \mu = 0$ from the start of the simplex section. Predict whether
+# the student reaches $KL(p_r\|p_s) < 10^{-4}$ faster or slower as $\omega_s$ grows, and roughly by what factor
+# between $0.8$ and $0.95$. Then check with `solver.sweep_game(p_r3, "omega_s", [1 / 3, 0.8, 0.95], ...)`.
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 4
+rows = solver.sweep_game(p_r3, "omega_s", [1 / 3, 0.8, 0.95], p_s0=p_s3, p_t0=p_t3, steps=STEPS, lr=LR, record_every=10)
+for row in rows:
+    print(
+        f"omega_s = {row['omega_s']:.3f}: student within 1e-4 from step {row['student_steps']}, teacher from step "
+        f"{row['teacher_steps']}, (1 - omega_s) x student steps = {(1 - row['omega_s']) * row['student_steps']:.0f}"
+    )
+factor = rows[2]["student_steps"] / rows[1]["student_steps"]
+weight_ratio = (1 - rows[1]["omega_s"]) / (1 - rows[2]["omega_s"])
+print(
+    f"from omega_s = 0.8 to 0.95 the student needs {factor:.2f} times as many steps, for a {weight_ratio:.1f} times "
+    f"smaller 1 - omega_s: weighting the student more makes it {'slower' if factor > 1 else 'faster'} "
+    "(Lemma 4.6: slower, its adversarial signal scales with omega_t)"
+)
