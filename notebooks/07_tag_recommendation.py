@@ -262,5 +262,140 @@ else:
 # $\upsilon\,\mathrm{KL}(p_r \| p_s)$ (Eq. 2), the supervised signal that varies most from minibatch to minibatch:
 # a verdict of "does not reproduce" is about this scale and these data, not about YFCC100M.
 
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise asks you to predict a number or a tendency: write your prediction down before you open the solution
+# below it (folded on the site), which measures it with the notebook's data and the library.
+
+# %% [markdown]
+# **Exercise 1.** Ranking metrics by hand. Six tags are scored $0.9, 0.8, \dots, 0.4$, so tag 0 is ranked first
+# and tag 5 last. Item 0's relevant tags are 1, 2 and 5; item 1 has a single relevant tag, tag 0. Predict P@3, R@3,
+# AP and RR of each item and the MAP of the two, with
+#
+# $$\mathrm{AP} = \frac{1}{|R|} \sum_{r \in R} P@\mathrm{rank}(r), \qquad \mathrm{RR} = \frac{1}{\mathrm{rank}_1},$$
+#
+# ($R$ the relevant tags, $\mathrm{rank}_1$ the rank of the first relevant one), then check with
+# `metrics.ranking_metrics`. Item 1 is ranked perfectly: what is the highest P@3 it can reach?
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 1
+import math
+
+import numpy as np
+import torch
+
+from advdist_lab.metrics import ranking_metrics
+
+scores = torch.tensor([[0.9, 0.8, 0.7, 0.6, 0.5, 0.4], [0.9, 0.8, 0.7, 0.6, 0.5, 0.4]])
+targets = torch.tensor([[0, 1, 1, 0, 0, 1], [1, 0, 0, 0, 0, 0]], dtype=torch.float32)
+per_item = [ranking_metrics(scores[i : i + 1], targets[i : i + 1]) for i in range(2)]
+both = ranking_metrics(scores, targets)
+for i, m in enumerate(per_item):
+    print(f"item {i}: P@3 {m['p@3']:.4f}, R@3 {m['r@3']:.4f}, AP {m['map']:.4f}, RR {m['mrr']:.4f}")
+print(f"both items: P@3 {both['p@3']:.4f}, MAP {both['map']:.4f}, MRR {both['mrr']:.4f}")
+# item 0: relevant at ranks 2, 3, 6; item 1: one relevant tag, ranked first
+assert math.isclose(per_item[0]["p@3"], 2 / 3) and math.isclose(per_item[0]["map"], (1 / 2 + 2 / 3 + 3 / 6) / 3)
+assert math.isclose(per_item[0]["mrr"], 1 / 2)
+assert math.isclose(per_item[1]["p@3"], 1 / 3) and per_item[1]["map"] == 1.0 and per_item[1]["mrr"] == 1.0
+assert math.isclose(both["map"], (per_item[0]["map"] + 1.0) / 2)
+print("item 1 is ranked perfectly, yet its P@3 is only 1/3: with one relevant tag, P@3 cannot exceed 1/3")
+
+
+# %% [markdown]
+# **Exercise 2.** The popularity baseline of the probe table in section 1 ranks the same tags first for every item.
+# If the three most frequent training tags are on fractions $f_1, f_2, f_3$ of the test items, predict its P@3 as a
+# formula in the $f_i$. Compute it from the tag frequencies of both label sets and check it against
+# `ranking_metrics` of `tags_baselines.popularity_scores`. Predict too which label set gives popularity the higher
+# P@3: the most popular tags, or the random ones?
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 2
+from advdist_lab.data.tags_baselines import popularity_scores
+
+popularity_p3 = {}
+for label_set, f in features.items():
+    train_tags, test_tags = f.tags[f.train_index], f.tags[f.test_index]
+    top3 = np.argsort(-train_tags.sum(0), kind="stable")[:3]  # the three most frequent training tags
+    by_hand = test_tags[:, top3].mean(0).sum() / 3  # P@3 = mean over items of (their tags among the three) / 3
+    measured = ranking_metrics(
+        torch.from_numpy(popularity_scores(train_tags, len(test_tags))), torch.from_numpy(test_tags.astype(np.float64))
+    )["p@3"]
+    shares = ", ".join(f"{100 * s:.1f}%" for s in test_tags[:, top3].mean(0))
+    print(
+        f"{label_set}: the top-3 training tags are on {shares} of the test items -> P@3 = {by_hand:.4f}; "
+        f"ranking_metrics of the popularity ranking: {measured:.4f}"
+    )
+    assert math.isclose(by_hand, measured, abs_tol=1e-12)
+    popularity_p3[label_set] = measured
+best = max(popularity_p3, key=popularity_p3.get)
+print(
+    f"popularity ranks best on the {best} tags: what decides is how common the three top tags are among the test "
+    "items, not how popular the label set's tags are on the site"
+    if len(popularity_p3) > 1
+    else "(one label set only: your own DATA_FILE)"
+)
+
+
+# %% [markdown]
+# **Exercise 3.** The probe table compares the two views on average. Item by item, on the most popular tags: predict
+# on what fraction of the test items the ridge probe on the text gets *more* of its top 3 tags right than the probe
+# on the image, on what fraction as many, and on what fraction fewer (`tags_baselines.ridge_probe_scores` on each
+# view). Is "the text knows more" true of most items, or of the average only?
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 3
+from advdist_lab.data.tags_baselines import ridge_probe_scores
+
+f = features["popular"]
+train, test = f.train_index, f.test_index
+truth = f.tags[test].astype(bool)
+hits = {}
+for view, x in (("image", f.image), ("text", f.text)):
+    probe = ridge_probe_scores(x[train], f.tags[train], x[test])
+    top3 = np.argsort(-probe, axis=1, kind="stable")[:, :3]
+    hits[view] = np.take_along_axis(truth, top3, axis=1).sum(1)  # right tags among each item's top 3
+better, tied = float((hits["text"] > hits["image"]).mean()), float((hits["text"] == hits["image"]).mean())
+worse = 1 - better - tied
+print(
+    f"per test item (popular tags, {len(test):,} items): the text probe gets more of its top 3 right on "
+    f"{100 * better:.1f}%, as many on {100 * tied:.1f}%, fewer on {100 * worse:.1f}%"
+)
+print(
+    f"mean right tags in the top 3: image {hits['image'].mean():.3f}, text {hits['text'].mean():.3f}; "
+    f"the text {'wins' if better > worse else 'does NOT win'} on more items than it loses, but ties are "
+    f"{'the most common outcome' if tied > max(better, worse) else 'not the most common outcome'}"
+)
+
+
+# %% [markdown]
+# **Exercise 4.** KVOTE (section 2) lets the $k = 50$ visually nearest training images vote. Predict the P@3 of KNN
+# voting on the image features for $k = 1, 10, 50, 200$: does it keep growing with $k$, and by how much from 50 to
+# 200? Then predict its P@3 at $k = 50$ when the neighbours are found by the *text* features instead, as a model
+# that reads the privileged text could (`methods.knn.knn_scores`, `metrics.ranking_metrics`).
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 4
+from advdist_lab.methods.knn import knn_scores
+
+targets = torch.from_numpy(f.tags[test].astype(np.float64))
+train_tags = torch.from_numpy(f.tags[train])
+p3 = {}
+for k in (1, 10, 50, 200):
+    s = knn_scores(torch.from_numpy(f.image[train]), train_tags, torch.from_numpy(f.image[test]), k)
+    p3[k] = ranking_metrics(s, targets)["p@3"]
+s = knn_scores(torch.from_numpy(f.text[train]), train_tags, torch.from_numpy(f.text[test]), 50)
+p3_text = ranking_metrics(s, targets)["p@3"]
+print("KNN voting on the image features, P@3 (popular tags): " + ", ".join(f"k={k}: {v:.3f}" for k, v in p3.items()))
+grows = all(a <= b for a, b in zip(p3.values(), list(p3.values())[1:]))
+print(
+    f"P@3 {'grows' if grows else 'does NOT grow'} with k at every step; 50 -> 200 neighbours adds "
+    f"{p3[200] - p3[50]:+.3f}"
+)
+print(
+    f"KNN voting on the privileged text features (k=50): P@3 {p3_text:.3f}, {p3_text - p3[50]:+.3f} over the "
+    "image: the gap a teacher that reads the text can try to distil"
+)
+
 # %%
 nb.cleanup()  # a smoke run's temporary run folder, removed now rather than at kernel exit

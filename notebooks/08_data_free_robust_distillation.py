@@ -249,5 +249,192 @@ display(Markdown("\n".join(analysis.dfard_claims(summaries)) or "No table was ru
 #
 # `bench/dfard_speed.py --device cuda` prints the seconds per epoch against DFARD Table 2's 3.28 h.
 
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise asks you to predict a number or a tendency: write your prediction down before you open the solution
+# below it (folded on the site), which measures it with this notebook's teacher, students and generator.
+
+# %% [markdown]
+# **Exercise 1.** ITA (Eq. 4) by hand. In a batch of $bs = 8$ samples with $C = 10$ classes, the teacher gives its
+# class $c$ the probability $Con_t = 0.9$ on every sample. Predict $\tilde\tau$ when the student gives class $c$
+# the probability $Con_s = 0, 0.3, 0.6, 0.85$ and $1$ on every sample. Then predict it when half the batch has
+# $Con_s = 1$ and the other half $Con_s = 0.2$: is it $C$ times the mean gap $\overline{|Con_t - Con_s|}$, or $C$
+# times the gap of the means? Finally, predict whether the notebook's teacher and DFARD student give a temperature
+# near 1 or near $C$ on the generator's images (`robust.ita_agb.interactive_temperature`).
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 1
+import math
+
+import torch
+
+from advdist_lab.robust.ita_agb import interactive_temperature
+from advdist_lab.robust.teacher import load_teacher
+
+C, bs, con_t = 10, 8, 0.9
+labels_c = torch.arange(bs) % C  # the teacher's class c of each sample
+
+
+def confident(p_class: float | torch.Tensor) -> torch.Tensor:
+    """(bs, C) probabilities: p_class on each sample's class c, the rest spread evenly."""
+    p_class = torch.as_tensor(p_class, dtype=torch.float64).expand(bs)
+    p = ((1 - p_class) / (C - 1))[:, None].repeat(1, C)
+    return p.scatter(1, labels_c[:, None], p_class[:, None])
+
+
+p_t = confident(con_t)
+for con_s in (0.0, 0.3, 0.6, 0.85, 1.0):
+    tau = interactive_temperature(p_t, confident(con_s))
+    print(f"Con_t = {con_t}, Con_s = {con_s:.2f}: tau~ = {tau:.2f}  (C |Con_t - Con_s| = {C * abs(con_t - con_s):.2f})")
+    assert math.isclose(tau, max(C * abs(con_t - con_s), 1.0), abs_tol=1e-9)
+mixed = torch.tensor([1.0, 0.2] * (bs // 2), dtype=torch.float64)  # half over-confident, half unsure
+tau_mixed = interactive_temperature(p_t, confident(mixed))
+mean_gap, gap_of_means = float((con_t - mixed).abs().mean()), abs(con_t - float(mixed.mean()))
+print(
+    f"half the batch at Con_s = 1.0, half at 0.2: tau~ = {tau_mixed:.2f} = C x mean |Con_t - Con_s| = {C} x "
+    f"{mean_gap:.2f}, not C x |Con_t - mean Con_s| = {C * gap_of_means:.2f}: errors of both signs add up"
+)
+assert math.isclose(tau_mixed, C * mean_gap, abs_tol=1e-9)
+
+teacher_model, _ = load_teacher(teacher_dir, device=device)
+student_model, _ = load_teacher(dfard_dir, device=device)
+generator = load_generator(dfard_dir, device=device)
+with torch.no_grad():
+    x_gen, _, _ = generator.sample(256, generator=torch.Generator(device=device).manual_seed(0))
+    p_teacher, p_student = teacher_model(x_gen).softmax(1), student_model(x_gen).softmax(1)
+tau_now = interactive_temperature(p_teacher, p_student)
+con_t_now = p_teacher.max(1)
+con_s_now = p_student.gather(1, con_t_now.indices[:, None]).squeeze(1)
+print(
+    f"the notebook's teacher and DFARD student on 256 generated images: mean Con_t "
+    f"{float(con_t_now.values.mean()):.3f}, mean Con_s {float(con_s_now.mean()):.3f}, tau~ = {tau_now:.2f} "
+    f"(the last epoch's mean tau in the history: {dfard['history'][-1]['tau']:.2f}; the range is [1, {C}])"
+)
+
+
+# %% [markdown]
+# **Exercise 2.** AGB (Eq. 7), $\lambda = 1 / (C \cdot \overline{Con_t})$, weighs $L_{cls}$ against $L_{adv}$ in
+# Eq. 6. Predict $\lambda$ for a uniform teacher, for one that is 50% sure of its class and for a one-hot one.
+# Then order three batches by the $\lambda$ that the notebook's robust teacher gives them: real test images,
+# DFARD's generated images and uniform noise. On which would the generator put the most weight on $L_{adv}$
+# (`robust.ita_agb.adaptive_generator_balance`)?
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 2
+from advdist_lab.robust.data import load_robust_data
+from advdist_lab.robust.ita_agb import adaptive_generator_balance
+
+for name, mean_con in (("uniform", 1 / C), ("50% sure", 0.5), ("one-hot", 1.0)):
+    lam = adaptive_generator_balance(confident(mean_con))
+    print(f"a {name} teacher (Con_t = {mean_con:.2f} on every sample): lambda = {lam:.3f}, 1 - lambda = {1 - lam:.3f}")
+    assert math.isclose(lam, 1 / (C * mean_con), abs_tol=1e-9)
+
+test = load_robust_data(DATASET, test_size=200, device=device)
+noise = torch.rand(test.x_test.shape, generator=torch.Generator().manual_seed(0)).to(device)
+batches = {"real test images": test.x_test, "DFARD's generated images": x_gen, "uniform noise": noise}
+lambdas = {}
+with torch.no_grad():
+    for name, x in batches.items():
+        p = teacher_model(x).softmax(1)
+        lambdas[name] = adaptive_generator_balance(p)
+        print(
+            f"the notebook's teacher on {name}: mean Con_t {float(p.max(1).values.mean()):.3f}, lambda = "
+            f"{lambdas[name]:.3f}"
+        )
+print(
+    f"smallest lambda (most weight on L_adv): {min(lambdas, key=lambdas.get)}; largest (most weight on L_cls): "
+    f"{max(lambdas, key=lambdas.get)}"
+)
+
+
+# %% [markdown]
+# **Exercise 3.** The attack budget. The evaluation attacks at the protocol's $\epsilon$ (0.15 on the digits,
+# 8/255 on CIFAR-10). Predict the robust teacher's accuracy on 200 test images under PGD_S (20 steps of
+# $\epsilon/4$) at $1/4, 1/2, 1, 3/2$ and $2$ times that $\epsilon$: at which budget does it fall below half of its
+# clean accuracy? Check too that every adversarial image stays inside its $\epsilon$-ball and in $[0, 1]$
+# (`robust.attacks.gradient.pgd_s`).
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 3
+from advdist_lab.robust.attacks import AttackProtocol
+from advdist_lab.robust.attacks.gradient import pgd_s
+
+protocol = AttackProtocol.for_dataset(DATASET)
+x, y = test.x_test, test.y_test
+with torch.no_grad():
+    clean = float((teacher_model(x).argmax(1) == y).float().mean())
+print(f"the robust teacher on {len(y)} test images: clean {100 * clean:.1f}%; the protocol's eps is {protocol.eps:.3g}")
+budgets = [protocol.eps * f for f in (0.25, 0.5, 1.0, 1.5, 2.0)]
+accuracies = []
+for eps in budgets:
+    x_adv = pgd_s(
+        teacher_model, x, y, eps, protocol.steps, eps / 4, generator=torch.Generator(device=device).manual_seed(0)
+    )
+    moved = float((x_adv - x).abs().max())
+    assert moved <= eps + 1e-6 and float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0
+    with torch.no_grad():
+        accuracies.append(float((teacher_model(x_adv).argmax(1) == y).float().mean()))
+    print(
+        f"eps {eps:.4f}: PGD_S-{protocol.steps} accuracy {100 * accuracies[-1]:.1f}%, largest pixel change {moved:.4f}"
+    )
+falls = all(a >= b for a, b in zip(accuracies, accuracies[1:]))
+half = next((f"{e:.3g}" for e, a in zip(budgets, accuracies) if a < clean / 2), f"beyond {budgets[-1]:.3g}")
+print(
+    f"accuracy {'falls monotonically' if falls else 'does NOT fall monotonically'} with eps; it drops below half "
+    f"the clean accuracy at eps {half}; every perturbation stayed within its eps-ball and [0, 1]"
+)
+
+
+# %% [markdown]
+# **Exercise 4.** More steps. At the protocol's $\epsilon$ and step $\epsilon/4$, predict the PGD_S accuracy of the
+# robust teacher and of the undefended student (section 1) with 1, 2, 5, 10, 20 and 50 steps. A step of
+# $\epsilon/4$ needs four steps to cross from the centre of the ball to its edge: where do the curves flatten, does
+# 50 steps find much more than the protocol's 20, and is the robust teacher above the undefended student at every
+# step count?
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 4
+undefended_model, _ = load_teacher(runs["undefended"][1], device=device)
+models = {"robust teacher": teacher_model, "undefended student": undefended_model}
+step_counts = (1, 2, 5, 10, 20, 50)
+curves = {}
+for name, model in models.items():
+    curves[name] = []
+    for steps in step_counts:
+        x_adv = pgd_s(
+            model,
+            x,
+            y,
+            protocol.eps,
+            steps,
+            protocol.step_size,
+            generator=torch.Generator(device=device).manual_seed(0),
+        )
+        with torch.no_grad():
+            curves[name].append(float((model(x_adv).argmax(1) == y).float().mean()))
+    print(
+        f"{name}: PGD_S accuracy at eps {protocol.eps:.3g} with "
+        + ", ".join(f"{s} step{'s' if s > 1 else ''} {100 * a:.1f}%" for s, a in zip(step_counts, curves[name]))
+    )
+for name, curve in curves.items():
+    at_20, at_50 = curve[step_counts.index(20)], curve[-1]
+    print(
+        f"{name}: {100 * curve[0]:.1f}% after 1 step, {100 * at_20:.1f}% after 20, {100 * at_50:.1f}% after 50: the "
+        f"last 30 steps change it by {100 * (at_50 - at_20):+.1f} points "
+        f"({'a plateau' if abs(at_50 - at_20) <= 0.02 else 'still moving'})"
+    )
+above = [s for s, r, u in zip(step_counts, curves["robust teacher"], curves["undefended student"]) if r > u]
+weak_first = curves["undefended student"][0] - curves["undefended student"][-1] > 0.1
+print(
+    f"the robust teacher is above the undefended student at {len(above)} of {len(step_counts)} step counts"
+    + (f" ({', '.join(map(str, above))} steps)" if above else "")
+    + (
+        "; a one-step attack of eps/4 makes the undefended student look far more robust than it is"
+        if weak_first
+        else "; the undefended student loses little to more steps here"
+    )
+)
+
 # %%
 nb.cleanup()  # a smoke run's temporary run folder, removed now rather than at kernel exit

@@ -251,5 +251,177 @@ display(Markdown("\n".join(analysis.derd_claims(summary))))
 # advdist-lab dfard --method derd --variant no-natural --teacher runs/robust --out runs/derd-no-natural
 # ```
 
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise asks you to predict a number or a tendency: write your prediction down before you open the solution
+# below it (folded on the site), which measures it with this notebook's experts, runs and generator.
+
+# %% [markdown]
+# **Exercise 1.** The stage switch. DERD spends a third of its epochs in stage I (at least one; `DerdConfig.resolved`
+# fills `stage1_epochs`). Predict the last stage-I epoch and the first stage-II epoch for 2, 3, 10, 20 (the digits'
+# default) and 200 epochs (CIFAR-10's), and the stage-I epochs of `DERD_inv`. Then predict the `stage` of each epoch
+# of the notebook's DERD run and check it against `robust.derd.stage_of`.
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 1
+import dataclasses
+
+from advdist_lab.robust.derd import stage_of
+
+derd_config = variants["DERD (ours)"]
+for epochs in (2, 3, 10, 20, 200):
+    derd = dataclasses.replace(derd_config, epochs=epochs, stage1_epochs=None).resolved()
+    inversion = dataclasses.replace(variants["DERD_inv"], epochs=epochs).resolved()
+    stages = [stage_of(derd, epoch) for epoch in range(epochs)]
+    print(
+        f"{epochs:>3} epochs: stage I = epochs 1-{derd.stage1_epochs}, stage II starts at epoch "
+        f"{stages.index(2) + 1} ({stages.count(2)} epochs); DERD_inv: {inversion.stage1_epochs} stage-I epochs"
+    )
+    assert derd.stage1_epochs == max(1, epochs // 3) and inversion.stage1_epochs == 0
+run = first["DERD (ours)"]
+run_config = derd_config.resolved()
+measured = [entry["stage"] for entry in run["history"]]
+expected = [stage_of(run_config, epoch) for epoch in range(len(measured))]
+print(f"the notebook's DERD run: stages per epoch {measured} (stage1_epochs = {run['stage1_epochs']})")
+assert measured == expected and measured.count(1) == run["stage1_epochs"]
+
+
+# %% [markdown]
+# **Exercise 2.** The two experts' weights. In stage II the student minimises
+#
+# $$KD_\tau(R(x'), S(x')) + \lambda_{nat} \, KD_\tau(N(x), S(x)),$$
+#
+# with $R$ the robust and $N$ the natural teacher, $x$ a generated batch and $x'$ its PGD adversarial examples
+# ($\lambda_{nat} = 0.5$ on CIFAR-10, $1$ on ImageNet-100). On 256 images of the notebook's DERD generator, predict
+# which of the two terms is the larger for the trained DERD student, the natural expert's share of the loss at
+# $\lambda_{nat} = 0, 0.5, 1$, and on what fraction of the images the two experts predict the same class.
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 2
+import torch
+
+from advdist_lab.robust.data import load_robust_data
+from advdist_lab.robust.distillation import adversarial_examples, kd_loss
+from advdist_lab.robust.teacher import load_teacher
+
+derd_dir = os.path.join(OUT, experiments.row_folder("DERD (ours)"), "seed=0")
+robust_model, _ = load_teacher(robust_dir, device=device)
+natural_model, _ = load_teacher(natural_dir, device=device)
+student, _ = load_teacher(derd_dir, device=device)
+rng = torch.Generator(device=device).manual_seed(0)
+with torch.no_grad():
+    x, _, _ = load_generator(derd_dir, device=device).sample(256, generator=rng)
+    r_clean, n_clean = robust_model(x), natural_model(x)
+x_adv = adversarial_examples(
+    student,
+    r_clean,
+    x,
+    eps=run_config.train_eps,
+    steps=run_config.train_steps,
+    step_size=run_config.train_step_size,
+    start_std=run_config.start_std,
+    generator=rng,
+)
+with torch.no_grad():
+    kd_robust = float(kd_loss(robust_model(x_adv), student(x_adv), run_config.tau))
+    kd_natural = float(kd_loss(n_clean, student(x), run_config.tau))
+    experts_agree = float((r_clean.argmax(1) == n_clean.argmax(1)).float().mean())
+print(
+    f"on 256 generated images: KD_tau(R(x'), S(x')) = {kd_robust:.4f}, KD_tau(N(x), S(x)) = {kd_natural:.4f}; "
+    f"the two experts agree on {100 * experts_agree:.0f}% of the images"
+)
+for lambda_nat in (0.0, run_config.lambda_nat, 1.0):
+    loss = kd_robust + lambda_nat * kd_natural
+    share = lambda_nat * kd_natural / loss if loss > 0 else 0.0
+    print(
+        f"lambda_nat = {lambda_nat:.1f}: stage-II student loss {loss:.4f}, the natural expert's share "
+        f"{100 * share:.0f}%"
+    )
+larger = "robust" if kd_robust > kd_natural else "natural"
+print(f"the student is further from the {larger} expert (its KD term is the larger one)")
+
+
+# %% [markdown]
+# **Exercise 3.** Eq. 7's terms. `DERD_inv` optimises noise by
+# $\lambda_{oh} L_{oh} + \lambda_a L_a + \lambda_{BN} L_{BN} + \lambda_{ie} L_{ie}$ with the stage-I weights
+# (0.05, 0.01, $10^{-5}$, 5; $L_{ie} = -H$ of the batch-mean prediction, $L_a$ our adversarial term). At the start,
+# on images of pure noise $\mathrm{sigmoid}(z)$, predict which weighted term dominates the objective, and what share
+# the adversarial term would have with section 5's batch-sum reading $\lambda_a = 1.28$. (`DerdDistiller` with
+# `inversion_steps=1` logs the terms of its first step, at the noise.)
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 3
+import math
+
+from advdist_lab.robust.derd import DerdDistiller
+
+data = load_robust_data(DATASET, test_size=1, device=device)
+inv_dir = os.path.join(OUT, experiments.row_folder("DERD_inv"), "seed=0")
+inv_config = dataclasses.replace(variants["DERD_inv"], inversion_steps=1).resolved()
+distiller = DerdDistiller(inv_config, data, device)
+distiller.student.load_state_dict(load_teacher(inv_dir, device=device)[0].state_dict())
+_, _, terms = distiller.inversion_step(torch.Generator(device=device).manual_seed(0))  # the terms at the noise
+distiller.close()
+weights = {
+    "oh": inv_config.lambda_oh,
+    "ie": inv_config.lambda_ie,
+    "bn": inv_config.lambda_bn,
+    "adv": inv_config.lambda_adv,
+}
+if inv_config.lambda_act > 0:  # the DAFL reading of L_a (section 5), when DERD_inv is given it
+    weights["act"] = inv_config.lambda_act
+weighted = {name: weight * terms[f"generator_{name}"] for name, weight in weights.items()}
+for name in sorted(weighted, key=lambda n: -abs(weighted[n])):
+    print(f"L_{name}: {terms[f'generator_{name}']:+.4f} x lambda {weights[name]:g} = {weighted[name]:+.5f}")
+print(
+    f"Eq. 7 at the noise: {terms['generator_loss']:+.4f} = sum of the weighted terms {sum(weighted.values()):+.4f}; "
+    f"the largest is L_{max(weighted, key=lambda n: abs(weighted[n]))}"
+)
+assert math.isclose(terms["generator_loss"], sum(weighted.values()), rel_tol=1e-4, abs_tol=1e-6)
+assert terms["generator_ie"] >= -math.log(data.num_classes) - 1e-6  # -H of a C-class distribution >= -log C
+others = sum(abs(value) for name, value in weighted.items() if name != "adv")
+for lambda_adv in (inv_config.lambda_adv, 1.28):  # ours, and section 5's batch-sum reading (0.01 x 128)
+    adv = abs(lambda_adv * terms["generator_adv"])
+    print(
+        f"lambda_adv = {lambda_adv:g}: the adversarial term is {100 * adv / (adv + others):.3f}% of the "
+        "objective's summed magnitudes"
+    )
+
+
+# %% [markdown]
+# **Exercise 4.** Inversion steps. Each inverted batch asks for labels $y$ and is optimised by Eq. 7 for
+# `inversion_steps` Adam steps (20 on the digits, 50 on CIFAR-10: `INVERSION_STEPS`). Predict on what fraction of a
+# batch the robust teacher predicts the requested label after 1, 5 and that many steps (chance is 10%), and whether
+# its mean confidence rises as fast.
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 4
+from advdist_lab.robust.derd import INVERSION_STEPS
+
+default_steps = INVERSION_STEPS[DATASET]
+results_inv = {}
+for steps in (1, 5, default_steps):
+    distiller = DerdDistiller(dataclasses.replace(inv_config, inversion_steps=steps), data, device)
+    distiller.student.load_state_dict(load_teacher(inv_dir, device=device)[0].state_dict())
+    x_inv, y, _ = distiller.inversion_step(torch.Generator(device=device).manual_seed(0))
+    distiller.close()
+    assert float(x_inv.min()) >= 0.0 and float(x_inv.max()) <= 1.0  # x_inv = sigmoid(z): always a valid image
+    with torch.no_grad():
+        p = robust_model(x_inv).softmax(1)
+    results_inv[steps] = (float((p.argmax(1) == y).float().mean()), float(p.max(1).values.mean()))
+    print(
+        f"{steps:>2} Adam step(s) of Eq. 7: the robust teacher gives the requested label on "
+        f"{100 * results_inv[steps][0]:.0f}% of the {len(y)} images, mean confidence {results_inv[steps][1]:.3f}"
+    )
+(first_agree, first_conf), (last_agree, last_conf) = results_inv[1], results_inv[default_steps]
+print(
+    f"agreement {'rises' if last_agree > first_agree else 'does NOT rise'} from {100 * first_agree:.0f}% to "
+    f"{100 * last_agree:.0f}% (chance: {100 / data.num_classes:.0f}%), by {100 * (last_agree - first_agree):+.0f} "
+    f"points; the mean confidence moves by {100 * (last_conf - first_conf):+.1f} points, "
+    f"{'less' if last_conf - first_conf < last_agree - first_agree else 'no less'}: the label is read off the "
+    "images long before the teacher is sure of it"
+)
+
 # %%
 nb.cleanup()  # a smoke run's temporary run folder, removed now rather than at kernel exit
