@@ -105,7 +105,9 @@ def setup_notebook(
       smoke run (:meth:`NotebookSetup.cleanup` removes it), else ``../runs/<name>/<label>`` (relative to
       ``notebooks/``, so a rerun reuses the runs).
     * ``seed``: ``torch.manual_seed(seed)``; ``renderer``: plotly figures that render in JupyterLab and in the HTML
-      copies (:func:`advdist_lab.viz.use_notebook_renderer`).
+      copies (:func:`advdist_lab.viz.use_notebook_renderer`), in JupyterLab's theme, light or dark
+      (:func:`advdist_lab.viz.common.use_theme`; ``ADVDIST_LAB_THEME=light|dark`` overrides it, headless runs
+      draw light).
     """
     if not isinstance(name, str) or not re.fullmatch(r"\d\d_\w+", name):
         raise ValueError(f"name must be a notebook's stem such as '04_model_compression' (got {name!r})")
@@ -132,6 +134,11 @@ def setup_notebook(
     if seed is not None:
         seed = check_nonnegative_int("seed", seed)
     resolved = resolve_device(device)
+    if renderer:
+        from advdist_lab import viz
+        from advdist_lab.viz.common import pick_theme, use_theme
+
+        theme = pick_theme()  # a bad ADVDIST_LAB_THEME is refused before anything is set
     if dataset is not None:
         threads = configure_threads(dataset, resolved)
         if jobs is None:
@@ -144,9 +151,8 @@ def setup_notebook(
     if seed is not None:
         torch.manual_seed(seed)
     if renderer:
-        from advdist_lab import viz
-
         viz.use_notebook_renderer()
+        use_theme(theme)
     return NotebookSetup(name, smoke, resolved, threads, out, jobs, scratch)
 
 

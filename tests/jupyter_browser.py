@@ -353,3 +353,71 @@ def nudge_slider(page: Any, container: str, description: str, key: str = "ArrowR
         timeout=10_000,
     )
     return readout.inner_text()
+
+
+def axis_range(page: Any, selector: str, axis: str = "yaxis") -> list[float]:
+    """The range plotly drew ``axis`` of the first graph matching ``selector`` with (its full layout: after
+    autorange), in data units (log axes: powers of ten)."""
+    return page.evaluate(
+        "([selector, axis]) => document.querySelector(selector)._fullLayout[axis].range", [selector, axis]
+    )
+
+
+def legend_names(page: Any, selector: str) -> list[str]:
+    """The texts of the legend entries of the graphs matching ``selector``, as drawn."""
+    return page.evaluate(
+        "(selector) => Array.from(document.querySelectorAll(selector + ' .legendtext')).map((t) => t.textContent)",
+        selector,
+    )
+
+
+def truncated_labels(page: Any, selector: str) -> dict[str, list[str]]:
+    """The visible, non-empty labels matching ``selector`` that the browser cuts (``"cut"``: the text is wider
+    than its box, shown as ``tau_sched...``), and every label's ``text width/box width`` in pixels (``"widths"``).
+
+    The text's own width is measured with a DOM range, as ``scrollWidth`` rounds and ignores an ellipsis."""
+    return page.evaluate(
+        """(selector) => {
+          const labels = Array.from(document.querySelectorAll(selector))
+            .filter((l) => l.offsetParent !== null && l.textContent.trim());
+          const textWidth = (l) => {
+            const range = document.createRange();
+            range.selectNodeContents(l);
+            return range.getBoundingClientRect().width;
+          };
+          const style = (l) => getComputedStyle(l);
+          const box = (l) => l.clientWidth - parseFloat(style(l).paddingLeft) - parseFloat(style(l).paddingRight);
+          const describe = (l) => `${l.textContent.trim()} ${textWidth(l).toFixed(1)}/${box(l)}`;
+          return {cut: labels.filter((l) => l.scrollWidth > l.clientWidth || textWidth(l) > box(l) + 0.5).map(describe),
+                  widths: labels.map(describe)};
+        }""",
+        selector,
+    )
+
+
+def broken_elements(page: Any, selector: str) -> list[str]:
+    """The texts of the elements matching ``selector`` that the browser broke over more than one line."""
+    return page.evaluate(
+        "(selector) => Array.from(document.querySelectorAll(selector))"
+        ".filter((e) => e.getClientRects().length > 1).map((e) => e.textContent)",
+        selector,
+    )
+
+
+def run_new_cell(page: Any, code: str, timeout: float = 30.0) -> None:
+    """Append a code cell holding ``code`` to the current notebook and run it (the Run menu's *Run Selected Cell*),
+    waiting until it has run."""
+    page.evaluate(
+        """async (code) => {
+          const app = window.jupyterapp;
+          const notebook = app.shell.currentWidget.content;
+          notebook.activeCellIndex = notebook.widgets.length - 1;
+          await app.commands.execute('notebook:insert-cell-below');
+          notebook.activeCell.model.sharedModel.setSource(code);
+          window.__cellRun = {done: false};
+          app.commands.execute('notebook:run-cell').then(
+            () => { window.__cellRun = {done: true}; }, () => { window.__cellRun = {done: true}; });
+        }""",
+        code,
+    )
+    page.wait_for_function("() => window.__cellRun.done", timeout=timeout * 1000, polling=250)

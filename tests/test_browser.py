@@ -3,9 +3,15 @@
 The explorer notebook is converted to ``.ipynb`` with ``SMOKE = True`` injected (``INTERACTIVE`` keeps its
 default, True), served by a JupyterLab on a free localhost port with a random token, opened in headless Chromium
 and run with *Run All Cells*. The test then waits for the explorer's plotly graph, reads its trace data, moves
-the ``nu`` slider with the keyboard and asserts that the traces were redrawn without a traceback. Screenshots of
-the explorer before and after go to ``build/browser/``; on failure the test saves a screenshot of the whole page
-there and prints the tail of JupyterLab's log (which carries the kernel's stderr).
+the ``nu`` slider with the keyboard and asserts that the traces were redrawn without a traceback. It checks what a
+teacher saw wrong, in the page: every control's label shown whole, the start/end markers of the ternary plot in its
+legend, the training explorer's accuracy axis on [0, 1] before a run, and its command line with numbers of at most
+6 significant digits, never broken inside a flag. Last it switches JupyterLab to its dark theme and checks that a
+figure built afterwards (the kernel reads the theme JupyterLab saved) is dark. Screenshots go to
+``build/browser/``: ``NAME-before.png`` and ``NAME-after.png`` (the game explorer around the slider move),
+``NAME-ternary.png`` (its plot), ``NAME-training-before.png`` and ``NAME-training.png`` (the training explorer
+before and after its run) and ``NAME-dark.png``; on failure the test saves a screenshot of the whole page there and
+prints the tail of JupyterLab's log (which carries the kernel's stderr).
 
 It needs Chromium at ``/usr/bin/chromium`` (``apt-get install -y chromium``; ``.ci/run`` installs it) and the
 ``playwright`` package (the ``dev`` extra); without either it is skipped with the reason. Playwright's own browser
@@ -14,6 +20,7 @@ download is not needed. Run it alone with ``.venv/bin/pytest -m browser``.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +42,15 @@ TRAINING = ".advdist-training-explorer"  # the CSS class of advdist_lab.widgets.
 TRAINING_PLOT = f"{TRAINING} .js-plotly-plot"
 SMOKE_EPOCHS = 2  # the training explorer's epochs in the notebook's smoke parameters (TRAIN_EPOCHS)
 TRAINING_RUN = 60  # seconds for its run (teacher pretraining included) to stream every epoch into the plot
+
+LABELS = f"{EXPLORER} .widget-label, {TRAINING} .widget-label"  # the controls' descriptions
+COMMAND = f"{TRAINING} .advdist-command"  # the training explorer's advdist-lab train line
+DECIMAL = re.compile(r"(?<![\w.-])\d+\.\d+(?:e[-+]?\d+)?")
+THEME_SETTINGS = ("lab-settings", "@jupyterlab", "apputils-extension", "themes.jupyterlab-settings")
+DARK_CELL = """from advdist_lab.viz.common import use_theme
+print("theme:", use_theme())  # what setup_notebook does: JupyterLab's theme, as saved in its user settings
+display(GameExplorer(p_r=P_R, steps=200))"""
+DARK_PAPER = "rgb(17,17,17)"  # plotly_dark's background, JupyterLab Dark's
 
 # Bounded waits, in seconds; the whole test takes well under two minutes when the notebook's smoke run is quick.
 LAB_START = 60
@@ -130,6 +146,9 @@ def test_moving_a_slider_redraws_the_explorer_in_chromium(
         )
         before = jb.wait_for_stable_plot(page, PLOT, quiet=1.0, timeout=REDRAW)
         page.locator(EXPLORER).first.screenshot(path=str(SCREENSHOTS / f"{name}-before.png"))
+        page.locator(PLOT).first.screenshot(path=str(SCREENSHOTS / f"{name}-ternary.png"))
+        legend = jb.legend_names(page, PLOT)
+        assert {"start", "end"} <= set(legend), f"the path markers are not in the legend: {legend}"
 
         readout = jb.nudge_slider(page, EXPLORER, SLIDER, "ArrowRight", presses=3)
         try:
@@ -151,8 +170,22 @@ def test_moving_a_slider_redraws_the_explorer_in_chromium(
         assert not jb.kernel_errors(page), jb.kernel_errors(page)
         assert not jb.notebook_errors(page), jb.notebook_errors(page)
 
-        # the training explorer: Run trains in the kernel's background thread, epochs stream into the plot
+        # the training explorer before a run: a sensible empty plot, whole labels, a short unbroken command line
         page.locator(TRAINING).first.scroll_into_view_if_needed()
+        page.wait_for_function(
+            "(selector) => { const g = document.querySelector(selector); return g && g._fullLayout; }",
+            arg=TRAINING_PLOT,
+            timeout=REDRAW * 1000,
+        )
+        page.locator(TRAINING).first.screenshot(path=str(SCREENSHOTS / f"{name}-training-before.png"))
+        low, high = jb.axis_range(page, TRAINING_PLOT, "yaxis")
+        assert 0 <= low < high and (high <= 1 or high == 100), f"the accuracy axis runs from {low} to {high}"
+        labels = jb.truncated_labels(page, LABELS)
+        assert labels["widths"] and not labels["cut"], f"cut labels (scroll/client width): {labels['cut']}"
+        check_command(page)
+        assert paper_colors(page, TRAINING_PLOT) == ["white"], "a light JupyterLab draws light figures"
+
+        # the training explorer: Run trains in the kernel's background thread, epochs stream into the plot
         page.locator(f"{TRAINING} button", has_text="Run").first.click()
         page.wait_for_function(
             "([selector, epochs]) => Array.from(document.querySelectorAll(selector)).some("
@@ -169,5 +202,46 @@ def test_moving_a_slider_redraws_the_explorer_in_chromium(
         page.locator(TRAINING).first.screenshot(path=str(SCREENSHOTS / f"{name}-training.png"))
         student = jb.plot_data(page, TRAINING_PLOT)[0][0]
         assert len(student["x"]) == SMOKE_EPOCHS and all(0 <= y <= 1 for y in student["y"]), student
+        assert jb.axis_range(page, TRAINING_PLOT, "yaxis") == [low, high]  # the axis stays put as epochs come
+        check_command(page)
+        assert not jb.kernel_errors(page), jb.kernel_errors(page)
+
+        # JupyterLab Dark: JupyterLab saves the user's choice, the kernel reads it, later figures are dark
+        page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+        settings = lab.workdir.joinpath(*THEME_SETTINGS)
+        deadline = time.monotonic() + REDRAW
+        while not (settings.exists() and "Dark" in settings.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.25)
+        assert settings.exists() and "Dark" in settings.read_text(), f"JupyterLab saved no dark theme to {settings}"
+        jb.run_new_cell(page, DARK_CELL, timeout=REDRAW)
+        page.wait_for_function(
+            "([selector, count]) => Array.from(document.querySelectorAll(selector))"
+            ".filter((g) => g._fullLayout).length > count",
+            arg=[PLOT, len(before)],
+            timeout=REDRAW * 1000,
+        )
+        last_cell = page.locator(".jp-Notebook .jp-Cell").last
+        assert "theme: dark" in last_cell.inner_text(), last_cell.inner_text()
+        assert paper_colors(page, PLOT)[-1].replace(" ", "") == DARK_PAPER
+        last_cell.locator(EXPLORER).screenshot(path=str(SCREENSHOTS / f"{name}-dark.png"))
         assert not jb.kernel_errors(page), jb.kernel_errors(page)
     print(f"{name}: browser test body took {time.perf_counter() - start:.1f} s; slider {SLIDER} now {readout}")
+    print(f"label widths (text/box px): {', '.join(labels['widths'])}")
+
+
+def check_command(page: Any) -> None:
+    """The training explorer's command line: numbers of at most 6 significant digits, no flag broken."""
+    command = page.locator(COMMAND).first.inner_text()
+    assert command.startswith("advdist-lab train --method"), command
+    long = [n for n in DECIMAL.findall(command) if len(n.lower().split("e")[0].replace(".", "").lstrip("0")) > 6]
+    assert not long, f"numbers with more than 6 significant digits in {command!r}: {long}"
+    broken = jb.broken_elements(page, f"{COMMAND} span")
+    assert not broken, f"flags broken over two lines: {broken}"
+
+
+def paper_colors(page: Any, selector: str) -> list[str]:
+    """The background colour plotly drew each graph matching ``selector`` with."""
+    return page.evaluate(
+        "(selector) => Array.from(document.querySelectorAll(selector)).map((g) => g._fullLayout.paper_bgcolor)",
+        selector,
+    )

@@ -254,3 +254,83 @@ def test_method_colour_and_band_colour():
     assert band_color(None) == "rgba(128, 128, 128, 0.15)"
     with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\]"):
         band_color("#ff0080", 1.5)
+
+
+# ------------------------------------------------------------------------------------------------------
+# What a teacher saw in JupyterLab: axes, ticks, overlapping titles, unexplained markers
+# ------------------------------------------------------------------------------------------------------
+
+HISTORY = [
+    {"epoch": 1, "student_test_accuracy": 0.5, "teacher_test_accuracy": 0.9, "grad_var_adversarial": 1e-6},
+    {"epoch": 2, "student_test_accuracy": 0.7, "teacher_test_accuracy": 0.9, "grad_var_adversarial": 1e-4},
+]
+
+
+def test_the_training_explorers_accuracy_axis_is_fixed_to_accuracies_even_when_empty():
+    from advdist_lab.viz.training import accuracy_range, training_explorer_figure
+
+    empty = training_explorer_figure([], "press Run")
+    assert empty.layout.yaxis.range == (0, 1)  # an empty plot would autorange to -1 .. 4
+    full = training_explorer_figure(HISTORY, epochs=30)
+    assert full.layout.yaxis.range == (0, 1) and full.layout.xaxis.range == (0, 30) == full.layout.xaxis2.range
+    assert full.layout.xaxis.dtick == 5 and training_explorer_figure([], epochs=2).layout.xaxis.dtick == 1
+    assert full.data[0].cliponaxis is False  # a marker at accuracy 1 shows whole
+    assert empty.layout.xaxis.range is None  # epochs unknown: the epoch axis autoranges
+    assert accuracy_range([0.2, 1.0]) == (0, 1) and accuracy_range([64.9, 97.2]) == (0, 100)
+    percent = [dict(entry, student_test_accuracy=100 * entry["student_test_accuracy"]) for entry in HISTORY]
+    assert training_explorer_figure(percent).layout.yaxis.range == (0, 100)
+    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+        training_explorer_figure([], epochs=0)
+    with pytest.raises(ValueError, match="history must be a sequence of mappings"):
+        training_explorer_figure([1, 2])
+    with pytest.raises(ValueError, match="accuracies must be non-negative"):
+        accuracy_range([-0.1])
+
+
+def test_log_variance_axes_tick_in_powers_of_ten_not_si_prefixes(adib):
+    from advdist_lab.viz.training import training_explorer_figure
+
+    explorer = training_explorer_figure(HISTORY)
+    assert explorer.layout.yaxis2.type == "log" and explorer.layout.yaxis2.exponentformat == "power"
+    fig5 = gradient_variance_figure(VARIANCE_CURVES, ["adim-ngs", "adim"])
+    assert fig5.layout.yaxis.exponentformat == fig5.layout.yaxis2.exponentformat == "power"
+    assert kl_curves({"a": adib}).layout.yaxis.exponentformat == "power"
+    p = theory.random_distributions(2, 3, seed=0)
+    lemma = lemma_path_figure(theorems.lemma_path("student", p, p.flip(-1), p.roll(1, -1), 0.5, [1e-1, 1e-2]), "t")
+    assert lemma.layout.xaxis.exponentformat == lemma.layout.yaxis.exponentformat == "power"
+
+
+def test_ternary_axis_titles_stand_clear_of_the_tick_labels(adib):
+    from advdist_lab.viz.game import TERNARY_TICKS, game_explorer_figure
+
+    for fig in (ternary_trajectories(adib), game_explorer_figure(adib)):
+        ternary = fig.layout.ternary
+        for axis, title in zip((ternary.aaxis, ternary.baxis, ternary.caxis), ("y = 1", "y = 2", "y = 3")):
+            assert axis.title.text == title
+            # no tick label at the vertices 0 and 1, where the titles stand
+            assert axis.tickmode == "array" and tuple(axis.tickvals) == TERNARY_TICKS
+            assert 0 < min(axis.tickvals) and max(axis.tickvals) < 1
+        assert fig.layout.margin.l >= 60 and fig.layout.margin.t >= 70 and fig.layout.margin.b >= 60
+    explorer = game_explorer_figure(adib)
+    subplot_title = next(a for a in explorer.layout.annotations if "simplex" in a.text)
+    assert explorer.layout.ternary.domain.y[1] <= 0.9 < subplot_title.y  # room for "y = 1" under the title
+    assert explorer.layout.margin.b >= 100 and explorer.layout.legend.yanchor == "top"  # the legend is not cut
+    with pytest.raises(ValueError, match="labels must be 3 strings"):
+        ternary_trajectories(adib, labels=("a", "b"))
+    with pytest.raises(ValueError, match="labels must be 3 strings"):
+        game_explorer_figure(adib, labels="abc")
+
+
+def test_the_start_and_end_markers_have_legend_entries(adib):
+    from advdist_lab.viz.game import game_explorer_figure
+
+    for fig in (ternary_trajectories(adib), game_explorer_figure(adib)):
+        keys = {t.name: t for t in fig.data if t.name in ("start", "end")}
+        assert set(keys) == {"start", "end"}
+        # legend only: one missing point, drawn nowhere (plotly.js leaves a trace without points out of the legend)
+        assert all(t.showlegend is not False and list(t.a) == [None] for t in keys.values())
+        student_start = next(t for t in fig.data if t.name == "student p_s start")
+        student_end = next(t for t in fig.data if t.name == "student p_s end")
+        assert keys["start"].marker.symbol == student_start.marker.symbol == "circle-open"
+        assert keys["end"].marker.symbol == student_end.marker.symbol == "circle"
+        assert student_start.showlegend is False  # one key for every player's start, not one each

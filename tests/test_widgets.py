@@ -3,7 +3,9 @@ through their public ``controls`` as a user's slider would."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import shlex
 import time
 from pathlib import Path
@@ -16,7 +18,7 @@ from advdist_lab import cli, runs
 from advdist_lab.theory.solver import solve_game
 from advdist_lab.viz.game import game_explorer_figure
 from advdist_lab.widgets.game import GameExplorer
-from advdist_lab.widgets.training import TrainingExplorer, train_command
+from advdist_lab.widgets.training import TrainingExplorer, compact_number, train_command, train_command_html
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -170,12 +172,13 @@ def test_training_explorer_streams_epochs_into_the_figure():
     assert list(student.x) == [1, 2] and list(student.y) == [e["student_test_accuracy"] for e in result["history"]]
     assert list(teacher.y) == [e["teacher_test_accuracy"] for e in result["history"]]
     assert all(v >= 0 for v in adversarial.y) and len(distillation.y) == 2
+    assert explorer.figure.layout.yaxis.range == (0, 1) and explorer.figure.layout.xaxis.range == (0, 2)
     assert "finished" in explorer.message.value
     assert not explorer.run_button.disabled and explorer.stop_button.disabled
 
 
 def test_training_explorer_numbers_equal_the_cli(tmp_path: Path):
-    explorer = TrainingExplorer(method="adib", omega_s=0.6, nu=0.5, **TINY)
+    explorer = TrainingExplorer(method="adim", nu=10**-0.3, **TINY)  # omegas 1/3 and nu shown to 6 digits
     explorer.run()
     history = _finish(explorer)["history"]
     argv = shlex.split(explorer.cli_command())
@@ -239,19 +242,103 @@ def test_a_second_run_is_refused_while_one_runs():
         _finish(explorer)
 
 
-def test_train_command_writes_one_flag_per_field_with_exact_floats():
-    command = train_command({"method": "adib", "omega_s": 0.1 + 0.2, "n_train": 30, "probe_gradients": True})
+def test_train_command_writes_one_flag_per_field_with_compact_floats():
+    command = train_command(
+        {
+            "method": "adib",
+            "omega_s": 0.1 + 0.2,
+            "nu": 10**-1.9,
+            "mu": 1 / 3,
+            "tau_start": 10.0,
+            "tau_end": 1e-5,
+            "n_train": 30,
+            "probe_gradients": True,
+        }
+    )
     assert shlex.split(command) == [
         "advdist-lab",
         "train",
         "--method",
         "adib",
         "--omega-s",
-        "0.30000000000000004",
+        "0.3",
+        "--nu",
+        "0.0125893",
+        "--mu",
+        "0.333333",
+        "--tau-start",
+        "10",
+        "--tau-end",
+        "1e-05",
         "--n-train",
         "30",
         "--probe-gradients",
     ]
+    assert [compact_number(v) for v in (0.30000000000000004, 1 / 3, 2.0, 123456789.0, 7)] == [
+        "0.3",
+        "0.333333",
+        "2",
+        "1.23457e+08",
+        "7",
+    ]
+    with pytest.raises(ValueError, match="value must be a number"):
+        compact_number("0.3")
+    with pytest.raises(ValueError, match="values must map TrainConfig field names"):
+        train_command(["--method", "adim"])
+
+
+def _significant_digits(number: str) -> int:
+    """The digits of a decimal ``number``'s mantissa after its leading zeros (trailing zeros count)."""
+    return len(number.lower().split("e")[0].replace(".", "").lstrip("0"))
+
+
+def test_the_explorers_command_has_short_numbers_and_trains_exactly_those():
+    explorer = TrainingExplorer(**TINY)
+    command = explorer.cli_command()
+    numbers = re.findall(r"(?<![\w-])\d+\.\d+(?:e[-+]?\d+)?", command)
+    assert numbers and all(_significant_digits(n) <= 6 for n in numbers), command
+    assert "--omega-r 0.333333 --omega-s 0.333333" in command  # the sliders' 1/3
+    config = explorer.config()
+    assert config.omega_r == config.omega_s == 0.333333  # the run uses the numbers the command shows
+    assert config.omega_t == pytest.approx(1 - 2 * 0.333333)
+
+
+def test_the_command_is_shown_live_and_wraps_only_between_flags():
+    explorer = TrainingExplorer(**TINY)
+    shown = explorer.command.value
+    assert '<pre class="advdist-command"' in shown and "white-space: pre-wrap" in shown
+    groups = re.findall(r'<span style="white-space: nowrap">(.*?)</span>', shown)
+    assert groups[0] == "advdist-lab train" and all(g.startswith("--") for g in groups[1:])
+    assert all(len(shlex.split(html.unescape(g))) <= 2 for g in groups)  # a flag and its value stay together
+    assert " ".join(html.unescape(g) for g in groups) == explorer.cli_command()  # copied: the one-line command
+    assert train_command_html(explorer._values()) == shown
+    explorer.controls["nu"].value = 10.0
+    assert "--nu 10" in html.unescape(explorer.command.value)  # follows the controls before any run
+
+
+def test_every_control_description_is_wide_enough_to_show_whole():
+    """Truncated labels read ``tau_sched...``: the description width must hold the longest name, at 8 px a
+    character (a wide 13 px sans-serif) plus 8 px of margin."""
+    controls = list(GameExplorer(steps=50).controls.values())
+    training = TrainingExplorer(**TINY)
+    controls += [*training.controls.values(), training.progress]
+    assert "tau_schedule" in [c.description for c in controls]
+    for control in controls:
+        width = control.style.description_width
+        if width == "initial":
+            continue
+        assert width.endswith("px"), width
+        assert float(width[:-2]) >= 8 * len(control.description) + 8, (control.description, width)
+    assert len({c.style.description_width for c in controls}) == 1  # one width: the columns line up
+
+
+def test_the_training_explorers_empty_figure_has_an_accuracy_axis_and_the_runs_epochs():
+    explorer = TrainingExplorer(n_train=30, epochs=20)
+    assert explorer.figure.layout.yaxis.range == (0, 1)  # not plotly's -1 .. 4 of an empty plot
+    assert explorer.figure.layout.xaxis.range == (0, 20)
+    explorer.controls["epochs"].value = 3
+    assert explorer.figure.layout.xaxis.range == (0, 3) and explorer.figure.layout.xaxis.dtick == 1
+    assert explorer.figure.layout.yaxis2.exponentformat == "power"
 
 
 def test_the_package_keeps_the_former_modules_names():
@@ -264,3 +351,17 @@ def test_the_package_keeps_the_former_modules_names():
     assert widgets.GAME_METHODS == ("ngan", "adib", "adim") and widgets.ESTIMATORS == ("exact", "gumbel-softmax")
     with pytest.raises(ValueError, match="needs low < high"):
         controls.float_slider("omega", 0.5, 1.0, 0.0, 0.1)
+
+
+def test_the_variance_axis_is_set_before_a_run_and_autoranges_with_data():
+    from advdist_lab.viz.training import training_explorer_figure
+    from advdist_lab.widgets.controls import replace_traces
+
+    explorer = TrainingExplorer(**TINY)
+    assert explorer.figure.layout.yaxis2.range == (-6, 0)  # 1e-6 .. 1, not an empty log axis' 0.1 .. 1e4
+    history = [{"epoch": 1, "student_test_accuracy": 0.5, "grad_var_adversarial": 1e-3}]
+    replace_traces(explorer.figure, training_explorer_figure(history, "t", 2))
+    assert explorer.figure.layout.yaxis2.range is None and explorer.figure.layout.yaxis2.autorange is True
+    replace_traces(explorer.figure, training_explorer_figure([], "t", 2))  # the next run starts empty again
+    assert explorer.figure.layout.yaxis2.range == (-6, 0) and explorer.figure.layout.yaxis2.autorange is False
+    assert explorer.figure.layout.yaxis.range == (0, 1)

@@ -22,33 +22,64 @@ from plotly.subplots import make_subplots
 
 from ..theory.theorems import LemmaPoint
 from ..theory.trajectory import GameTrajectory
-from .common import COLORS, TEMPLATE
+from .common import COLORS, TEMPLATE, theme_color
 
 __all__ = [
     "distribution_bars",
     "game_explorer_figure",
     "kl_curves",
     "lemma_path_figure",
+    "marker_legend",
     "ternary_trajectories",
     "value_curve",
 ]
 
 
+TERNARY_TICKS = (0.2, 0.4, 0.6, 0.8)
+"""The tick values of each ternary axis: not 0 and 1, the vertices, where the axis titles (the labels) stand and
+the corner tick labels would overlap them."""
+TERNARY_MARGIN = {"l": 60, "r": 60, "t": 80, "b": 60}
+"""The margins of a ternary figure: room for the vertex labels outside the triangle."""
+
+
 def _ternary_layout(fig: go.Figure, labels: Sequence[str], title: str) -> go.Figure:
     a, b, c = labels
+
+    def axis(label: str) -> dict:
+        return {"title": {"text": label}, "min": 0, "tickmode": "array", "tickvals": list(TERNARY_TICKS)}
+
     fig.update_layout(
         title=title,
         template=TEMPLATE,
-        ternary={
-            "sum": 1,
-            "aaxis": {"title": {"text": a}, "min": 0},
-            "baxis": {"title": {"text": b}, "min": 0},
-            "caxis": {"title": {"text": c}, "min": 0},
-        },
+        ternary={"sum": 1, "aaxis": axis(a), "baxis": axis(b), "caxis": axis(c)},
         legend={"orientation": "h", "y": -0.1},
-        margin={"l": 40, "r": 40, "t": 60, "b": 40},
+        margin=dict(TERNARY_MARGIN),
     )
     return fig
+
+
+def _check_labels(labels: Sequence[str]) -> None:
+    if isinstance(labels, str) or len(labels) != 3 or not all(isinstance(label, str) for label in labels):
+        raise ValueError(f"labels must be 3 strings, one per vertex (got {labels!r})")
+
+
+def marker_legend() -> list[go.Scatterternary]:
+    """Two legend keys that draw nothing: "start" (open circle) and "end" (filled circle), the markers at the ends
+    of every path on the simplex, in the theme's neutral colour (they stand for every player). Each holds one
+    missing point: plotly.js leaves a trace without any point out of the legend."""
+    color = theme_color("neutral")
+    return [
+        go.Scatterternary(
+            a=[None],
+            b=[None],
+            c=[None],
+            mode="markers",
+            name=name,
+            hoverinfo="skip",
+            marker={"color": color, "size": 9, "symbol": symbol},
+        )
+        for name, symbol in (("start", "circle-open"), ("end", "circle"))
+    ]
 
 
 def _ternary_path(points: torch.Tensor, name: str, color: str, dash: str = "solid") -> list[go.Scatterternary]:
@@ -127,13 +158,16 @@ def ternary_trajectories(
 ) -> go.Figure:
     """The paths of ``p_s`` and ``p_t`` (and ADIB's mixture ``p_omega``) on the 3-label simplex, with ``p_r``.
 
-    Open circles mark the start, filled ones the end. Needs exactly 3 labels.
+    Open circles mark the start, filled ones the end (the legend's "start" and "end"). Needs exactly 3 labels;
+    ``labels`` name the vertices.
     """
     if trajectory.p_r.shape[-1] != 3:
         raise ValueError(f"a ternary plot needs 3 labels (got {trajectory.p_r.shape[-1]})")
+    _check_labels(labels)
     fig = go.Figure()
     for name, points, color, dash in _paths(trajectory, context, show_mixture):
         fig.add_traces(_ternary_path(points, name, color, dash))
+    fig.add_traces(marker_legend())
     fig.add_trace(_real_point(trajectory, context))
     default = f"{trajectory.method.upper()} ({trajectory.mode}): paths on the simplex"
     return _ternary_layout(fig, labels, title or default)
@@ -187,13 +221,14 @@ def game_explorer_figure(
     """The game explorer's figure: the players' paths towards ``p_r`` on the simplex, and the value by step.
 
     Left, a ternary plot (3 labels) of ``p_s`` and ``p_t`` (and ADIB's mixture) from their start (open circle) to
-    their end (filled), with ``p_r`` as a star. Right, the value with the learned discriminator, the value ``V*``
-    with the optimal one, and the theoretical equilibrium value (Theorems 4.2, 4.4) as a dotted line. The
-    equilibrium is a trace rather than a layout shape, so that :class:`advdist_lab.widgets.GameExplorer` redraws
-    everything by replacing trace data alone.
+    their end (filled; both keyed in the legend), with ``p_r`` as a star. Right, the value with the learned
+    discriminator, the value ``V*`` with the optimal one, and the theoretical equilibrium value (Theorems 4.2,
+    4.4) as a dotted line. The equilibrium is a trace rather than a layout shape, so that
+    :class:`advdist_lab.widgets.GameExplorer` redraws everything by replacing trace data alone.
     """
     if trajectory.p_r.shape[-1] != 3:
         raise ValueError(f"a ternary plot needs 3 labels (got {trajectory.p_r.shape[-1]})")
+    _check_labels(labels)
     fig = make_subplots(
         rows=1,
         cols=2,
@@ -204,10 +239,18 @@ def game_explorer_figure(
     for name, points, color, dash in _paths(trajectory, context):
         for trace in _ternary_path(points, name, color, dash):
             fig.add_trace(trace, row=1, col=1)
+    for trace in marker_legend():
+        fig.add_trace(trace, row=1, col=1)
     fig.add_trace(_real_point(trajectory, context), row=1, col=1)
     steps = trajectory.steps.numpy()
     fig.add_trace(
-        go.Scatter(x=steps, y=trajectory.value.numpy(), name="V (learned D)", mode="lines", line={"color": "#555555"}),
+        go.Scatter(
+            x=steps,
+            y=trajectory.value.numpy(),
+            name="V (learned D)",
+            mode="lines",
+            line={"color": theme_color("muted")},
+        ),
         row=1,
         col=2,
     )
@@ -236,9 +279,10 @@ def game_explorer_figure(
     estimator = "exact gradients" if trajectory.tau is None else f"Gumbel-Softmax tau = {trajectory.tau:g}"
     _ternary_layout(fig, labels, f"{trajectory.method.upper()} ({estimator})")
     fig.update_layout(
-        legend={"orientation": "h", "y": -0.15},
-        margin={"l": 40, "r": 20, "t": 70, "b": 40},
-        height=460,
+        ternary_domain_y=[0.0, 0.86],  # below its subplot title: room for the top vertex label
+        legend={"orientation": "h", "y": -0.12, "yanchor": "top"},
+        margin=dict(TERNARY_MARGIN, r=20, b=100),
+        height=540,
         uirevision="explorer",
     )
     fig.update_xaxes(title_text="step", row=1, col=2)
@@ -268,6 +312,7 @@ def kl_curves(
         xaxis_title="step",
         yaxis_title=f"KL(p_r || {player})",
         yaxis_type="log",
+        yaxis_exponentformat="power",
         template=TEMPLATE,
     )
     return fig
@@ -313,6 +358,8 @@ def lemma_path_figure(points: Sequence[LemmaPoint], title: str) -> go.Figure:
         yaxis_title="absolute error (log)",
         xaxis_type="log",
         yaxis_type="log",
+        xaxis_exponentformat="power",
+        yaxis_exponentformat="power",
         template=TEMPLATE,
         legend={"orientation": "h", "y": -0.25},
     )

@@ -14,14 +14,14 @@ from collections.abc import Mapping, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .common import COLORS, TEMPLATE, method_color
+from .common import COLORS, TEMPLATE, method_color, theme_color
 
 __all__ = ["cosine_vs_omega_figure", "epochs_to_accuracy_figure", "gradient_variance_figure"]
 
 _PART_STYLE = {
     "adversarial": ("Adversarial Loss", "#ff7f0e", "solid"),
     "distillation": ("Distillation Loss", "#1f77b4", "solid"),
-    "total": ("whole loss", "#555555", "dot"),
+    "total": ("whole loss", None, "dot"),  # None: the theme's muted colour
 }
 
 
@@ -34,8 +34,8 @@ def gradient_variance_figure(
     """TPAMI Fig. 5: per method a panel, the variance of the adversarial and the distillation gradients by epoch.
 
     ``curves`` is :func:`advdist_lab.experiments.gradients.variance_curves`'s result. The y axis is logarithmic
-    as in the paper; the temperature ``tau`` of each epoch shows on hover. ``show_total`` adds the variance of the
-    whole loss's gradient as a dotted line.
+    as in the paper, its ticks powers of ten; the temperature ``tau`` of each epoch shows on hover. ``show_total``
+    adds the variance of the whole loss's gradient as a dotted line.
     """
     methods = list(curves) if methods is None else list(methods)
     missing = [m for m in methods if m not in curves]
@@ -58,7 +58,7 @@ def gradient_variance_figure(
                     name=name,
                     legendgroup=part,
                     showlegend=col == 1,
-                    line={"color": color, "dash": dash},
+                    line={"color": color or theme_color("muted"), "dash": dash},
                 ),
                 row=1,
                 col=col,
@@ -67,6 +67,7 @@ def gradient_variance_figure(
     fig.update_yaxes(type="log", title_text="variance of gradients", row=1, col=1)
     for col in range(2, len(methods) + 1):
         fig.update_yaxes(type="log", row=1, col=col)
+    fig.update_yaxes(exponentformat="power")  # 10^-6, not the SI prefix 1µ
     fig.update_layout(title=title, template=TEMPLATE, legend={"orientation": "h", "y": -0.2})
     return fig
 
@@ -136,7 +137,7 @@ def epochs_to_accuracy_figure(rows: Sequence[Mapping], threshold: float, title: 
                 x=[method.upper()] * len(reached),
                 y=reached,
                 mode="markers",
-                marker={"color": color, "size": 9, "line": {"width": 1, "color": "#222222"}},
+                marker={"color": color, "size": 9, "line": {"width": 1, "color": theme_color("foreground")}},
                 showlegend=False,
                 name=f"{method.upper()} seeds",
             )

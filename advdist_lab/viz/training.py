@@ -9,6 +9,7 @@ Table 1 as accuracy against the training-set size.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
@@ -16,7 +17,14 @@ from plotly.subplots import make_subplots
 
 from .common import COLORS, TEMPLATE, band_color, method_color
 
-__all__ = ["TRAINING_EXPLORER_SERIES", "accuracy_vs_n", "training_curves", "training_explorer_figure"]
+__all__ = [
+    "EMPTY_VARIANCE_RANGE",
+    "TRAINING_EXPLORER_SERIES",
+    "accuracy_range",
+    "accuracy_vs_n",
+    "training_curves",
+    "training_explorer_figure",
+]
 
 TRAINING_EXPLORER_SERIES = (
     ("student_test_accuracy", "student", COLORS["student"], 1),
@@ -25,19 +33,40 @@ TRAINING_EXPLORER_SERIES = (
     ("grad_var_distillation", "distillation", COLORS["kd"], 2),
 )
 """History keys of the training explorer's figure: (key, legend name, colour, panel)."""
+EMPTY_VARIANCE_RANGE = (1e-6, 1.0)
+"""The variance axis of a training explorer's figure without any variance yet (before a run): where the probes'
+variances usually lie, rather than plotly's 0.1 to 10^4 of an empty log axis."""
 
 
-def training_explorer_figure(history: Sequence[Mapping], title: str = "training") -> go.Figure:
+def training_explorer_figure(
+    history: Sequence[Mapping], title: str = "training", epochs: int | None = None
+) -> go.Figure:
     """Test accuracy of the student and the teacher (left) and the variance of the student's adversarial and
-    distillation gradients (right, log y; :mod:`advdist_lab.probes`) against the epoch, from a run's history.
+    distillation gradients (right, log y in powers of ten; :mod:`advdist_lab.probes`) against the epoch, from a
+    run's history.
 
     Every series of :data:`TRAINING_EXPLORER_SERIES` always has a trace (empty when the history lacks the key: a
-    method without a teacher, or no probes), so a live figure keeps its traces while epochs stream in.
+    method without a teacher, or no probes), so a live figure keeps its traces while epochs stream in. The
+    accuracy axis is fixed to the accuracies' range (:func:`accuracy_range`), so an empty figure (before a run)
+    shows it right, and the variance axis spans :data:`EMPTY_VARIANCE_RANGE` until there are variances (then it
+    autoranges, ``autorange=True`` set explicitly for a live figure to copy); ``epochs`` (the run's length, when
+    known) fixes the epoch axis to ``[0, epochs]``, so the curves grow across it.
     """
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("test accuracy", "variance of the student's gradient (probes)"))
-    epochs = [entry["epoch"] for entry in history]
+    if not isinstance(history, Sequence) or not all(isinstance(entry, Mapping) for entry in history):
+        raise ValueError("history must be a sequence of mappings (a run's history entries)")
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+        raise ValueError(f"epochs must be a positive integer or None (got {epochs!r})")
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=("test accuracy", "variance of the student's gradient (probes)"),
+        horizontal_spacing=0.16,  # room for the variance axis' title beside its 10^-6 tick labels
+    )
+    epochs_seen = [entry["epoch"] for entry in history]
+    accuracies, variances = [], []
     for key, name, color, panel in TRAINING_EXPLORER_SERIES:
-        points = [(e, entry[key]) for e, entry in zip(epochs, history) if entry.get(key) is not None]
+        points = [(e, entry[key]) for e, entry in zip(epochs_seen, history) if entry.get(key) is not None]
+        (accuracies if panel == 1 else variances).extend(v for _, v in points)
         fig.add_trace(
             go.Scatter(
                 x=[e for e, _ in points],
@@ -46,15 +75,33 @@ def training_explorer_figure(history: Sequence[Mapping], title: str = "training"
                 mode="lines+markers",
                 marker={"size": 4},
                 line={"color": color, "dash": "solid" if panel == 1 else "dot"},
+                cliponaxis=False,  # a marker on a fixed axis' edge (accuracy 1, the last epoch) shows whole
             ),
             row=1,
             col=panel,
         )
     fig.update_layout(title=title, template=TEMPLATE, height=400, legend={"orientation": "h", "y": -0.2})
+    fig.update_annotations(yshift=8)  # the subplot titles clear of the top tick labels
     fig.update_xaxes(title_text="epoch")
-    fig.update_yaxes(title_text="accuracy", row=1, col=1)
-    fig.update_yaxes(title_text="variance", type="log", row=1, col=2)
+    if epochs is not None:  # whole epochs: about ten ticks at 1, 2 or 5 times a power of ten
+        dtick = min(step * 10**power for power in range(10) for step in (1, 2, 5) if step * 10**power >= epochs / 10)
+        fig.update_xaxes(range=[0, epochs], dtick=dtick)
+    fig.update_yaxes(title_text="accuracy", range=list(accuracy_range(accuracies)), row=1, col=1)
+    fig.update_yaxes(title_text="variance", type="log", exponentformat="power", row=1, col=2)
+    if variances:
+        fig.update_yaxes(autorange=True, row=1, col=2)
+    else:
+        fig.update_yaxes(range=[math.log10(v) for v in EMPTY_VARIANCE_RANGE], row=1, col=2)  # log axes: log10 units
     return fig
+
+
+def accuracy_range(accuracies: Sequence[float]) -> tuple[float, float]:
+    """The fixed range of an accuracy axis: ``(0, 1)`` for fractions (the runs' histories), ``(0, 100)`` when a
+    value above 1 shows percentages (Table 1's)."""
+    values = [float(v) for v in accuracies]
+    if any(v != v or v < 0 for v in values):
+        raise ValueError(f"accuracies must be non-negative numbers (got {values!r})")
+    return (0.0, 100.0) if any(v > 1 for v in values) else (0.0, 1.0)
 
 
 def training_curves(

@@ -21,6 +21,7 @@ import plotly.graph_objects as go
 from ..methods.config import ONLY_FOR
 
 __all__ = [
+    "DESCRIPTION_WIDTH",
     "STYLE",
     "control_columns",
     "derived_number",
@@ -37,8 +38,12 @@ __all__ = [
     "weight_controls",
 ]
 
-STYLE = {"description_width": "80px"}
-"""The style of every control: room for the hyperparameter's name before it."""
+DESCRIPTION_WIDTH = 104
+"""The width (px) of every control's description: the longest name of both explorers, ``tau_schedule`` (12
+characters), whole in a wide sans-serif font: 8 px a character at JupyterLab's 13 px, and 8 px to spare."""
+STYLE = {"description_width": f"{DESCRIPTION_WIDTH}px"}
+"""The style of every control: room for the hyperparameter's whole name before it, the same for all, so the
+controls of a column line up."""
 _WIDE = widgets.Layout(width="320px")
 
 
@@ -139,7 +144,9 @@ def set_initial(controls: Mapping[str, widgets.Widget], values: Mapping[str, obj
 
 
 def replace_traces(figure: go.FigureWidget, new: go.Figure) -> None:
-    """Copy ``new``'s traces and title into ``figure``: in place when the traces line up, else all anew."""
+    """Copy ``new``'s traces and title into ``figure``: in place when the traces line up, else all anew; and the
+    axis ranges and tick steps that ``new`` fixes, or the autorange it sets explicitly (axes it leaves alone keep
+    the user's zoom)."""
     with figure.batch_update():
         same = len(figure.data) == len(new.data) and all(a.type == b.type for a, b in zip(figure.data, new.data))
         if same:
@@ -152,13 +159,18 @@ def replace_traces(figure: go.FigureWidget, new: go.Figure) -> None:
             figure.add_traces(list(new.data))
         figure.layout.title = new.layout.title
         layout = new.layout.to_plotly_json()
-        ranges = {  # axis ranges that the figure builder computes from the data
-            axis: {"range": settings["range"]}
-            for axis, settings in layout.items()
-            if axis.startswith("yaxis") and "range" in settings
-        }
-        if ranges:
-            figure.update_layout(ranges)
+        axes = {}  # axis ranges (and tick steps) that the figure builder fixes or computes from the data
+        for axis, settings in layout.items():
+            if axis.startswith(("xaxis", "yaxis")):
+                fixed = {key: settings[key] for key in ("range", "dtick", "autorange") if key in settings}
+                if "range" in fixed:
+                    fixed.setdefault("autorange", False)  # an autorange set before would override the range
+                elif fixed.get("autorange") is True:
+                    fixed["range"] = None  # the builder lets plotly autorange: a range fixed before goes
+                if fixed:
+                    axes[axis] = fixed
+        if axes:
+            figure.update_layout(axes)
 
 
 def control_columns(*columns: Sequence[widgets.Widget]) -> widgets.HBox:

@@ -31,22 +31,50 @@ from .controls import (
     weight_controls,
 )
 
-__all__ = ["TRAINING_DEFAULTS", "TrainingExplorer", "train_command"]
+__all__ = ["TRAINING_DEFAULTS", "TrainingExplorer", "compact_number", "train_command", "train_command_html"]
 
 TRAINING_DEFAULTS = {"method": "adim", "n_train": 100, "epochs": 30, "seed": 0}
 
 
-def train_command(values: Mapping[str, object]) -> str:
-    """The ``advdist-lab train`` command line of :class:`~advdist_lab.methods.TrainConfig` field values: one
-    ``--flag value`` per field (``True`` as a bare flag, floats as ``repr`` so that the numbers are exact)."""
-    parts = ["advdist-lab", "train"]
+def compact_number(value: float) -> str:
+    """``value`` to 6 significant digits, as short as that allows (``:g``): ``0.333333``, ``0.3``, ``10``,
+    ``1e-05``; the precision the explorer's readouts show and its runs use."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"value must be a number (got {value!r})")
+    return f"{value:.6g}"
+
+
+def _command_groups(values: Mapping[str, object]) -> list[list[str]]:
+    if not isinstance(values, Mapping) or not all(isinstance(name, str) for name in values):
+        raise ValueError(f"values must map TrainConfig field names to values (got {values!r})")
+    groups = [["advdist-lab", "train"]]
     for name, value in values.items():
         flag = "--" + name.replace("_", "-")
         if value is True:
-            parts.append(flag)
+            groups.append([flag])
         else:
-            parts += [flag, repr(value) if isinstance(value, float) else str(value)]
-    return shlex.join(parts)
+            groups.append([flag, compact_number(value) if isinstance(value, float) else str(value)])
+    return groups
+
+
+def train_command(values: Mapping[str, object]) -> str:
+    """The ``advdist-lab train`` command line of :class:`~advdist_lab.methods.TrainConfig` field values: one
+    ``--flag value`` per field (``True`` as a bare flag, floats to 6 significant digits by :func:`compact_number`;
+    the explorer runs with those same rounded numbers)."""
+    return shlex.join([word for group in _command_groups(values) for word in group])
+
+
+def train_command_html(values: Mapping[str, object]) -> str:
+    """:func:`train_command` as HTML: a ``<pre class="advdist-command">`` block that wraps only between flags (each
+    ``--flag value`` stays on one line), in the theme's colours; copied, it is the one-line command."""
+    groups = [html.escape(shlex.join(group)) for group in _command_groups(values)]
+    spans = " ".join(f'<span style="white-space: nowrap">{group}</span>' for group in groups)
+    style = (
+        "white-space: pre-wrap; margin: 4px 0; padding: 6px 8px; font-size: 12px; line-height: 1.5; "
+        "background: var(--jp-layout-color2, #f0f0f0); color: var(--jp-content-font-color1, inherit); "
+        "border-radius: 2px"
+    )
+    return f'<div>the same run from the command line:</div><pre class="advdist-command" style="{style}">{spans}</pre>'
 
 
 class TrainingExplorer(widgets.VBox):
@@ -83,16 +111,16 @@ class TrainingExplorer(widgets.VBox):
         self.progress = widgets.IntProgress(value=0, min=0, max=1, description="epoch", style=STYLE)
         self.run_button = widgets.Button(description="Run", button_style="success", icon="play")
         self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
-        self.figure = go.FigureWidget(training_explorer_figure([], "press Run"))
         self.result: dict | None = None
         self.history: list[dict] = []
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
         set_initial(self.controls, values)
-        self._sync_enabled()
+        self.figure = go.FigureWidget(training_explorer_figure([], "press Run", self.controls["epochs"].value))
+        self._changed()
         for control in self.controls.values():
-            control.observe(lambda change: self._sync_enabled(), names="value")
+            control.observe(lambda change: self._changed(), names="value")
         self.run_button.on_click(lambda _: self.run())
         self.stop_button.on_click(lambda _: self.stop())
         c = self.controls
@@ -106,7 +134,11 @@ class TrainingExplorer(widgets.VBox):
 
     # the run's configuration -----------------------------------------------------------------------------
     def _values(self) -> dict[str, object]:
-        c = {name: control.value for name, control in self.controls.items()}
+        # floats to 6 significant digits: the numbers the command line shows are exactly the run's
+        c = {
+            name: float(compact_number(control.value)) if isinstance(control.value, float) else control.value
+            for name, control in self.controls.items()
+        }
         method = c["method"]
         values = {
             "method": method,
@@ -136,6 +168,13 @@ class TrainingExplorer(widgets.VBox):
     def cli_command(self) -> str:
         """The ``advdist-lab train`` command that trains the same run (same numbers) from the command line."""
         return train_command(self._values())
+
+    def _changed(self) -> None:
+        self._sync_enabled()
+        self.command.value = train_command_html(self._values())
+        if not self.history and not self.running:  # the empty figure's epoch axis follows the epochs slider
+            with self._lock:
+                replace_traces(self.figure, training_explorer_figure([], "press Run", self.controls["epochs"].value))
 
     def _sync_enabled(self) -> None:
         c = self.controls
@@ -169,7 +208,7 @@ class TrainingExplorer(widgets.VBox):
         self.result = None
         self.progress.max, self.progress.value = config.epochs, 0
         self.progress.bar_style = ""
-        self.command.value = f"<code>{html.escape(self.cli_command())}</code>"
+        self.command.value = train_command_html(self._values())
         self.message.value = f"pretraining, then {config.epochs} epochs of {config.method} ..."
         self._draw(config)
         self.run_button.disabled, self.stop_button.disabled = True, False
@@ -190,7 +229,7 @@ class TrainingExplorer(widgets.VBox):
     def _draw(self, config: TrainConfig) -> None:
         with self._lock:
             title = f"{config.method.upper()} on {config.dataset}, n = {config.n_train}, seed {config.seed}"
-            replace_traces(self.figure, training_explorer_figure(self.history, title))
+            replace_traces(self.figure, training_explorer_figure(self.history, title, config.epochs))
 
     def _epoch(self, config: TrainConfig, entry: dict) -> None:
         self.history.append(entry)
