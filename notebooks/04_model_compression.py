@@ -416,5 +416,146 @@ for line in measured_report.measured_sentences(shipped):
 #   --device cuda` from the command line. The passes per epoch are the `k_d`, `k_t`, `k_s` fields of
 #   `TrainConfig` (`advdist-lab train --k-d 20 --k-t 10 --k-s 10` for one adversarial run).
 
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise changes one setting of a tiny run (digits, $n$ = 100, 3 epochs, on the CPU: under a second a run).
+# Write your prediction down first, then open the solution below it: it trains the runs and prints what it measured.
+
+# %% [markdown]
+# **Exercise 1.** DISTN's weight $\alpha$ (`distn_alpha`) splits the student's loss between the teacher's soft
+# targets and the labels: $\alpha\,T^2 KL(p_t^T\|p_s^T) + (1-\alpha) KL(p_r\|p_s)$ (Section 1's table). Train DISTN
+# with $\alpha$ = 0, 0.5 and 1 from a teacher pretrained for a single epoch (`teacher_pretrain_epochs=1`), and the
+# student alone (`method="student"`, Eq. 1), each with `TrainConfig(dataset="digits", n_train=100, epochs=3,
+# device="cpu")` and `advdist_lab.runs.train`. Predict how accurate a teacher is after one epoch on 100 images,
+# which $\alpha$ reproduces the student alone exactly, to the last digit, and what $\alpha = 1$ makes of this
+# teacher.
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 1
+from advdist_lab.data import NUM_CLASSES
+from advdist_lab.runs import train
+
+TINY = {"dataset": "digits", "n_train": 100, "epochs": 3, "teacher_pretrain_epochs": 1, "device": "cpu"}
+alone = train(TrainConfig(method="student", **TINY), progress=False)["test_accuracy"]
+distn = {a: train(TrainConfig(method="distn", distn_alpha=a, **TINY), progress=False) for a in (0.0, 0.5, 1.0)}
+chance = 1 / NUM_CLASSES["digits"]
+print(
+    f"the teacher after 1 pretraining epoch: test accuracy {distn[0.0]['teacher_test_accuracy']:.3f} "
+    f"(chance {chance:.3f})"
+)
+print(f"the student alone (Eq. 1): test accuracy {alone:.3f}")
+for a, run in distn.items():
+    print(f"DISTN, alpha = {a:g}: student test accuracy {run['test_accuracy']:.3f}")
+copy = distn[1.0]["test_accuracy"]
+print(
+    f"alpha = 0 leaves only the label term: the same student, minibatches and seeds as the student alone, so the "
+    f"same accuracy ({distn[0.0]['test_accuracy']:.3f} and {alone:.3f}). alpha = 1 learns from the teacher alone and "
+    f"ends at {copy:.3f}, {100 * (alone - copy):.1f} points below the student alone and "
+    f"{100 * (copy - chance):+.1f} points from chance: a student that trusts only a chance-level teacher learns "
+    f"{'almost nothing' if copy - chance < 0.1 else 'something, from the soft targets alone'}."
+)
+assert distn[0.0]["test_accuracy"] == alone  # alpha = 0 is Eq. 1: the loss, and so every step, is the same
+
+# %% [markdown]
+# **Exercise 2.** DISTN's temperature $T$ (`distn_temperature`, 3 by default) softens both distributions of its
+# soft term, $p^T = \mathrm{softmax}(z/T)$. Keep the one-epoch teacher of exercise 1 and $\alpha = 0.5$, and train
+# DISTN with $T$ = 1, 3 and 10. Predict how the entropy of the teacher's soft targets on the training images grows
+# with $T$ (the largest possible is $\log 10$ for 10 classes), and by how many points $T$ moves the student's
+# accuracy. (`train(..., trainer_hook=f)` calls `f(trainer)` before training; `trainer.players.teacher` and
+# `trainer.data.train.x` give the teacher's logits.)
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 2
+import math
+
+import torch
+
+TINY = {"dataset": "digits", "n_train": 100, "epochs": 3, "teacher_pretrain_epochs": 1, "device": "cpu"}
+TEMPERATURES = (1.0, 3.0, 10.0)
+trainers, accuracy = [], {}
+for T in TEMPERATURES:
+    config = TrainConfig(method="distn", distn_temperature=T, **TINY)
+    accuracy[T] = train(config, progress=False, trainer_hook=trainers.append)["test_accuracy"]
+with torch.no_grad():  # the frozen teacher is the same in every run: read it off the last one
+    z_t = trainers[-1].players.teacher(trainers[-1].data.train.x)
+    entropy = {T: float(-(z_t.div(T).softmax(-1) * z_t.div(T).log_softmax(-1)).sum(-1).mean()) for T in TEMPERATURES}
+for T in TEMPERATURES:
+    print(
+        f"T = {T:g}: soft targets' mean entropy {entropy[T]:.4f} (log 10 = {math.log(10):.4f}); "
+        f"student test accuracy {accuracy[T]:.3f}"
+    )
+spread = 100 * (max(accuracy.values()) - min(accuracy.values()))
+print(
+    f"The entropy rises with T, as it must (dH/dT = Var_p(z) / T^3 >= 0), but this teacher's logits are small (mean "
+    f"|z_t| = {float(z_t.abs().mean()):.3f}), so its targets are within {math.log(10) - entropy[1.0]:.4f} nats of "
+    f"uniform already at T = 1 and T moves the student by {spread:.1f} points: "
+    f"{'next to nothing' if spread < 2 else 'a visible amount'}. T can only soften what the teacher's logits hold."
+)
+assert all(entropy[a] <= entropy[b] + 1e-6 for a, b in zip(TEMPERATURES, TEMPERATURES[1:]))
+
+# %% [markdown]
+# **Exercise 3.** MIMIC's student regresses the teacher's logits and never sees a label. Train MIMIC from a teacher
+# pretrained for 1, 2 and 3 epochs (`teacher_pretrain_epochs`), other settings as in exercise 1. Predict how the
+# teacher's test accuracy and its student's move together, and whether the student ends above or below its
+# teacher.
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 3
+TINY = {"dataset": "digits", "n_train": 100, "epochs": 3, "device": "cpu"}
+mimic = {e: train(TrainConfig(method="mimic", teacher_pretrain_epochs=e, **TINY), progress=False) for e in (1, 2, 3)}
+for e, run in mimic.items():
+    print(
+        f"teacher pretrained {e} epoch(s): teacher {run['teacher_test_accuracy']:.3f}, "
+        f"MIMIC student {run['test_accuracy']:.3f}"
+    )
+teachers = [run["teacher_test_accuracy"] for run in mimic.values()]
+students = [run["test_accuracy"] for run in mimic.values()]
+follows = all(a < b for a, b in zip(students, students[1:])) and all(a < b for a, b in zip(teachers, teachers[1:]))
+gaps = [100 * (s - t) for s, t in zip(students, teachers)]
+print(
+    f"The student {'rises with its teacher at every step' if follows else 'does not simply follow its teacher'}; "
+    f"student minus teacher: {', '.join(f'{g:+.1f}' for g in gaps)} points, so {sum(g < 0 for g in gaps)} of "
+    f"{len(gaps)} students end below their teacher. Copying logits passes the teacher's knowledge on, errors "
+    "included, and in 3 epochs not all of it."
+)
+
+# %% [markdown]
+# **Exercise 4.** NGAN's student gets its gradient through a Gumbel-Softmax sample (Eq. 10; straight-through,
+# Section 1) at a temperature $\tau$ annealed exponentially from `tau_start` = 10 to `tau_end` = 0.1 over the
+# epochs. Train NGAN (3 epochs, `probe_gradients=True`) with that schedule and with constant temperatures
+# (`tau_schedule="constant"`, `tau_start` = 10, 1 and 0.1). Predict the three temperatures of the annealed run (one
+# per epoch, read from each history entry's `tau`), and how the variance of the student's adversarial gradient
+# across minibatches (the history's `grad_var_adversarial`, averaged over the epochs) orders with $\tau$. Does the
+# student's accuracy order the same way?
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 4
+import math
+
+TINY = {"dataset": "digits", "n_train": 100, "epochs": 3, "device": "cpu", "probe_gradients": True}
+schedules = {
+    "annealed 10 -> 0.1": {},
+    **{f"constant {t:g}": {"tau_schedule": "constant", "tau_start": t} for t in (10.0, 1.0, 0.1)},
+}
+ngan = {name: train(TrainConfig(method="ngan", **TINY, **s), progress=False) for name, s in schedules.items()}
+variance = {
+    name: sum(e["grad_var_adversarial"] for e in run["history"]) / len(run["history"]) for name, run in ngan.items()
+}
+taus = [entry["tau"] for entry in ngan["annealed 10 -> 0.1"]["history"]]
+print(f"the annealed run's temperatures by epoch: {', '.join(f'{t:.3g}' for t in taus)}")
+for name, run in ngan.items():
+    print(f"tau {name:>18}: adversarial gradient variance {variance[name]:.2e}, student {run['test_accuracy']:.3f}")
+order = sorted(ngan, key=lambda name: -ngan[name]["test_accuracy"])
+print(
+    f"A low temperature gives the noisiest gradients: the variance at tau = 0.1 is "
+    f"{variance['constant 0.1'] / max(variance['constant 10'], 1e-300):.2g} times that at tau = 10 (nearly uniform "
+    f"relaxed samples pass almost no gradient). By accuracy the order is {', '.join(order)}: at 3 epochs from a "
+    "pretrained student this ranking is one seed's, not a law."
+)
+assert all(math.isclose(t, 10.0 * 0.01 ** (k / 2)) for k, t in enumerate(taus))  # exponential: 10, 1, 0.1
+assert variance["constant 0.1"] > variance["constant 1"] > variance["constant 10"]
+
 # %%
 nb.cleanup()  # a smoke run's temporary run folder, removed now rather than at kernel exit

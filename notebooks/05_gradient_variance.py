@@ -281,5 +281,150 @@ display(Markdown(analysis.cosine_commentary(cosine_rows)))
 # * Everything above is a measurement of this notebook's run: rerun it with `DATASET = "mnist"`,
 #   `DEVICE = "cuda"` (and the paper's `EPOCHS = 100`) to test the claims at the paper's scale.
 
+
+# %% [markdown]
+# ## Exercises
+#
+# The first four exercises use section 1's case (`estimators.discriminator_case()`: $K = 5$ labels, reward $\log D$)
+# and its exact gradient, the fifth Lemma 4.5; each solution takes well under a second. Write your prediction down
+# first, then open the solution below it: it measures the outcome and prints the numbers.
+
+# %% [markdown]
+# **Exercise 1.** At $\tau = 1$, draw 4,000 one-sample estimates from each of the score function, the pathwise
+# Gumbel-Softmax gradient and straight-through (`estimators.bias_variance(case, name, tau=1.0, replicates=4000)`).
+# Predict which of them are unbiased, that is whose bias stays within a few Monte Carlo standard errors
+# (`bias_se`) of zero, and which has the smallest variance.
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 1
+log_d = estimators.discriminator_case()
+at_one = {
+    name: estimators.bias_variance(log_d, name, tau=1.0, replicates=4000)
+    for name in ("score", "pathwise", "straight_through")
+}
+for r in at_one.values():
+    print(
+        f"{r.label:>16}: bias {r.bias:.4f} = {r.bias / r.bias_se:.1f} standard errors, variance {r.variance:.4f}, "
+        f"mean squared error {r.mse:.4f}"
+    )
+quietest = min(at_one, key=lambda name: at_one[name].variance)
+unbiased = [name for name, r in at_one.items() if r.bias < 4 * r.bias_se]
+print(
+    f"Within 4 standard errors of the exact gradient (norm {log_d.exact.norm():.3f}): {', '.join(unbiased)}. "
+    f"The smallest variance: {quietest}, {at_one['score'].variance / at_one[quietest].variance:.0f} times below the "
+    "score function's: at tau = 1 the relaxation pays for its lower variance with bias."
+)
+assert at_one["score"].bias < 4 * at_one["score"].bias_se  # REINFORCE is unbiased (Eq. 8)
+assert all(at_one[name].bias > 4 * at_one[name].bias_se for name in ("pathwise", "straight_through"))
+
+# %% [markdown]
+# **Exercise 2.** Lower the temperature of the pathwise estimator: $\tau$ = 3, 1, 0.3, 0.1, 0.03. Predict how its
+# bias and its variance move as $\tau \to 0$ (TPAMI Sec. 4.3), and at which $\tau$ the bias disappears into the
+# Monte Carlo noise.
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 2
+log_d = estimators.discriminator_case()
+falling = (3.0, 1.0, 0.3, 0.1, 0.03)
+path = {tau: estimators.bias_variance(log_d, "pathwise", tau=tau, replicates=4000) for tau in falling}
+for tau, r in path.items():
+    print(f"tau = {tau:<5g} bias {r.bias:.4f} (± {r.bias_se:.4f}), variance {r.variance:.4g}")
+noise = [r.bias < 4 * r.bias_se for r in path.values()]
+hidden = next(tau for i, tau in enumerate(falling) if all(noise[i:]))
+print(
+    f"The bias falls from {path[3.0].bias:.3f} at tau = 3 into the noise (within 4 standard errors) from tau = "
+    f"{hidden:g} on, while the variance grows {path[0.03].variance / path[3.0].variance:.3g}-fold from tau = 3 to "
+    "tau = 0.03: the trade-off that the annealing from 10 to 0.1 walks along."
+)
+assert path[3.0].bias > path[1.0].bias > 4 * path[1.0].bias_se  # biased at high temperature
+assert path[0.03].bias < 4 * path[0.03].bias_se  # the bias vanishes as tau -> 0
+assert all(path[a].variance < path[b].variance for a, b in zip(falling, falling[1:]))  # the variance grows
+
+# %% [markdown]
+# **Exercise 3.** Average $m$ = 1, 4 and 16 samples per estimate, as a larger minibatch would (`samples=m`). Predict
+# what happens to the score function's variance and to the pathwise bias at $\tau = 1$. Then predict whether the
+# temperature with the smallest mean squared error of the pathwise estimator (`estimators.estimator_sweep` over its
+# default temperatures) moves up or down with $m = 16$.
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 3
+log_d = estimators.discriminator_case()
+counts = (1, 4, 16)
+score_m = {m: estimators.bias_variance(log_d, "score", samples=m, replicates=4000) for m in counts}
+path_m = {m: estimators.bias_variance(log_d, "pathwise", tau=1.0, samples=m, replicates=4000) for m in counts}
+for m in counts:
+    print(
+        f"m = {m:>2}: score variance {score_m[m].variance:.4f} (m x variance {m * score_m[m].variance:.3f}); "
+        f"pathwise bias {path_m[m].bias:.4f} (± {path_m[m].bias_se:.4f})"
+    )
+sweep_m = estimators.estimator_sweep(log_d, sample_counts=(1, 16), estimators=("pathwise",), replicates=2000)
+best = {m: min((r for r in sweep_m if r.samples == m), key=lambda r: r.mse) for m in (1, 16)}
+print(
+    f"The variance falls as 1/m and the bias stays put: the mean of m samples has the same expectation. So more "
+    f"samples favour less bias: the MSE-optimal tau is {best[1].tau:.2f} for m = 1 and {best[16].tau:.2f} for m = 16 "
+    f"({'lower' if best[16].tau < best[1].tau else 'not lower'} with more samples)."
+)
+for m in counts:
+    assert 0.75 < m * score_m[m].variance / score_m[1].variance < 1.33  # Var of a mean of m i.i.d. draws: Var / m
+    assert abs(path_m[m].bias - path_m[1].bias) < 4 * (path_m[m].bias_se ** 2 + path_m[1].bias_se ** 2) ** 0.5
+
+# %% [markdown]
+# **Exercise 4.** Straight-through sends the one-hot label forward and the relaxed sample's gradient backward; the
+# pathwise estimator sends the relaxed sample both ways. With the same Gumbel noise (`estimators.estimates` with
+# `seed=3` for both), compare the two estimates sample by sample for the reward $\log D$ and for the linear reward
+# $\langle y, h\rangle$ (`discriminator_case(reward="linear")`), at $\tau$ = 1 and 0.1. Predict for which reward they
+# coincide exactly.
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 4
+largest = {}
+for reward in ("linear", "log_d"):
+    example = estimators.discriminator_case(reward=reward)
+    for tau in (1.0, 0.1):
+        a = estimators.estimates(example, "pathwise", tau=tau, replicates=1000, seed=3)
+        b = estimators.estimates(example, "straight_through", tau=tau, replicates=1000, seed=3)
+        largest[reward, tau] = float((a - b).abs().max())
+        print(
+            f"reward {reward:>6}, tau = {tau:g}: "
+            f"largest difference between the two estimates {largest[reward, tau]:.3g}"
+        )
+print(
+    "For a reward linear in y the gradient df/dy = h does not depend on where it is taken, so the one-hot forward "
+    f"changes nothing (largest difference {max(largest['linear', t] for t in (1.0, 0.1)):.3g}); for log D it does "
+    f"(up to {max(largest['log_d', t] for t in (1.0, 0.1)):.3g}): only for a linear reward is straight-through the "
+    "pathwise gradient; for log D it is another estimator."
+)
+assert all(largest["linear", tau] < 1e-12 for tau in (1.0, 0.1))
+assert all(largest["log_d", tau] > 1e-3 for tau in (1.0, 0.1))
+
+# %% [markdown]
+# **Exercise 5.** Break Lemma 4.5's premise mildly: $\mathrm{Var}X = 1.5 > \mathrm{Var}Y = 1$ with correlation
+# $\rho = 0.5$ (`variance_lemma.lemma_4_5_monte_carlo(1.5, 1.0, 0.5)`). Predict from the closed form the $\lambda^*$
+# above which the mixture $Z = \lambda X + (1-\lambda)Y$ is noisier than $Y$; is it quieter than $Y$ anywhere? Then
+# keep the premise ($\mathrm{Var}X = 0.5$) with $\rho = -0.5$ and predict whether $Z$ can be quieter than both.
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 5
+from advdist_lab.theory import variance_lemma
+
+broken = variance_lemma.lemma_4_5_monte_carlo(1.5, 1.0, 0.5, samples=100_000)
+star = broken.violated_above
+below = [lam for lam, e, se in zip(broken.lambdas, broken.excess, broken.excess_se) if e < -4 * se]
+above = [lam for lam, e, se in zip(broken.lambdas, broken.excess, broken.excess_se) if e > 4 * se]
+print(
+    f"Var X = 1.5, Var Y = 1, rho = 0.5: closed form lambda* = {star:.3f}; by Monte Carlo Var Z < Var Y (by more than "
+    f"4 standard errors) for lambda in [{min(below):g}, {max(below):g}] and Var Z > Var Y for lambda in "
+    f"[{min(above):g}, {max(above):g}], up to {max(broken.excess):.3f} at lambda = 1."
+)
+kept = variance_lemma.lemma_4_5_monte_carlo(0.5, 1.0, -0.5, samples=100_000)
+low = min(range(len(kept.lambdas)), key=lambda i: kept.monte_carlo[i])
+print(
+    f"Var X = 0.5, Var Y = 1, rho = -0.5: the smallest Var Z is {kept.monte_carlo[low]:.3f} at lambda = "
+    f"{kept.lambdas[low]:g}, below both Var X and Var Y: anti-correlated gradients cancel. A noisier X keeps "
+    "Var Z below Var Y only up to lambda*, a quieter X at every lambda (Lemma 4.5)."
+)
+assert max(below) < star < min(above)  # the sign change of Var Z - Var Y sits at the closed-form lambda*
+assert kept.monte_carlo[low] < min(kept.var_x, kept.var_y)
+
 # %%
 nb.cleanup()  # a smoke run's temporary run folder, removed now rather than at kernel exit

@@ -210,5 +210,134 @@ if fig3 is not None:
     for line in ablation_analysis.paper_comparison(fig3["rows"], fig6["rows"], fig6["baseline"]):
         print(line)
 
+
+# %% [markdown]
+# ## Exercises
+#
+# The exercises play the exact game of section 1 (`solve_game`, `sweep_game`, `try_this`) with one setting changed;
+# none needs the sweeps of section 3, and each solution takes a few seconds. Write your prediction down first, then
+# open the solution below it: it solves the games and prints what it measured.
+
+# %% [markdown]
+# **Exercise 1.** Slow the discriminator down: `lr_d = 0.03`, ten times below the players' `lr = 0.3`, from the
+# explorer's settings (`game.settings()`: 600 steps unless you moved the sliders). Predict in which game the student
+# still reaches $p_r$: the adversarial game alone ($\nu = \mu = 0$) or the explorer's default with distillation
+# ($\nu = 1$)? And in the game alone, do 10 discriminator steps per round (`d_steps = 10`) make up for the slow step?
+# (A `try_this.Suggestion(name, text, changes, reference)` solves a change beside its reference;
+# `try_this.measure_suggestions` measures a list of them.)
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 1
+current = game.settings()  # the explorer's settings: its starting ones unless you moved the sliders
+alone = {"nu": 0.0, "mu": 0.0}
+slow_d = [
+    try_this.Suggestion("alone", "the game alone, lr_d = 0.03", {**alone, "lr_d": 0.03}, alone),
+    try_this.Suggestion("distilled", f"nu = {current['nu']:g}, mu = {current['mu']:g}, lr_d = 0.03", {"lr_d": 0.03}),
+    try_this.Suggestion(
+        "d_steps", "the game alone, lr_d = 0.03, d_steps = 10", {**alone, "lr_d": 0.03, "d_steps": 10}, alone
+    ),
+]
+slow_rows = try_this.measure_suggestions(P_R, current, slow_d)
+for row in slow_rows:
+    changed, reference = row["changed"], row["reference"]
+    print(
+        f"* {row['text']}: the student ends at KL(p_r||p_s) = {changed['final_kl']:.3g} after {current['steps']} "
+        f"steps, against {reference['final_kl']:.3g} with lr_d = {current['lr_d']:g} and d_steps = "
+        f"{current['d_steps']} (outside 1e-4 and 10x farther: {'yes' if row['shows'] else 'no'})"
+    )
+visible = {row["name"]: row["shows"] for row in slow_rows}
+print(
+    f"The slow discriminator {'holds the student back' if visible['alone'] else 'changes little'} in the game alone "
+    f"and {'holds it back' if visible['distilled'] else 'changes little'} with distillation, where the teacher's pull "
+    f"moves the student whatever the discriminator says. Ten discriminator steps per round "
+    f"{'do not make up for it' if visible['d_steps'] else 'make up for it'}: Algorithm 1's k_d passes exist to keep D "
+    "near its optimum."
+)
+
+# %% [markdown]
+# **Exercise 2.** Give the student a wrong teacher, $p_t = $ `P_R` reversed, and compare knowledge distillation
+# alone (`solve_game(P_R, "kd", p_t0=..., upsilon=...)`: the student descends Eq. 2 against that fixed teacher) with
+# ADIM started from the same teacher ($\nu = 1$, $\mu = 0.01$), for $\upsilon$ = 0, 1 and 4 (1,500 steps, `lr = 0.3`).
+# Predict where each student settles: a formula in $p_t$, $p_r$ and $\upsilon$ for KD, and for ADIM?
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 2
+from advdist_lab.theory.distributions import kd_optimal_student
+from advdist_lab.theory.solver import solve_game
+
+wrong = tuple(reversed(P_R))
+settled = {}
+for upsilon in (0.0, 1.0, 4.0):
+    kd = solve_game(P_R, "kd", p_t0=wrong, upsilon=upsilon, lr=0.3, steps=1500, record_every=10)
+    adim = solve_game(P_R, "adim", p_t0=wrong, nu=1.0, mu=0.01, upsilon=upsilon, lr=0.3, steps=1500, record_every=10)
+    target = kd_optimal_student(P_R, wrong, upsilon)
+    adim_kl = max(float(adim.kl_to_real("student")[-1]), float(adim.kl_to_real("teacher")[-1]))
+    settled[upsilon] = (float((kd.p_s[-1] - target).abs().max()), adim_kl)
+    print(
+        f"upsilon = {upsilon:g}: KD student {[round(float(p), 4) for p in kd.p_s[-1]]}, "
+        f"(p_t + upsilon p_r) / (1 + upsilon) = {[round(float(p), 4) for p in target]}; ADIM student "
+        f"{[round(float(p), 4) for p in adim.p_s[-1]]}, teacher {[round(float(p), 4) for p in adim.p_t[-1]]}, "
+        f"larger KL to p_r {adim_kl:.2e}"
+    )
+print(
+    f"KD's student lands on the mixture (p_t + upsilon p_r) / (1 + upsilon) (largest gap "
+    f"{max(gap for gap, _ in settled.values()):.1e}): it inherits the teacher's error, and upsilon only dilutes it. "
+    f"ADIM's student and teacher both reach p_r = {P_R} at every upsilon (largest KL "
+    f"{max(kl for _, kl in settled.values()):.1e}): the discriminator makes p_s = p_t = p_r the equilibrium "
+    "(Theorem 4.4), so the wrong teacher is corrected instead of copied."
+)
+assert all(gap < 1e-4 for gap, _ in settled.values())  # Eq. 2's minimiser
+assert all(kl < 1e-6 for _, kl in settled.values())  # Theorem 4.4
+
+# %% [markdown]
+# **Exercise 3.** The $\mu$ sweep of section 1 leaves $\nu$ and $\upsilon$ at `solve_game`'s default 0, so the
+# teacher's distillation loss is $\mu\, KL(p_s\|p_t)$ alone. By Eq. 2 it is
+# $\mu\,L_{KD}(p_s\|p_t) = \mu\,[KL(p_s\|p_t) + \upsilon\, KL(p_r\|p_t)]$. From the same start (`start`: teacher
+# near $p_r$, student far) with $\mu = 1$, sweep $\upsilon$ = 0, 1 and 10 (`sweep_game(P_R, "upsilon", ...)`,
+# `lr = 0.1`, 1,000 steps). Predict how far the student drags the teacher (the teacher's worst KL) as $\upsilon$
+# grows.
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 3
+anchored = sweep_game(P_R, "upsilon", (0.0, 1.0, 10.0), method="adim", mu=1.0, lr=0.1, steps=1000, **start)
+display(Markdown(markdown_table(*sweep_report.excursion_table(anchored, "upsilon"))))
+print(sweep_report.excursion_growth_line(anchored, "upsilon"))
+worst = [row["teacher_worst_kl"] for row in anchored]
+shrinks = all(a > b for a, b in zip(worst, worst[1:]))
+print(
+    f"The teacher's worst KL(p_r||p_t): {', '.join(f'{w:.3g}' for w in worst)}. The term upsilon KL(p_r||p_t) in "
+    "its loss ties the teacher to p_r while the student pulls: "
+    f"{'every step up in upsilon shortens' if shrinks else 'not every step up in upsilon shortens'} the excursion."
+)
+
+# %% [markdown]
+# **Exercise 4.** Switch the distillation off ($\nu = \mu = 0$) and play ADIB (Eq. 4, $\omega_s = \omega_t = 1/2$)
+# and ADIM (Eq. 6) from the same random start (3,000 steps, `lr = 0.3`). Predict for each whether the student, the
+# teacher and, for ADIB, the mixture $\omega_s p_s + \omega_t p_t$ reach $p_r$. (`trajectory.kl_to_real(player)`
+# with player `"student"`, `"teacher"` or `"mixture"`.)
+
+# %% tags=["solution", "hide-cell"]
+# Solution to exercise 4
+from advdist_lab.theory.solver import solve_game
+
+no_kd = {"nu": 0.0, "mu": 0.0, "lr": 0.3, "steps": 3000, "record_every": 10}
+adib, adim = solve_game(P_R, "adib", **no_kd), solve_game(P_R, "adim", **no_kd)
+final = {
+    "ADIB student": adib.kl_to_real("student")[-1],
+    "ADIB teacher": adib.kl_to_real("teacher")[-1],
+    "ADIB mixture": adib.kl_to_real("mixture")[-1],
+    "ADIM student": adim.kl_to_real("student")[-1],
+    "ADIM teacher": adim.kl_to_real("teacher")[-1],
+}
+for name, kl in final.items():
+    print(f"{name}: final KL(p_r||p) = {float(kl):.2e}")
+print(
+    f"ADIB's binary discriminator only sees the mixture, which reaches p_r; its student ends at KL "
+    f"{float(final['ADIB student']):.3g}, {'short of' if final['ADIB student'] > 1e-4 else 'at'} p_r "
+    f"({[round(float(p), 3) for p in adib.p_s[-1]]}): without the distillation terms Theorem 4.2 does not pin each "
+    "player. ADIM's three-class discriminator tells student from teacher and drives both to p_r (Theorem 4.4)."
+)
+assert final["ADIB mixture"] < 1e-6 and final["ADIM student"] < 1e-6 and final["ADIM teacher"] < 1e-6
+
 # %%
 nb.cleanup()  # a smoke run's temporary sweep folder, removed now rather than at kernel exit
