@@ -74,6 +74,11 @@ def ray_head() -> Iterator[tuple[str, subprocess.Popen]]:
         yield address, head
     finally:
         stop_head(head)
+        # a head stopped by a signal leaves Ray's pointer to it behind, which a later ray.init() would follow
+        current = Path("/tmp/ray/ray_current_cluster")
+        with contextlib.suppress(OSError):
+            if current.read_text().strip().endswith(f":{port}"):
+                current.unlink()
 
 
 def stop_head(head: subprocess.Popen) -> None:
@@ -168,6 +173,7 @@ def test_ctrl_c_stops_a_ray_table_within_seconds_and_the_same_command_finishes_i
         assert seconds < 10, f"took {seconds:.1f} s to stop"
         print(f"--executor ray: stopped {seconds:.2f} s after Ctrl-C")
         assert not list(out.rglob("*.tmp"))  # no half-written file
+        assert not list(out.glob(".stop-*"))  # the stop file that reached the tasks is removed
         check_kept_and_rerun(out, stderr, argv, "interrupted: ")
 
 

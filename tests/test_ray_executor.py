@@ -100,7 +100,8 @@ def test_an_interrupt_cancels_the_ray_tasks_and_the_rerun_finishes_only_the_miss
     kept = {f: (f / RESULT).stat().st_mtime_ns for f in folders if (f / RESULT).exists()}
     assert 1 <= len(kept) < 4
     assert str(info.value).startswith(f"interrupted: {len(kept)} of 4 runs finished and are kept in {tmp_path}; ")
-    time.sleep(CANCEL_GRACE_SECONDS)  # a cancelled task unwinds (its folder's lock released) within the grace
+    assert not list(tmp_path.glob(".stop-*"))  # the stop file that reached the tasks is removed
+    time.sleep(CANCEL_GRACE_SECONDS)  # a stopped task unwinds (its folder's lock released) within the grace
     results = run_configs(configs, folders, executor=RayExecutor(), progress=False)
     assert {f: (f / RESULT).stat().st_mtime_ns for f in kept} == kept  # read back, not trained again
     assert [r["config"]["seed"] for r in results] == [0, 1, 0, 1]

@@ -19,17 +19,23 @@ Ray is an optional extra (``pip install 'advdist-lab[cluster]'``), imported here
 * Failures: a worker or node that dies mid-run is retried by Ray (``retries`` times); the retry resumes the run from
   its last checkpoint (the run folder's lock is an ``flock``, released with the dead process). A run's own error is
   raised as itself. ``ray stop`` of the cluster ends the wait with :class:`ClusterLostError` at once.
-* Interrupt: the queued runs are never handed out; the running ones are cancelled (a ``KeyboardInterrupt`` in the
-  task, which unwinds and unlocks its folder; forced after :data:`CANCEL_GRACE_SECONDS`).
+* Interrupt: the queued runs are never handed out; the running ones are stopped by a file the driver writes under
+  ``--out`` (``.stop-<token>``), which a thread in every task watches: it raises ``KeyboardInterrupt`` in the task,
+  which unwinds and unlocks its folder, the last checkpoint kept. Ray's own ``ray.cancel`` is kept for what has
+  not ended after :data:`CANCEL_GRACE_SECONDS`: cancelling a task whose reply is on its way can abort the driver
+  inside Ray 2.60 ("Tried to complete task that was not pending", seen once in CI), which a stop through the
+  shared folder avoids.
 """
 
 from __future__ import annotations
 
+import _thread
 import math
 import os
 import re
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +51,8 @@ PROBE_SECONDS = 60.0
 """How long :meth:`RayExecutor.prepare` waits for every node's answer about ``--out``."""
 RECOUNT_SECONDS = 2.0
 """How often the room of the cluster is recounted while runs wait."""
+STOP_POLL_SECONDS = 0.2
+"""How often a task looks for the driver's stop file."""
 _ADDRESS = re.compile(r"^(auto|ray://[^\s:/]+:\d+|[^\s:/]+:\d+)$")
 
 
@@ -65,12 +73,31 @@ def require_ray():
     return ray
 
 
-def _call(function: Callable, arguments: tuple, threads: int) -> object:
-    """One task on a Ray worker: ``function(*arguments)`` on ``threads`` torch threads."""
+def _call(function: Callable, arguments: tuple, threads: int, stop_file: str | None = None) -> object:
+    """One task on a Ray worker: ``function(*arguments)`` on ``threads`` torch threads, interrupted (a
+    ``KeyboardInterrupt`` in the worker's main thread, where Ray runs the task) when ``stop_file`` appears."""
     import torch
 
     torch.set_num_threads(threads)
-    return function(*arguments)
+    if stop_file is None:
+        return function(*arguments)
+    ended = threading.Event()
+    lock = threading.Lock()
+
+    def watch() -> None:
+        while not ended.wait(STOP_POLL_SECONDS):
+            if os.path.exists(stop_file):
+                with lock:
+                    if not ended.is_set():
+                        _thread.interrupt_main()
+                return
+
+    threading.Thread(target=watch, name="advdist-stop-watch", daemon=True).start()
+    try:
+        return function(*arguments)
+    finally:
+        with lock:
+            ended.set()
 
 
 def _probe(token_file: str, token: str) -> tuple[str, str | None]:
@@ -96,6 +123,8 @@ class RayExecutor(Executor):
     retries: int = 3
     runtime_env: dict | None = field(default=None, compare=False)
     name = "ray"
+    out: Path | None = field(default=None, init=False, repr=False, compare=False)
+    """The common folder of the runs, set by :meth:`prepare`: where a stop file reaches every task."""
 
     def __post_init__(self) -> None:
         if self.address is not None and not (isinstance(self.address, str) and _ADDRESS.match(self.address)):
@@ -157,6 +186,7 @@ class RayExecutor(Executor):
                 f"no node of the Ray cluster can hold one run of --cpus-per-run {self.cpus_per_run:g} and "
                 f"--gpus-per-run {self.gpus_per_run:g} (the largest has {cpus:g} CPUs and {gpus:g} GPUs)"
             )
+        object.__setattr__(self, "out", None if out is None else Path(out).absolute())
         if out is not None:
             failures = self.unreachable(out)
             if failures:
@@ -210,6 +240,7 @@ class RayExecutor(Executor):
         if self.runtime_env is not None:
             options["runtime_env"] = self.runtime_env
         task = ray.remote(_call).options(**options)
+        stop_file = None if self.out is None else self.out / f".stop-{secrets.token_hex(8)}"
         queued = list(enumerate(arguments))[::-1]  # popped from the end: in order
         running: dict = {}
         room, counted = 0, -math.inf
@@ -219,14 +250,14 @@ class RayExecutor(Executor):
                     room, counted = max(1, self.slots(ray)), time.monotonic()
                 while queued and len(running) < room:
                     index, args = queued.pop()
-                    running[task.remote(function, args, threads)] = index
+                    running[task.remote(function, args, threads, None if stop_file is None else str(stop_file))] = index
                     on_start(index)
                 ready, _ = ray.wait(list(running), num_returns=1, timeout=POLL_SECONDS)
                 for ref in ready:
                     index = running.pop(ref)
                     on_done(index, self._value(ray, exceptions, ref))
         except BaseException:
-            self._cancel(ray, list(running))
+            self._stop(ray, list(running), stop_file)
             raise
 
     def _value(self, ray, exceptions, ref) -> object:
@@ -250,18 +281,26 @@ class RayExecutor(Executor):
             raise ClusterLostError(f"the Ray cluster stopped during the runs ({type(error).__name__})") from None
 
     @staticmethod
-    def _cancel(ray, refs: Sequence) -> None:
-        """Cancel ``refs`` (a ``KeyboardInterrupt`` in each task), then kill what has not ended after the grace."""
+    def _stop(ray, refs: Sequence, stop_file: Path | None) -> None:
+        """Stop the tasks ``refs``: the stop file (a ``KeyboardInterrupt`` in each), and after the grace Ray's
+        cancel, then its kill, for what has not ended; the stop file is removed."""
         if not refs or not ray.is_initialized():
             return
         try:
-            for ref in refs:
-                ray.cancel(ref, force=False)
-            _, left = ray.wait(list(refs), num_returns=len(refs), timeout=CANCEL_GRACE_SECONDS)
-            for ref in left:
-                ray.cancel(ref, force=True)
-        except Exception:  # the cluster is gone: nothing left to cancel
+            if stop_file is not None:
+                stop_file.write_text("stop")
+                _, refs = ray.wait(list(refs), num_returns=len(refs), timeout=CANCEL_GRACE_SECONDS)
+            for force in (False, True):
+                if not refs:
+                    break
+                for ref in refs:
+                    ray.cancel(ref, force=force)
+                _, refs = ray.wait(list(refs), num_returns=len(refs), timeout=CANCEL_GRACE_SECONDS)
+        except Exception:  # the cluster is gone: nothing left to stop
             pass
+        finally:
+            if stop_file is not None:
+                stop_file.unlink(missing_ok=True)
 
 
 def _first_line(error: BaseException) -> str:
