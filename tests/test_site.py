@@ -148,6 +148,15 @@ def test_every_notebook_is_a_page_in_the_courses_order(site: Path) -> None:
         assert f'href="{other.stem}.html"' in page  # the course's navigation on every page
 
 
+def test_the_exercises_solutions_are_folded_on_every_page_01_to_09(site: Path) -> None:
+    for source in SOURCES:
+        if "01" <= source.stem[:2] <= "09":
+            html = (site / f"{source.stem}.html").read_text()
+            folded = html.count("Show the solution")
+            assert 3 <= folded <= 5, f"{source.stem}.html folds {folded} solutions"
+            assert html.count("# Solution to exercise") == folded
+
+
 def test_pages_are_small_and_load_nothing_from_another_host(site: Path) -> None:
     assert (site / "_static" / PLOTLY_JS).stat().st_size > 1_000_000  # plotly.js once, for every page
     assert (site / "_static" / "mathjax" / "MathJax.js").exists()
