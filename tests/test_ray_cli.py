@@ -29,7 +29,7 @@ from advdist_lab.runs.folder import RESULT, load_result  # noqa: E402
 RAY = Path(sys.executable).parent / "ray"
 # Eight runs of a couple of seconds each on the cluster's 2 CPUs: a stop after the first finished finds others
 # running and queued.
-TABLE1 = ["table1", "--sizes", "300", "--methods", "distn,adim", "--seeds", "4", "--epochs", "40", "--no-progress"]
+TABLE1 = ["table1", "--sizes", "300", "--methods", "distn,adim", "--seeds", "4", "--epochs", "25", "--no-progress"]
 
 
 def _free_port() -> int:
