@@ -34,7 +34,7 @@ from advdist_lab.hparams import check_positive_int
 from advdist_lab.methods.config import ADVERSARIAL, TAG_RUN_DEFAULTS, TrainConfig, applicable
 from advdist_lab.methods.knn import DEFAULT_K, KNN_METHOD, LABEL_SETS, KnnConfig, pool_size
 from advdist_lab.runs.ensemble.plan import resolve_members
-from advdist_lab.runs.executors import run_configs
+from advdist_lab.runs.executors import require_finished, run_configs
 from advdist_lab.runs.folder import RunFolder, holds_run
 from advdist_lab.runs.knn import run_knn
 
@@ -152,8 +152,8 @@ def run_table4(
     folders = [run_folder(out, config) for config in configs]
     knn = [i for i, config in enumerate(configs) if isinstance(config, KnnConfig)]
     trained = [i for i, config in enumerate(configs) if not isinstance(config, KnnConfig)]
-    if not train and trained:  # refused before any KNN run or lock
-        run_configs([configs[i] for i in trained], [folders[i] for i in trained], train=False)
+    if not train:  # refused before any KNN run or lock; the finished runs are read once, below
+        require_finished([folders[i] for i in trained])
     with RunFolder(out, nested=True):  # a second table into the same folder is refused, not interleaved
         results: list[dict | None] = [None] * len(configs)
         for i in knn:
